@@ -1,0 +1,19 @@
+//! Strongroom's pure core: names, schemas, scopes, queries and time values.
+//!
+//! Nothing in this crate does I/O, async or cryptography, so every rule here is tested with
+//! plain values.
+#![forbid(unsafe_code)]
+
+pub mod collection;
+pub mod error;
+pub mod query;
+pub mod scope;
+pub mod slug;
+pub mod time;
+
+pub use collection::{CollectionName, CollectionSchema, FieldSpec, FieldType, IndexedValue};
+pub use error::DomainError;
+pub use query::{Cursor, ListOrder, ListQuery, PAGE_LIMIT_MAX};
+pub use scope::{Scope, ScopeSet};
+pub use slug::TenantSlug;
+pub use time::Timestamp;

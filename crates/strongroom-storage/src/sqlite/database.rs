@@ -1,0 +1,170 @@
+use crate::StorageError;
+use crossbeam_channel::{Receiver, Sender};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// A finished job's callback, called with the outcome of the transaction's commit.
+type Completion = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+
+/// Jobs committed together at most; bounds the latency one batch adds.
+const GROUP_COMMIT_JOBS_MAX: usize = 512;
+/// Idle read connections kept per database.
+const READERS_KEPT_MAX: usize = 8;
+/// Writes queued at most before callers wait; bounds memory under overload.
+const WRITE_QUEUE_LENGTH_MAX: usize = 4096;
+
+/// One SQLite database with a single writer thread that group-commits: every write job that is
+/// queued while a commit runs joins the next transaction, each in its own savepoint, and all of
+/// them are acknowledged after the one fsync of that commit.
+pub struct SqliteDatabase {
+    path: PathBuf,
+    jobs: Option<Sender<Job>>,
+    readers: Mutex<Vec<Connection>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SqliteDatabase {
+    /// Opens (creating if needed) and migrates the database to `migrations.len()`.
+    /// `migrations[i]` moves format `i` to `i + 1`.
+    pub fn open(path: &Path, migrations: &[&str]) -> Result<Self, StorageError> {
+        let connection = open_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+        migrate(&connection, migrations)?;
+        let (sender, receiver) = crossbeam_channel::bounded::<Job>(WRITE_QUEUE_LENGTH_MAX);
+        let writer = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(connection, receiver))?;
+        Ok(Self { path: path.to_owned(), jobs: Some(sender), readers: Mutex::new(Vec::new()), writer: Some(writer) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` in the next group commit and returns once that commit is durable.
+    /// An error from `work` rolls back only its own savepoint.
+    pub fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let (reply, answer) = std::sync::mpsc::sync_channel::<Result<T, StorageError>>(1);
+        let job: Job = Box::new(move |connection: &Connection| {
+            let result = run_in_savepoint(connection, work);
+            Box::new(move |commit: Result<(), StorageError>| {
+                let _ = reply.send(commit.and(result));
+            })
+        });
+        let jobs = self.jobs.as_ref().ok_or_else(|| StorageError::Unavailable("database is closed".into()))?;
+        jobs.send(job).map_err(|_| StorageError::Unavailable("the database writer stopped".into()))?;
+        answer.recv().map_err(|_| StorageError::Unavailable("the database writer stopped".into()))?
+    }
+
+    /// Runs `work` on a read-only connection; readers never block the writer (WAL).
+    pub fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T, StorageError>) -> Result<T, StorageError> {
+        let pooled = self.readers.lock().map_err(|_| StorageError::Unavailable("reader pool poisoned".into()))?.pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => {
+                let connection = open_connection(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+                connection.pragma_update(None, "query_only", true)?;
+                connection
+            }
+        };
+        let result = work(&connection);
+        if let Ok(mut readers) = self.readers.lock() {
+            if readers.len() < READERS_KEPT_MAX {
+                readers.push(connection);
+            }
+        }
+        result
+    }
+
+    /// Moves the WAL's content into the main file and truncates the WAL.
+    pub fn checkpoint(&self) -> Result<(), StorageError> {
+        // A connection of its own: a checkpoint cannot run inside the writer's transactions,
+        // and the pooled readers are query-only.
+        let connection = open_connection(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+impl Drop for SqliteDatabase {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StorageError> {
+    let connection = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: in WAL mode the log is fsynced at every commit, so an acknowledged write survives
+    // a power cut, not only a process crash.
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "foreign_keys", true)?;
+    Ok(connection)
+}
+
+fn migrate(connection: &Connection, migrations: &[&str]) -> Result<(), StorageError> {
+    let supported = migrations.len() as i64;
+    let found: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > supported {
+        return Err(StorageError::FormatTooNew { found, supported });
+    }
+    for (from, migration) in migrations.iter().enumerate().skip(found as usize) {
+        let to = from + 1;
+        connection.execute_batch(&format!("BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {to}; COMMIT;"))?;
+    }
+    Ok(())
+}
+
+fn run_in_savepoint<T>(
+    connection: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    connection.execute_batch("SAVEPOINT job")?;
+    match work(connection) {
+        Ok(value) => {
+            connection.execute_batch("RELEASE job")?;
+            Ok(value)
+        }
+        Err(error) => {
+            connection.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(error)
+        }
+    }
+}
+
+fn run_writer(connection: Connection, jobs: Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP_COMMIT_JOBS_MAX {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+            // Dropping the jobs unblocks their callers with "writer stopped"; nothing ran.
+            tracing::error!(%error, jobs = batch.len(), "could not begin a write transaction");
+            drop(batch);
+            continue;
+        }
+        let completions: Vec<Completion> = batch.into_iter().map(|job| job(&connection)).collect();
+        let commit = connection.execute_batch("COMMIT").map_err(|error| {
+            let _ = connection.execute_batch("ROLLBACK");
+            error.to_string()
+        });
+        for completion in completions {
+            completion(commit.clone().map_err(StorageError::Unavailable));
+        }
+    }
+    if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::warn!(%error, "final WAL checkpoint failed; the WAL is replayed at next open");
+    }
+}

@@ -1,0 +1,10 @@
+//! The embedded default backend: one SQLite file for the control plane and one per tenant,
+//! in WAL mode with `synchronous=FULL`, so a commit is on disk when it returns.
+
+mod control;
+mod database;
+mod tenant;
+
+pub use control::SqliteControlStore;
+pub use database::SqliteDatabase;
+pub use tenant::SqliteTenantStore;
