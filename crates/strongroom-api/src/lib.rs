@@ -1,14 +1,89 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The HTTP API: two routers, one per listener. The public router serves tenant data and the
+//! OpenAPI document; the admin router serves operator endpoints, health and metrics. Neither
+//! serves the other's routes (O4). This is the only crate that knows HTTP and JSON.
+#![forbid(unsafe_code)]
+
+mod extract;
+mod metrics;
+mod observe;
+pub mod openapi;
+pub mod problem;
+mod routes;
+pub mod wire;
+
+pub use metrics::Metrics;
+
+use axum::Router;
+use std::sync::Arc;
+use strongroom_service::Platform;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Limits the API enforces before any service runs.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub body_bytes_max: usize,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#[derive(Clone)]
+pub struct AppState {
+    pub platform: Arc<Platform>,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+/// The public API's routes with their OpenAPI description.
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base_document("Strongroom public API"))
+        .routes(routes!(openapi::public_openapi_document))
+        .routes(routes!(routes::collections::list_collections))
+        .routes(routes!(routes::collections::put_collection))
+        .routes(routes!(
+            routes::records::create_record,
+            routes::records::list_records
+        ))
+        .routes(routes!(
+            routes::records::get_record,
+            routes::records::replace_record,
+            routes::records::patch_record,
+            routes::records::delete_record
+        ))
+}
+
+/// The admin listener's routes with their OpenAPI description.
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base_document("Strongroom admin API"))
+        .routes(routes!(routes::health::healthz))
+        .routes(routes!(routes::health::readyz))
+        .routes(routes!(routes::health::metrics))
+        .routes(routes!(
+            routes::admin::create_tenant,
+            routes::admin::list_tenants
+        ))
+        .routes(routes!(routes::admin::show_tenant))
+        .routes(routes!(routes::admin::suspend_tenant))
+        .routes(routes!(routes::admin::resume_tenant))
+        .routes(routes!(routes::admin::create_token))
+        .routes(routes!(routes::admin::rotate_tenant_key))
+        .routes(routes!(routes::admin::rotate_master_key))
+}
+
+pub fn public_router(state: AppState) -> Router {
+    finish(public_routes(), state, observe::Listener::Public)
+}
+
+pub fn admin_router(state: AppState) -> Router {
+    finish(admin_routes(), state, observe::Listener::Admin)
+}
+
+fn finish(routes: OpenApiRouter<AppState>, state: AppState, listener: observe::Listener) -> Router {
+    let (router, _) = routes.split_for_parts();
+    router
+        .fallback(observe::not_found)
+        .method_not_allowed_fallback(observe::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            observe::ObserveState::new(listener, state.metrics.clone()),
+            observe::observe,
+        ))
+        .with_state(state)
 }

@@ -26,17 +26,29 @@ impl Keyring {
     }
 
     pub fn current_version(&self) -> u32 {
-        *self.keys.keys().next_back().expect("a keyring holds at least one key by construction")
+        *self
+            .keys
+            .keys()
+            .next_back()
+            .expect("a keyring holds at least one key by construction")
     }
 
     pub fn seal(&self, associated_data: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let version = self.current_version();
-        seal_with(self.keys[&version].bytes(), version, associated_data, plaintext)
+        seal_with(
+            self.keys[&version].bytes(),
+            version,
+            associated_data,
+            plaintext,
+        )
     }
 
     pub fn open(&self, associated_data: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let version = sealed_key_version(sealed)?;
-        let key = self.keys.get(&version).ok_or(CryptoError::UnknownKeyVersion(version))?;
+        let key = self
+            .keys
+            .get(&version)
+            .ok_or(CryptoError::UnknownKeyVersion(version))?;
         open_with(key.bytes(), sealed, associated_data)
     }
 }
@@ -49,12 +61,21 @@ pub fn sealed_key_version(sealed: &[u8]) -> Result<u32, CryptoError> {
     if sealed[0] != SEALED_FORMAT_VERSION {
         return Err(CryptoError::UnknownFormat(sealed[0]));
     }
-    Ok(u32::from_be_bytes([sealed[1], sealed[2], sealed[3], sealed[4]]))
+    Ok(u32::from_be_bytes([
+        sealed[1], sealed[2], sealed[3], sealed[4],
+    ]))
 }
 
-pub(crate) fn seal_with(key: &[u8; 32], key_version: u32, associated_data: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn seal_with(
+    key: &[u8; 32],
+    key_version: u32,
+    associated_data: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let mut nonce = [0u8; NONCE_LEN];
-    SystemRandom::new().fill(&mut nonce).map_err(|_| CryptoError::Random)?;
+    SystemRandom::new()
+        .fill(&mut nonce)
+        .map_err(|_| CryptoError::Random)?;
     let mut sealed = Vec::with_capacity(HEADER_LENGTH + plaintext.len() + TAG_LENGTH);
     sealed.push(SEALED_FORMAT_VERSION);
     sealed.extend_from_slice(&key_version.to_be_bytes());
@@ -62,20 +83,32 @@ pub(crate) fn seal_with(key: &[u8; 32], key_version: u32, associated_data: &[u8]
     let aad = full_associated_data(&sealed[..HEADER_LENGTH], associated_data);
     let mut body = plaintext.to_vec();
     aead_key(key)
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut body,
+        )
         .map_err(|_| CryptoError::Integrity)?;
     sealed.extend_from_slice(&body);
     Ok(sealed)
 }
 
-pub(crate) fn open_with(key: &[u8; 32], sealed: &[u8], associated_data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn open_with(
+    key: &[u8; 32],
+    sealed: &[u8],
+    associated_data: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     sealed_key_version(sealed)?;
     let (header, body) = sealed.split_at(HEADER_LENGTH);
     let nonce: [u8; NONCE_LEN] = header[5..].try_into().map_err(|_| CryptoError::Integrity)?;
     let aad = full_associated_data(header, associated_data);
     let mut buffer = body.to_vec();
     let plaintext_length = aead_key(key)
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buffer)
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut buffer,
+        )
         .map_err(|_| CryptoError::Integrity)?
         .len();
     buffer.truncate(plaintext_length);
@@ -90,7 +123,9 @@ fn full_associated_data(header: &[u8], associated_data: &[u8]) -> Vec<u8> {
 }
 
 fn aead_key(key: &[u8; 32]) -> LessSafeKey {
-    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("AES-256-GCM accepts every 32-byte key"))
+    LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, key).expect("AES-256-GCM accepts every 32-byte key"),
+    )
 }
 
 #[cfg(test)]
@@ -114,11 +149,17 @@ mod tests {
     fn every_flipped_bit_and_wrong_context_is_an_integrity_error() {
         let ring = keyring(&[1]);
         let sealed = ring.seal(b"ctx", b"secret body").unwrap();
-        assert_eq!(ring.open(b"other", &sealed).unwrap_err(), CryptoError::Integrity);
+        assert_eq!(
+            ring.open(b"other", &sealed).unwrap_err(),
+            CryptoError::Integrity
+        );
         for index in 0..sealed.len() {
             let mut altered = sealed.clone();
             altered[index] ^= 0x01;
-            assert!(ring.open(b"ctx", &altered).is_err(), "flip at {index} went unnoticed");
+            assert!(
+                ring.open(b"ctx", &altered).is_err(),
+                "flip at {index} went unnoticed"
+            );
         }
         assert!(ring.open(b"ctx", &sealed[..10]).is_err());
         assert!(ring.open(b"ctx", &[]).is_err());
@@ -132,6 +173,9 @@ mod tests {
         keys.push((2, DataKey::generate().unwrap()));
         let rotated = Keyring::new(keys).unwrap();
         assert_eq!(rotated.open(b"x", &sealed).unwrap(), b"v1 data");
-        assert_eq!(keyring(&[3]).open(b"x", &sealed).unwrap_err(), CryptoError::UnknownKeyVersion(1));
+        assert_eq!(
+            keyring(&[3]).open(b"x", &sealed).unwrap_err(),
+            CryptoError::UnknownKeyVersion(1)
+        );
     }
 }

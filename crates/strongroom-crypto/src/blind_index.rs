@@ -19,7 +19,9 @@ pub const TOKEN_LENGTH: usize = 16;
 
 impl BlindIndexKey {
     pub fn new(key: &DataKey) -> Self {
-        Self { key: hmac::Key::new(hmac::HMAC_SHA256, key.bytes()) }
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key.bytes()),
+        }
     }
 
     /// A token for `parts` under a domain label. Parts are length-prefixed so that

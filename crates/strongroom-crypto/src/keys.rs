@@ -10,7 +10,9 @@ struct KeyBytes([u8; KEY_LENGTH]);
 
 impl KeyBytes {
     fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let array: [u8; KEY_LENGTH] = bytes.try_into().map_err(|_| CryptoError::BadKeyLength(bytes.len()))?;
+        let array: [u8; KEY_LENGTH] = bytes
+            .try_into()
+            .map_err(|_| CryptoError::BadKeyLength(bytes.len()))?;
         Ok(Self(array))
     }
 }
@@ -57,11 +59,15 @@ impl std::fmt::Debug for DataKey {
 
 impl MasterKey {
     pub fn generate() -> Result<Self, CryptoError> {
-        Ok(Self { bytes: KeyBytes(crate::random_bytes_32()?) })
+        Ok(Self {
+            bytes: KeyBytes(crate::random_bytes_32()?),
+        })
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        Ok(Self { bytes: KeyBytes::from_slice(bytes)? })
+        Ok(Self {
+            bytes: KeyBytes::from_slice(bytes)?,
+        })
     }
 
     /// The raw bytes, for writing the key file. The only way out of this type.
@@ -79,23 +85,52 @@ impl MasterKey {
 
     /// Seals a data key. The tenant, purpose and version are associated data: a wrapped key
     /// copied to another tenant or version does not open.
-    pub fn wrap(&self, key: &DataKey, tenant_id: &str, purpose: WrappedKeyPurpose, version: u32) -> Result<Vec<u8>, CryptoError> {
-        seal_with(&self.bytes.0, 0, &wrap_context(tenant_id, purpose, version), &key.bytes.0)
+    pub fn wrap(
+        &self,
+        key: &DataKey,
+        tenant_id: &str,
+        purpose: WrappedKeyPurpose,
+        version: u32,
+    ) -> Result<Vec<u8>, CryptoError> {
+        seal_with(
+            &self.bytes.0,
+            0,
+            &wrap_context(tenant_id, purpose, version),
+            &key.bytes.0,
+        )
     }
 
-    pub fn unwrap(&self, wrapped: &[u8], tenant_id: &str, purpose: WrappedKeyPurpose, version: u32) -> Result<DataKey, CryptoError> {
-        let plaintext = zeroize::Zeroizing::new(open_with(&self.bytes.0, wrapped, &wrap_context(tenant_id, purpose, version))?);
-        Ok(DataKey { bytes: KeyBytes::from_slice(&plaintext)? })
+    pub fn unwrap(
+        &self,
+        wrapped: &[u8],
+        tenant_id: &str,
+        purpose: WrappedKeyPurpose,
+        version: u32,
+    ) -> Result<DataKey, CryptoError> {
+        let plaintext = zeroize::Zeroizing::new(open_with(
+            &self.bytes.0,
+            wrapped,
+            &wrap_context(tenant_id, purpose, version),
+        )?);
+        Ok(DataKey {
+            bytes: KeyBytes::from_slice(&plaintext)?,
+        })
     }
 }
 
 fn wrap_context(tenant_id: &str, purpose: WrappedKeyPurpose, version: u32) -> Vec<u8> {
-    format!("strongroom/wrap/v1\0{tenant_id}\0{}\0{version}", purpose.as_str()).into_bytes()
+    format!(
+        "strongroom/wrap/v1\0{tenant_id}\0{}\0{version}",
+        purpose.as_str()
+    )
+    .into_bytes()
 }
 
 impl DataKey {
     pub fn generate() -> Result<Self, CryptoError> {
-        Ok(Self { bytes: KeyBytes(crate::random_bytes_32()?) })
+        Ok(Self {
+            bytes: KeyBytes(crate::random_bytes_32()?),
+        })
     }
 
     pub(crate) fn bytes(&self) -> &[u8; KEY_LENGTH] {
@@ -112,13 +147,35 @@ mod tests {
         let master = MasterKey::generate().unwrap();
         let key = DataKey::generate().unwrap();
         let wrapped = master.wrap(&key, "t1", WrappedKeyPurpose::Data, 1).unwrap();
-        let opened = master.unwrap(&wrapped, "t1", WrappedKeyPurpose::Data, 1).unwrap();
+        let opened = master
+            .unwrap(&wrapped, "t1", WrappedKeyPurpose::Data, 1)
+            .unwrap();
         assert_eq!(opened.bytes(), key.bytes());
-        assert_eq!(master.unwrap(&wrapped, "t2", WrappedKeyPurpose::Data, 1).unwrap_err(), CryptoError::Integrity);
-        assert_eq!(master.unwrap(&wrapped, "t1", WrappedKeyPurpose::BlindIndex, 1).unwrap_err(), CryptoError::Integrity);
-        assert_eq!(master.unwrap(&wrapped, "t1", WrappedKeyPurpose::Data, 2).unwrap_err(), CryptoError::Integrity);
+        assert_eq!(
+            master
+                .unwrap(&wrapped, "t2", WrappedKeyPurpose::Data, 1)
+                .unwrap_err(),
+            CryptoError::Integrity
+        );
+        assert_eq!(
+            master
+                .unwrap(&wrapped, "t1", WrappedKeyPurpose::BlindIndex, 1)
+                .unwrap_err(),
+            CryptoError::Integrity
+        );
+        assert_eq!(
+            master
+                .unwrap(&wrapped, "t1", WrappedKeyPurpose::Data, 2)
+                .unwrap_err(),
+            CryptoError::Integrity
+        );
         let other = MasterKey::generate().unwrap();
-        assert_eq!(other.unwrap(&wrapped, "t1", WrappedKeyPurpose::Data, 1).unwrap_err(), CryptoError::Integrity);
+        assert_eq!(
+            other
+                .unwrap(&wrapped, "t1", WrappedKeyPurpose::Data, 1)
+                .unwrap_err(),
+            CryptoError::Integrity
+        );
         assert_ne!(master.key_id(), other.key_id());
     }
 

@@ -15,4 +15,4 @@ pub use aead::{Keyring, SEALED_FORMAT_VERSION, sealed_key_version};
 pub use blind_index::BlindIndexKey;
 pub use error::CryptoError;
 pub use keys::{DataKey, KEY_LENGTH, MasterKey, WrappedKeyPurpose};
-pub use random::{generate_token, hash_token, random_hex_id, random_bytes_32};
+pub use random::{generate_token, hash_token, random_bytes_32, random_hex_id};

@@ -4,14 +4,18 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 pub fn random_bytes_32() -> Result<[u8; 32], CryptoError> {
     let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| CryptoError::Random)?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| CryptoError::Random)?;
     Ok(bytes)
 }
 
 /// A random identifier of 128 bits, as 32 lowercase hex characters.
 pub fn random_hex_id() -> Result<String, CryptoError> {
     let mut bytes = [0u8; 16];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| CryptoError::Random)?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| CryptoError::Random)?;
     Ok(hex::encode(bytes))
 }
 
@@ -19,7 +23,10 @@ pub fn random_hex_id() -> Result<String, CryptoError> {
 /// and people, and carries no secret.
 pub fn generate_token(prefix: &str) -> Result<String, CryptoError> {
     let bytes = random_bytes_32()?;
-    Ok(format!("{prefix}_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+    Ok(format!(
+        "{prefix}_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
 }
 
 /// Tokens carry 256 random bits, so a fast hash is enough: there is nothing to brute-force.

@@ -12,10 +12,14 @@ impl CollectionName {
     pub const LENGTH_MAX: usize = 64;
 
     pub fn parse(name: &str) -> Result<Self, DomainError> {
-        if is_identifier(name, Self::LENGTH_MAX, |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        if is_identifier(name, Self::LENGTH_MAX, |b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'
+        }) {
             Ok(Self(name.to_owned()))
         } else {
-            Err(DomainError::InvalidCollectionName { name: truncate_for_message(name) })
+            Err(DomainError::InvalidCollectionName {
+                name: truncate_for_message(name),
+            })
         }
     }
 
@@ -39,7 +43,10 @@ pub enum FieldType {
 
 impl FieldType {
     fn is_scalar(self) -> bool {
-        matches!(self, FieldType::String | FieldType::Integer | FieldType::Number | FieldType::Boolean)
+        matches!(
+            self,
+            FieldType::String | FieldType::Integer | FieldType::Number | FieldType::Boolean
+        )
     }
 
     fn accepts(self, value: &Value) -> bool {
@@ -95,7 +102,10 @@ fn default_additional_fields() -> bool {
 
 impl Default for CollectionSchema {
     fn default() -> Self {
-        Self { fields: BTreeMap::new(), additional_fields: true }
+        Self {
+            fields: BTreeMap::new(),
+            additional_fields: true,
+        }
     }
 }
 
@@ -115,10 +125,15 @@ impl CollectionSchema {
     pub fn validate(&self) -> Result<(), DomainError> {
         let invalid = |reason: String| DomainError::InvalidSchema { reason };
         if self.fields.len() > Self::FIELDS_MAX {
-            return Err(invalid(format!("at most {} fields are allowed", Self::FIELDS_MAX)));
+            return Err(invalid(format!(
+                "at most {} fields are allowed",
+                Self::FIELDS_MAX
+            )));
         }
         for (name, spec) in &self.fields {
-            let valid_name = is_identifier(name, Self::FIELD_NAME_LENGTH_MAX, |b| b.is_ascii_alphanumeric() || b == b'_');
+            let valid_name = is_identifier(name, Self::FIELD_NAME_LENGTH_MAX, |b| {
+                b.is_ascii_alphanumeric() || b == b'_'
+            });
             if !valid_name {
                 return Err(invalid(format!(
                     "field name {:?} must be 1 to {} characters a-z, A-Z, 0-9 and '_', starting with a letter",
@@ -135,7 +150,10 @@ impl CollectionSchema {
         }
         let indexed_count = self.fields.values().filter(|spec| spec.indexed).count();
         if indexed_count > Self::INDEXED_FIELDS_MAX {
-            return Err(invalid(format!("at most {} fields can be indexed", Self::INDEXED_FIELDS_MAX)));
+            return Err(invalid(format!(
+                "at most {} fields can be indexed",
+                Self::INDEXED_FIELDS_MAX
+            )));
         }
         Ok(())
     }
@@ -179,14 +197,20 @@ impl CollectionSchema {
             .filter(|(_, spec)| spec.indexed)
             .filter_map(|(field, _)| {
                 let canonical = canonical_scalar(body.get(field)?)?;
-                Some(IndexedValue { field: field.clone(), canonical })
+                Some(IndexedValue {
+                    field: field.clone(),
+                    canonical,
+                })
             })
             .collect()
     }
 
     /// Turns `where.<field>=<raw>` into the canonical value the index holds.
     pub fn filter_value(&self, field: &str, raw: &str) -> Result<IndexedValue, DomainError> {
-        let invalid = |reason: String| DomainError::InvalidQuery { parameter: format!("where.{}", truncate_for_message(field)), reason };
+        let invalid = |reason: String| DomainError::InvalidQuery {
+            parameter: format!("where.{}", truncate_for_message(field)),
+            reason,
+        };
         let spec = self.fields.get(field).filter(|spec| spec.indexed).ok_or_else(|| {
             invalid("equality filters work only on fields declared with \"indexed\": true in the collection schema".to_owned())
         })?;
@@ -211,8 +235,12 @@ impl CollectionSchema {
                 return Err(invalid("this field type cannot be filtered".to_owned()));
             }
         };
-        let canonical = canonical_scalar(&value).ok_or_else(|| invalid("value cannot be filtered".to_owned()))?;
-        Ok(IndexedValue { field: field.to_owned(), canonical })
+        let canonical = canonical_scalar(&value)
+            .ok_or_else(|| invalid("value cannot be filtered".to_owned()))?;
+        Ok(IndexedValue {
+            field: field.to_owned(),
+            canonical,
+        })
     }
 }
 
@@ -261,21 +289,61 @@ mod tests {
     fn checks_required_types_and_unknown_fields() {
         let schema = schema();
         schema.validate().unwrap();
-        assert!(schema.check_record(&json!({"email": "a@b.c", "age": 3})).is_ok());
-        assert!(schema.check_record(&json!({"age": 3})).unwrap_err().to_string().contains("required field \"email\""));
-        assert!(schema.check_record(&json!({"email": 5})).unwrap_err().to_string().contains("type string"));
-        assert!(schema.check_record(&json!({"email": "x", "age": 1.5})).is_err());
-        assert!(schema.check_record(&json!({"email": "x", "other": 1})).unwrap_err().to_string().contains("not declared"));
+        assert!(
+            schema
+                .check_record(&json!({"email": "a@b.c", "age": 3}))
+                .is_ok()
+        );
+        assert!(
+            schema
+                .check_record(&json!({"age": 3}))
+                .unwrap_err()
+                .to_string()
+                .contains("required field \"email\"")
+        );
+        assert!(
+            schema
+                .check_record(&json!({"email": 5}))
+                .unwrap_err()
+                .to_string()
+                .contains("type string")
+        );
+        assert!(
+            schema
+                .check_record(&json!({"email": "x", "age": 1.5}))
+                .is_err()
+        );
+        assert!(
+            schema
+                .check_record(&json!({"email": "x", "other": 1}))
+                .unwrap_err()
+                .to_string()
+                .contains("not declared")
+        );
         assert!(schema.check_record(&json!([1])).is_err());
     }
 
     #[test]
     fn refuses_indexing_non_scalars_and_bad_names() {
         let mut schema = schema();
-        schema.fields.insert("tags".into(), FieldSpec { field_type: FieldType::Array, required: false, indexed: true });
+        schema.fields.insert(
+            "tags".into(),
+            FieldSpec {
+                field_type: FieldType::Array,
+                required: false,
+                indexed: true,
+            },
+        );
         assert!(schema.validate().is_err());
         let mut schema = CollectionSchema::default();
-        schema.fields.insert("1bad".into(), FieldSpec { field_type: FieldType::String, required: false, indexed: false });
+        schema.fields.insert(
+            "1bad".into(),
+            FieldSpec {
+                field_type: FieldType::String,
+                required: false,
+                indexed: false,
+            },
+        );
         assert!(schema.validate().is_err());
     }
 

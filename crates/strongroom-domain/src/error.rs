@@ -4,9 +4,13 @@ use thiserror::Error;
 /// who sent the value: they say what was wrong and what is accepted.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum DomainError {
-    #[error("invalid tenant slug {slug:?}: use 2 to 63 characters a-z, 0-9 and '-', starting with a letter")]
+    #[error(
+        "invalid tenant slug {slug:?}: use 2 to 63 characters a-z, 0-9 and '-', starting with a letter"
+    )]
     InvalidSlug { slug: String },
-    #[error("invalid collection name {name:?}: use 1 to 64 characters a-z, 0-9 and '_', starting with a letter")]
+    #[error(
+        "invalid collection name {name:?}: use 1 to 64 characters a-z, 0-9 and '_', starting with a letter"
+    )]
     InvalidCollectionName { name: String },
     #[error("invalid schema: {reason}")]
     InvalidSchema { reason: String },
@@ -14,7 +18,9 @@ pub enum DomainError {
     SchemaViolation { reason: String },
     #[error("unknown scope {scope:?}: known scopes are {known}")]
     UnknownScope { scope: String, known: String },
-    #[error("invalid cursor: it must be a value returned as next_cursor by an earlier page of the same listing")]
+    #[error(
+        "invalid cursor: it must be a value returned as next_cursor by an earlier page of the same listing"
+    )]
     InvalidCursor,
     #[error("invalid query parameter {parameter:?}: {reason}")]
     InvalidQuery { parameter: String, reason: String },

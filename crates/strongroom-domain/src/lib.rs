@@ -6,6 +6,7 @@
 
 pub mod collection;
 pub mod error;
+pub mod merge_patch;
 pub mod query;
 pub mod scope;
 pub mod slug;
@@ -13,6 +14,7 @@ pub mod time;
 
 pub use collection::{CollectionName, CollectionSchema, FieldSpec, FieldType, IndexedValue};
 pub use error::DomainError;
+pub use merge_patch::apply_merge_patch;
 pub use query::{Cursor, ListOrder, ListQuery, PAGE_LIMIT_MAX};
 pub use scope::{Scope, ScopeSet};
 pub use slug::TenantSlug;

@@ -56,11 +56,17 @@ impl Cursor {
             "u" => ListOrder::Updated,
             _ => return Err(DomainError::InvalidCursor),
         };
-        let micros = micros.parse::<i64>().map_err(|_| DomainError::InvalidCursor)?;
+        let micros = micros
+            .parse::<i64>()
+            .map_err(|_| DomainError::InvalidCursor)?;
         if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(DomainError::InvalidCursor);
         }
-        Ok(Self { order, after_timestamp: Timestamp::from_unix_micros(micros), after_id: id.to_owned() })
+        Ok(Self {
+            order,
+            after_timestamp: Timestamp::from_unix_micros(micros),
+            after_id: id.to_owned(),
+        })
     }
 }
 
@@ -80,7 +86,11 @@ impl ListQuery {
 
     /// Parses query-string pairs. Unknown parameters are refused rather than silently ignored,
     /// so a typo such as `limt=5` does not quietly return the default page.
-    pub fn parse(pairs: &[(String, String)], limit_default: u32, limit_max: u32) -> Result<Self, DomainError> {
+    pub fn parse(
+        pairs: &[(String, String)],
+        limit_default: u32,
+        limit_max: u32,
+    ) -> Result<Self, DomainError> {
         let limit_max = limit_max.clamp(1, PAGE_LIMIT_MAX);
         let mut query = Self {
             limit: limit_default.clamp(1, limit_max),
@@ -91,7 +101,10 @@ impl ListQuery {
         };
         let mut cursor_text = None;
         for (key, value) in pairs {
-            let invalid = |reason: String| DomainError::InvalidQuery { parameter: truncate_for_message(key), reason };
+            let invalid = |reason: String| DomainError::InvalidQuery {
+                parameter: truncate_for_message(key),
+                reason,
+            };
             match key.as_str() {
                 "limit" => {
                     let limit = value.parse::<u32>().map_err(|_| invalid(format!("expected an integer from 1 to {limit_max}")))?;
@@ -136,33 +149,78 @@ mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let cursor = Cursor { order: ListOrder::Updated, after_timestamp: Timestamp::from_unix_micros(42), after_id: "abc123".into() };
+        let cursor = Cursor {
+            order: ListOrder::Updated,
+            after_timestamp: Timestamp::from_unix_micros(42),
+            after_id: "abc123".into(),
+        };
         assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
-        for bad in ["", "zz", "00", &hex::encode("2|c|1|a"), &hex::encode("1|x|1|a"), &hex::encode("1|c|x|a"), &hex::encode("1|c|1|a'--")] {
-            assert_eq!(Cursor::decode(bad), Err(DomainError::InvalidCursor), "{bad}");
+        for bad in [
+            "",
+            "zz",
+            "00",
+            &hex::encode("2|c|1|a"),
+            &hex::encode("1|x|1|a"),
+            &hex::encode("1|c|x|a"),
+            &hex::encode("1|c|1|a'--"),
+        ] {
+            assert_eq!(
+                Cursor::decode(bad),
+                Err(DomainError::InvalidCursor),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn parses_limits_orders_and_filters() {
-        let query = ListQuery::parse(&pairs(&[("limit", "5"), ("order", "updated"), ("where.email", "a@b")]), 100, 1000).unwrap();
+        let query = ListQuery::parse(
+            &pairs(&[("limit", "5"), ("order", "updated"), ("where.email", "a@b")]),
+            100,
+            1000,
+        )
+        .unwrap();
         assert_eq!((query.limit, query.order), (5, ListOrder::Updated));
-        assert_eq!(query.filters, vec![("email".to_string(), "a@b".to_string())]);
+        assert_eq!(
+            query.filters,
+            vec![("email".to_string(), "a@b".to_string())]
+        );
         assert_eq!(ListQuery::parse(&[], 100, 1000).unwrap().limit, 100);
-        for bad in [("limit", "0"), ("limit", "1001"), ("limit", "x"), ("order", "name"), ("limt", "5"), ("cursor", "nothex"), ("updated_after", "x")] {
-            assert!(ListQuery::parse(&pairs(&[bad]), 100, 1000).is_err(), "{bad:?}");
+        for bad in [
+            ("limit", "0"),
+            ("limit", "1001"),
+            ("limit", "x"),
+            ("order", "name"),
+            ("limt", "5"),
+            ("cursor", "nothex"),
+            ("updated_after", "x"),
+        ] {
+            assert!(
+                ListQuery::parse(&pairs(&[bad]), 100, 1000).is_err(),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn a_cursor_from_another_order_is_refused() {
-        let cursor = Cursor { order: ListOrder::Created, after_timestamp: Timestamp::from_unix_micros(1), after_id: "a".into() };
-        let result = ListQuery::parse(&pairs(&[("order", "updated"), ("cursor", &cursor.encode())]), 100, 1000);
+        let cursor = Cursor {
+            order: ListOrder::Created,
+            after_timestamp: Timestamp::from_unix_micros(1),
+            after_id: "a".into(),
+        };
+        let result = ListQuery::parse(
+            &pairs(&[("order", "updated"), ("cursor", &cursor.encode())]),
+            100,
+            1000,
+        );
         assert_eq!(result, Err(DomainError::InvalidCursor));
     }
 }

@@ -10,8 +10,12 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] =
-        [Scope::RecordsRead, Scope::RecordsWrite, Scope::DocumentsRead, Scope::DocumentsWrite];
+    pub const ALL: [Scope; 4] = [
+        Scope::RecordsRead,
+        Scope::RecordsWrite,
+        Scope::DocumentsRead,
+        Scope::DocumentsWrite,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -23,12 +27,13 @@ impl Scope {
     }
 
     pub fn parse(scope: &str) -> Result<Self, DomainError> {
-        Self::ALL.into_iter().find(|known| known.as_str() == scope).ok_or_else(|| {
-            DomainError::UnknownScope {
+        Self::ALL
+            .into_iter()
+            .find(|known| known.as_str() == scope)
+            .ok_or_else(|| DomainError::UnknownScope {
                 scope: crate::slug::truncate_for_message(scope),
                 known: Self::ALL.map(Scope::as_str).join(", "),
-            }
-        })
+            })
     }
 }
 
@@ -38,7 +43,11 @@ pub struct ScopeSet(std::collections::BTreeSet<Scope>);
 
 impl ScopeSet {
     pub fn parse<S: AsRef<str>>(scopes: &[S]) -> Result<Self, DomainError> {
-        scopes.iter().map(|scope| Scope::parse(scope.as_ref())).collect::<Result<_, _>>().map(Self)
+        scopes
+            .iter()
+            .map(|scope| Scope::parse(scope.as_ref()))
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 
     pub fn contains(&self, scope: Scope) -> bool {

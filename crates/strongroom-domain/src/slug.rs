@@ -16,7 +16,9 @@ impl TenantSlug {
         if valid_length && starts_with_letter && valid_characters && !slug.ends_with('-') {
             Ok(Self(slug.to_owned()))
         } else {
-            Err(DomainError::InvalidSlug { slug: truncate_for_message(slug) })
+            Err(DomainError::InvalidSlug {
+                slug: truncate_for_message(slug),
+            })
         }
     }
 
@@ -49,8 +51,21 @@ mod tests {
 
     #[test]
     fn rejects_bad_slugs() {
-        for slug in ["", "a", "Acme", "1acme", "acme-", "ac me", "ac/me", "acme_nv", &"a".repeat(64)] {
-            assert!(TenantSlug::parse(slug).is_err(), "{slug:?} should be rejected");
+        for slug in [
+            "",
+            "a",
+            "Acme",
+            "1acme",
+            "acme-",
+            "ac me",
+            "ac/me",
+            "acme_nv",
+            &"a".repeat(64),
+        ] {
+            assert!(
+                TenantSlug::parse(slug).is_err(),
+                "{slug:?} should be rejected"
+            );
         }
     }
 }

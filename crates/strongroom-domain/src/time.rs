@@ -34,7 +34,11 @@ impl Timestamp {
     /// A compact UTC stamp for file names, such as `20261125T121305Z`.
     pub fn to_file_stamp(self) -> String {
         let rfc3339 = self.to_rfc3339();
-        let date_time: String = rfc3339.chars().take(19).filter(|c| *c != '-' && *c != ':').collect();
+        let date_time: String = rfc3339
+            .chars()
+            .take(19)
+            .filter(|c| *c != '-' && *c != ':')
+            .collect();
         format!("{date_time}Z")
     }
 }

@@ -1,14 +1,25 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Strongroom's services: tenants, tokens, keys, collections and records. This is where plain
+//! values meet keys and storage: bodies are sealed here before any store sees them, and opened
+//! here after reading. No HTTP and no JSON wire formats live here.
+#![forbid(unsafe_code)]
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod clock;
+mod error;
+mod journal;
+mod keys;
+pub mod master_key_file;
+mod platform;
+mod records;
+mod sealing;
+mod security;
+mod tenants;
+mod views;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use clock::{Clock, FakeClock, SystemClock};
+pub use error::ServiceError;
+pub use journal::JournalChange;
+pub use platform::{Platform, PlatformOptions, StoreOpener, sqlite_store_opener};
+pub use records::RecordUpdate;
+pub use security::{SecurityEventKind, SecurityEvents};
+pub use tenants::{OperatorPrincipal, TokenPrincipal};
+pub use views::*;

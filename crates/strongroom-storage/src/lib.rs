@@ -16,15 +16,24 @@ pub use model::*;
 
 /// Seals a journal entry once the store has assigned its sequence number, so the number is
 /// bound into the ciphertext and reordered entries fail to open.
-pub type JournalSealer = Box<dyn FnOnce(u64) -> Vec<u8> + Send>;
+pub type JournalSealer = Box<dyn FnOnce(u64) -> Result<Vec<u8>, StorageError> + Send>;
 
 /// The control plane: tenants, their wrapped keys, API and operator tokens.
 pub trait ControlStore: Send + Sync {
-    fn insert_tenant(&self, tenant: TenantRow, keys: Vec<WrappedKeyRow>) -> Result<(), StorageError>;
+    fn insert_tenant(
+        &self,
+        tenant: TenantRow,
+        keys: Vec<WrappedKeyRow>,
+    ) -> Result<(), StorageError>;
     fn list_tenants(&self) -> Result<Vec<TenantRow>, StorageError>;
     fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantRow>, StorageError>;
     fn tenant_by_id(&self, tenant_id: &str) -> Result<Option<TenantRow>, StorageError>;
-    fn set_tenant_status(&self, tenant_id: &str, status: TenantStatus, changed_at: i64) -> Result<(), StorageError>;
+    fn set_tenant_status(
+        &self,
+        tenant_id: &str,
+        status: TenantStatus,
+        changed_at: i64,
+    ) -> Result<(), StorageError>;
     fn wrapped_keys(&self, tenant_id: &str) -> Result<Vec<WrappedKeyRow>, StorageError>;
     fn all_wrapped_keys(&self) -> Result<Vec<WrappedKeyRow>, StorageError>;
     /// Adds keys; a row with the same tenant, purpose, version and master key is a conflict.
@@ -34,29 +43,77 @@ pub trait ControlStore: Send + Sync {
     fn insert_api_token(&self, token: ApiTokenRow) -> Result<(), StorageError>;
     fn api_token_by_hash(&self, token_hash: &[u8]) -> Result<Option<ApiTokenRow>, StorageError>;
     fn insert_operator_token(&self, token: OperatorTokenRow) -> Result<(), StorageError>;
-    fn operator_token_by_hash(&self, token_hash: &[u8]) -> Result<Option<OperatorTokenRow>, StorageError>;
+    fn operator_token_by_hash(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<OperatorTokenRow>, StorageError>;
+    fn operator_token_count(&self) -> Result<u64, StorageError>;
 }
 
 /// One tenant's data. Every mutating call also appends the sealed journal entry in the same
 /// transaction, so the journal holds exactly the committed changes.
 pub trait TenantStore: Send + Sync {
-    fn put_collection(&self, collection: StoredCollection, journal: JournalSealer) -> Result<(), StorageError>;
+    fn put_collection(
+        &self,
+        collection: StoredCollection,
+        journal: JournalSealer,
+    ) -> Result<(), StorageError>;
     fn collection(&self, collection_id: &[u8]) -> Result<Option<StoredCollection>, StorageError>;
     fn list_collections(&self) -> Result<Vec<StoredCollection>, StorageError>;
     /// Fails with [`StorageError::Conflict`] when the id is taken.
-    fn insert_record(&self, record: StoredRecord, index_tokens: Vec<Vec<u8>>, journal: JournalSealer) -> Result<(), StorageError>;
+    fn insert_record(
+        &self,
+        record: StoredRecord,
+        index_tokens: Vec<Vec<u8>>,
+        journal: JournalSealer,
+    ) -> Result<(), StorageError>;
     /// Replaces a record whose stored version is `expected_version`; a different version is a
     /// conflict, a missing record is not found.
-    fn replace_record(&self, record: StoredRecord, expected_version: u64, index_tokens: Vec<Vec<u8>>, journal: JournalSealer) -> Result<(), StorageError>;
-    fn delete_record(&self, collection_id: &[u8], record_id: &str, expected_version: u64, journal: JournalSealer) -> Result<(), StorageError>;
-    fn record(&self, collection_id: &[u8], record_id: &str) -> Result<Option<StoredRecord>, StorageError>;
+    fn replace_record(
+        &self,
+        record: StoredRecord,
+        expected_version: u64,
+        index_tokens: Vec<Vec<u8>>,
+        journal: JournalSealer,
+    ) -> Result<(), StorageError>;
+    fn delete_record(
+        &self,
+        collection_id: &[u8],
+        record_id: &str,
+        expected_version: u64,
+        journal: JournalSealer,
+    ) -> Result<(), StorageError>;
+    fn record(
+        &self,
+        collection_id: &[u8],
+        record_id: &str,
+    ) -> Result<Option<StoredRecord>, StorageError>;
     fn list_records(&self, query: &RecordQuery) -> Result<Vec<StoredRecord>, StorageError>;
-    fn read_journal(&self, after_sequence: u64, limit: u32) -> Result<Vec<JournalRow>, StorageError>;
+    fn read_journal(
+        &self,
+        after_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<JournalRow>, StorageError>;
     /// Records and collections sealed under a key version below `key_version`, for re-encryption.
-    fn sealed_below(&self, key_version: u32, limit: u32) -> Result<(Vec<StoredCollection>, Vec<StoredRecord>), StorageError>;
+    fn sealed_below(
+        &self,
+        key_version: u32,
+        limit: u32,
+    ) -> Result<(Vec<StoredCollection>, Vec<StoredRecord>), StorageError>;
     /// Replaces the sealed bytes of unchanged content (same version); returns false when the
     /// item changed or vanished meanwhile. Not journaled: the content is the same.
-    fn reseal(&self, collections: Vec<StoredCollection>, records: Vec<StoredRecord>) -> Result<u64, StorageError>;
+    fn reseal(
+        &self,
+        collections: Vec<StoredCollection>,
+        records: Vec<StoredRecord>,
+    ) -> Result<u64, StorageError>;
+    /// Replaces the blind-index tokens of records still at the given version (after a schema
+    /// change); returns how many records were re-indexed.
+    fn replace_index_tokens(
+        &self,
+        collection_id: &[u8],
+        entries: Vec<IndexEntry>,
+    ) -> Result<u64, StorageError>;
     /// Flushes the write-ahead log into the main file (used before copying or inspecting files).
     fn checkpoint(&self) -> Result<(), StorageError>;
 }

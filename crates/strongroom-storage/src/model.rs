@@ -113,3 +113,11 @@ pub struct JournalRow {
     pub sequence: u64,
     pub sealed: Vec<u8>,
 }
+
+/// The blind-index tokens of one record at one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub record_id: String,
+    pub version: u64,
+    pub tokens: Vec<Vec<u8>>,
+}

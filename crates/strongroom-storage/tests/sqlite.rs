@@ -10,7 +10,9 @@ fn sqlite_tenant_store_conforms() {
     let counter = std::sync::atomic::AtomicUsize::new(0);
     conformance::tenant_store_suite(&|| {
         let index = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Box::new(SqliteTenantStore::open(&directory.path().join(format!("tenant{index}.db"))).unwrap()) as Box<dyn TenantStore>
+        Box::new(
+            SqliteTenantStore::open(&directory.path().join(format!("tenant{index}.db"))).unwrap(),
+        ) as Box<dyn TenantStore>
     });
 }
 
@@ -18,7 +20,8 @@ fn sqlite_tenant_store_conforms() {
 fn sqlite_control_store_conforms() {
     let directory = tempfile::tempdir().unwrap();
     conformance::control_store_suite(&|| {
-        Box::new(SqliteControlStore::open(&directory.path().join("control.db")).unwrap()) as Box<dyn ControlStore>
+        Box::new(SqliteControlStore::open(&directory.path().join("control.db")).unwrap())
+            as Box<dyn ControlStore>
     });
 }
 
@@ -27,7 +30,13 @@ fn a_newer_format_is_refused_with_a_clear_error() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("tenant.db");
     drop(SqliteTenantStore::open(&path).unwrap());
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
     let error = SqliteTenantStore::open(&path).err().expect("must refuse");
-    assert!(error.to_string().contains("newer than this build"), "{error}");
+    assert!(
+        error.to_string().contains("newer than this build"),
+        "{error}"
+    );
 }

@@ -1,5 +1,8 @@
 use super::SqliteDatabase;
-use crate::{ApiTokenRow, ControlStore, OperatorTokenRow, StorageError, TenantRow, TenantStatus, WrappedKeyRow};
+use crate::{
+    ApiTokenRow, ControlStore, OperatorTokenRow, StorageError, TenantRow, TenantStatus,
+    WrappedKeyRow,
+};
 use rusqlite::{OptionalExtension, Row, params};
 use std::path::Path;
 
@@ -47,12 +50,15 @@ pub struct SqliteControlStore {
 
 impl SqliteControlStore {
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        Ok(Self { database: SqliteDatabase::open(path, MIGRATIONS)? })
+        Ok(Self {
+            database: SqliteDatabase::open(path, MIGRATIONS)?,
+        })
     }
 }
 
 const TENANT_COLUMNS: &str = "id, slug, name, region, status, created_at, status_changed_at";
-const KEY_COLUMNS: &str = "tenant_id, purpose, version, master_key_id, wrapped, created_at, wrapped_at";
+const KEY_COLUMNS: &str =
+    "tenant_id, purpose, version, master_key_id, wrapped, created_at, wrapped_at";
 const TOKEN_COLUMNS: &str = "id, tenant_id, name, token_hash, scopes, created_at, expires_at";
 
 fn tenant_from_row(row: &Row<'_>) -> rusqlite::Result<TenantRow> {
@@ -92,13 +98,28 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiTokenRow> {
     })
 }
 
-fn insert_keys(connection: &rusqlite::Connection, keys: &[WrappedKeyRow]) -> Result<(), StorageError> {
-    let mut insert = connection.prepare_cached(&format!("INSERT INTO wrapped_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))?;
+fn insert_keys(
+    connection: &rusqlite::Connection,
+    keys: &[WrappedKeyRow],
+) -> Result<(), StorageError> {
+    let mut insert = connection.prepare_cached(&format!(
+        "INSERT INTO wrapped_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))?;
     for key in keys {
         insert
-            .execute(params![key.tenant_id, key.purpose, key.version, key.master_key_id, key.wrapped, key.created_at, key.wrapped_at])
+            .execute(params![
+                key.tenant_id,
+                key.purpose,
+                key.version,
+                key.master_key_id,
+                key.wrapped,
+                key.created_at,
+                key.wrapped_at
+            ])
             .map_err(|error| match error.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::ConstraintViolation) => StorageError::Conflict("this key version exists"),
+                Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                    StorageError::Conflict("this key version exists")
+                }
                 _ => error.into(),
             })?;
     }
@@ -106,15 +127,35 @@ fn insert_keys(connection: &rusqlite::Connection, keys: &[WrappedKeyRow]) -> Res
 }
 
 impl ControlStore for SqliteControlStore {
-    fn insert_tenant(&self, tenant: TenantRow, keys: Vec<WrappedKeyRow>) -> Result<(), StorageError> {
+    fn insert_tenant(
+        &self,
+        tenant: TenantRow,
+        keys: Vec<WrappedKeyRow>,
+    ) -> Result<(), StorageError> {
         self.database.write(move |connection| {
-            let taken: Option<i64> = connection.query_row("SELECT 1 FROM tenants WHERE slug = ?1 OR id = ?2", params![tenant.slug, tenant.id], |row| row.get(0)).optional()?;
+            let taken: Option<i64> = connection
+                .query_row(
+                    "SELECT 1 FROM tenants WHERE slug = ?1 OR id = ?2",
+                    params![tenant.slug, tenant.id],
+                    |row| row.get(0),
+                )
+                .optional()?;
             if taken.is_some() {
                 return Err(StorageError::Conflict("a tenant with this slug exists"));
             }
             connection.execute(
-                &format!("INSERT INTO tenants ({TENANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                params![tenant.id, tenant.slug, tenant.name, tenant.region, tenant.status.as_str(), tenant.created_at, tenant.status_changed_at],
+                &format!(
+                    "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    tenant.id,
+                    tenant.slug,
+                    tenant.name,
+                    tenant.region,
+                    tenant.status.as_str(),
+                    tenant.created_at,
+                    tenant.status_changed_at
+                ],
             )?;
             insert_keys(connection, &keys)
         })
@@ -122,31 +163,54 @@ impl ControlStore for SqliteControlStore {
 
     fn list_tenants(&self) -> Result<Vec<TenantRow>, StorageError> {
         self.database.read(|connection| {
-            let mut statement = connection.prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY slug"))?;
-            Ok(statement.query_map([], tenant_from_row)?.collect::<Result<_, _>>()?)
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {TENANT_COLUMNS} FROM tenants ORDER BY slug"
+            ))?;
+            Ok(statement
+                .query_map([], tenant_from_row)?
+                .collect::<Result<_, _>>()?)
         })
     }
 
     fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantRow>, StorageError> {
         self.database.read(|connection| {
-            Ok(connection.prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"))?.query_row([slug], tenant_from_row).optional()?)
+            Ok(connection
+                .prepare_cached(&format!(
+                    "SELECT {TENANT_COLUMNS} FROM tenants WHERE slug = ?1"
+                ))?
+                .query_row([slug], tenant_from_row)
+                .optional()?)
         })
     }
 
     fn tenant_by_id(&self, tenant_id: &str) -> Result<Option<TenantRow>, StorageError> {
         self.database.read(|connection| {
-            Ok(connection.prepare_cached(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"))?.query_row([tenant_id], tenant_from_row).optional()?)
+            Ok(connection
+                .prepare_cached(&format!(
+                    "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"
+                ))?
+                .query_row([tenant_id], tenant_from_row)
+                .optional()?)
         })
     }
 
-    fn set_tenant_status(&self, tenant_id: &str, status: TenantStatus, changed_at: i64) -> Result<(), StorageError> {
+    fn set_tenant_status(
+        &self,
+        tenant_id: &str,
+        status: TenantStatus,
+        changed_at: i64,
+    ) -> Result<(), StorageError> {
         let tenant_id = tenant_id.to_owned();
         self.database.write(move |connection| {
             let changed = connection.execute(
                 "UPDATE tenants SET status = ?2, status_changed_at = ?3 WHERE id = ?1",
                 params![tenant_id, status.as_str(), changed_at],
             )?;
-            if changed == 0 { Err(StorageError::NotFound) } else { Ok(()) }
+            if changed == 0 {
+                Err(StorageError::NotFound)
+            } else {
+                Ok(())
+            }
         })
     }
 
@@ -159,27 +223,45 @@ impl ControlStore for SqliteControlStore {
 
     fn all_wrapped_keys(&self) -> Result<Vec<WrappedKeyRow>, StorageError> {
         self.database.read(|connection| {
-            let mut statement = connection.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM wrapped_keys ORDER BY tenant_id, purpose, version"))?;
-            Ok(statement.query_map([], key_from_row)?.collect::<Result<_, _>>()?)
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM wrapped_keys ORDER BY tenant_id, purpose, version"
+            ))?;
+            Ok(statement
+                .query_map([], key_from_row)?
+                .collect::<Result<_, _>>()?)
         })
     }
 
     fn add_wrapped_keys(&self, keys: Vec<WrappedKeyRow>) -> Result<(), StorageError> {
-        self.database.write(move |connection| insert_keys(connection, &keys))
+        self.database
+            .write(move |connection| insert_keys(connection, &keys))
     }
 
     fn remove_wraps_except_master(&self, master_key_id: &str) -> Result<u64, StorageError> {
         let master_key_id = master_key_id.to_owned();
         self.database.write(move |connection| {
-            Ok(connection.execute("DELETE FROM wrapped_keys WHERE master_key_id <> ?1", [master_key_id])? as u64)
+            Ok(connection.execute(
+                "DELETE FROM wrapped_keys WHERE master_key_id <> ?1",
+                [master_key_id],
+            )? as u64)
         })
     }
 
     fn insert_api_token(&self, token: ApiTokenRow) -> Result<(), StorageError> {
         self.database.write(move |connection| {
             connection.execute(
-                &format!("INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                params![token.id, token.tenant_id, token.name, token.token_hash, token.scopes, token.created_at, token.expires_at],
+                &format!(
+                    "INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    token.id,
+                    token.tenant_id,
+                    token.name,
+                    token.token_hash,
+                    token.scopes,
+                    token.created_at,
+                    token.expires_at
+                ],
             )?;
             Ok(())
         })
@@ -187,7 +269,12 @@ impl ControlStore for SqliteControlStore {
 
     fn api_token_by_hash(&self, token_hash: &[u8]) -> Result<Option<ApiTokenRow>, StorageError> {
         self.database.read(|connection| {
-            Ok(connection.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?1"))?.query_row([token_hash], token_from_row).optional()?)
+            Ok(connection
+                .prepare_cached(&format!(
+                    "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?1"
+                ))?
+                .query_row([token_hash], token_from_row)
+                .optional()?)
         })
     }
 
@@ -201,7 +288,10 @@ impl ControlStore for SqliteControlStore {
         })
     }
 
-    fn operator_token_by_hash(&self, token_hash: &[u8]) -> Result<Option<OperatorTokenRow>, StorageError> {
+    fn operator_token_by_hash(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<OperatorTokenRow>, StorageError> {
         self.database.read(|connection| {
             Ok(connection
                 .prepare_cached("SELECT id, name, token_hash, created_at FROM operator_tokens WHERE token_hash = ?1")?
@@ -209,6 +299,16 @@ impl ControlStore for SqliteControlStore {
                     Ok(OperatorTokenRow { id: row.get(0)?, name: row.get(1)?, token_hash: row.get(2)?, created_at: row.get(3)? })
                 })
                 .optional()?)
+        })
+    }
+
+    fn operator_token_count(&self) -> Result<u64, StorageError> {
+        self.database.read(|connection| {
+            Ok(
+                connection.query_row("SELECT COUNT(*) FROM operator_tokens", [], |row| {
+                    row.get::<_, i64>(0)
+                })? as u64,
+            )
         })
     }
 }

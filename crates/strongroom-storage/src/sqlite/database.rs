@@ -29,13 +29,21 @@ impl SqliteDatabase {
     /// Opens (creating if needed) and migrates the database to `migrations.len()`.
     /// `migrations[i]` moves format `i` to `i + 1`.
     pub fn open(path: &Path, migrations: &[&str]) -> Result<Self, StorageError> {
-        let connection = open_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+        let connection = open_connection(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
         migrate(&connection, migrations)?;
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(WRITE_QUEUE_LENGTH_MAX);
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run_writer(connection, receiver))?;
-        Ok(Self { path: path.to_owned(), jobs: Some(sender), readers: Mutex::new(Vec::new()), writer: Some(writer) })
+        Ok(Self {
+            path: path.to_owned(),
+            jobs: Some(sender),
+            readers: Mutex::new(Vec::new()),
+            writer: Some(writer),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -55,14 +63,27 @@ impl SqliteDatabase {
                 let _ = reply.send(commit.and(result));
             })
         });
-        let jobs = self.jobs.as_ref().ok_or_else(|| StorageError::Unavailable("database is closed".into()))?;
-        jobs.send(job).map_err(|_| StorageError::Unavailable("the database writer stopped".into()))?;
-        answer.recv().map_err(|_| StorageError::Unavailable("the database writer stopped".into()))?
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| StorageError::Unavailable("database is closed".into()))?;
+        jobs.send(job)
+            .map_err(|_| StorageError::Unavailable("the database writer stopped".into()))?;
+        answer
+            .recv()
+            .map_err(|_| StorageError::Unavailable("the database writer stopped".into()))?
     }
 
     /// Runs `work` on a read-only connection; readers never block the writer (WAL).
-    pub fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T, StorageError>) -> Result<T, StorageError> {
-        let pooled = self.readers.lock().map_err(|_| StorageError::Unavailable("reader pool poisoned".into()))?.pop();
+    pub fn read<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let pooled = self
+            .readers
+            .lock()
+            .map_err(|_| StorageError::Unavailable("reader pool poisoned".into()))?
+            .pop();
         let connection = match pooled {
             Some(connection) => connection,
             None => {
@@ -118,7 +139,9 @@ fn migrate(connection: &Connection, migrations: &[&str]) -> Result<(), StorageEr
     }
     for (from, migration) in migrations.iter().enumerate().skip(found as usize) {
         let to = from + 1;
-        connection.execute_batch(&format!("BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {to}; COMMIT;"))?;
+        connection.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {to}; COMMIT;"
+        ))?;
     }
     Ok(())
 }

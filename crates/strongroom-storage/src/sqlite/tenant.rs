@@ -1,6 +1,7 @@
 use super::SqliteDatabase;
 use crate::{
-    JournalRow, JournalSealer, RecordOrder, RecordQuery, StorageError, StoredCollection, StoredRecord, TenantStore,
+    IndexEntry, JournalRow, JournalSealer, RecordOrder, RecordQuery, StorageError,
+    StoredCollection, StoredRecord, TenantStore,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::path::Path;
@@ -47,11 +48,14 @@ pub struct SqliteTenantStore {
 
 impl SqliteTenantStore {
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        Ok(Self { database: SqliteDatabase::open(path, MIGRATIONS)? })
+        Ok(Self {
+            database: SqliteDatabase::open(path, MIGRATIONS)?,
+        })
     }
 }
 
-const RECORD_COLUMNS: &str = "collection_id, id, version, created_at, updated_at, key_version, sealed_body";
+const RECORD_COLUMNS: &str =
+    "collection_id, id, version, created_at, updated_at, key_version, sealed_body";
 
 fn record_from_row(row: &Row<'_>) -> rusqlite::Result<StoredRecord> {
     Ok(StoredRecord {
@@ -76,34 +80,57 @@ fn collection_from_row(row: &Row<'_>) -> rusqlite::Result<StoredCollection> {
 }
 
 fn append_journal(connection: &Connection, journal: JournalSealer) -> Result<(), StorageError> {
-    let last: i64 = connection.query_row("SELECT COALESCE(MAX(sequence), 0) FROM journal", [], |row| row.get(0))?;
+    let last: i64 = connection.query_row(
+        "SELECT COALESCE(MAX(sequence), 0) FROM journal",
+        [],
+        |row| row.get(0),
+    )?;
     let sequence = last + 1;
-    let sealed = journal(sequence as u64);
-    connection.prepare_cached("INSERT INTO journal (sequence, sealed) VALUES (?1, ?2)")?.execute(params![sequence, sealed])?;
+    let sealed = journal(sequence as u64)?;
+    connection
+        .prepare_cached("INSERT INTO journal (sequence, sealed) VALUES (?1, ?2)")?
+        .execute(params![sequence, sealed])?;
     Ok(())
 }
 
-fn write_index(connection: &Connection, collection_id: &[u8], record_id: &str, tokens: &[Vec<u8>]) -> Result<(), StorageError> {
+fn write_index(
+    connection: &Connection,
+    collection_id: &[u8],
+    record_id: &str,
+    tokens: &[Vec<u8>],
+) -> Result<(), StorageError> {
     connection
         .prepare_cached("DELETE FROM record_index WHERE collection_id = ?1 AND record_id = ?2")?
         .execute(params![collection_id, record_id])?;
-    let mut insert = connection.prepare_cached("INSERT OR IGNORE INTO record_index (collection_id, token, record_id) VALUES (?1, ?2, ?3)")?;
+    let mut insert = connection.prepare_cached(
+        "INSERT OR IGNORE INTO record_index (collection_id, token, record_id) VALUES (?1, ?2, ?3)",
+    )?;
     for token in tokens {
         insert.execute(params![collection_id, token, record_id])?;
     }
     Ok(())
 }
 
-fn stored_version(connection: &Connection, collection_id: &[u8], record_id: &str) -> Result<Option<u64>, StorageError> {
+fn stored_version(
+    connection: &Connection,
+    collection_id: &[u8],
+    record_id: &str,
+) -> Result<Option<u64>, StorageError> {
     Ok(connection
         .prepare_cached("SELECT version FROM records WHERE collection_id = ?1 AND id = ?2")?
-        .query_row(params![collection_id, record_id], |row| row.get::<_, i64>(0))
+        .query_row(params![collection_id, record_id], |row| {
+            row.get::<_, i64>(0)
+        })
         .optional()?
         .map(|version| version as u64))
 }
 
 impl TenantStore for SqliteTenantStore {
-    fn put_collection(&self, collection: StoredCollection, journal: JournalSealer) -> Result<(), StorageError> {
+    fn put_collection(
+        &self,
+        collection: StoredCollection,
+        journal: JournalSealer,
+    ) -> Result<(), StorageError> {
         self.database.write(move |connection| {
             connection
                 .prepare_cached(
@@ -132,13 +159,20 @@ impl TenantStore for SqliteTenantStore {
         })
     }
 
-    fn insert_record(&self, record: StoredRecord, index_tokens: Vec<Vec<u8>>, journal: JournalSealer) -> Result<(), StorageError> {
+    fn insert_record(
+        &self,
+        record: StoredRecord,
+        index_tokens: Vec<Vec<u8>>,
+        journal: JournalSealer,
+    ) -> Result<(), StorageError> {
         self.database.write(move |connection| {
             if stored_version(connection, &record.collection_id, &record.id)?.is_some() {
                 return Err(StorageError::Conflict("a record with this id exists"));
             }
             connection
-                .prepare_cached(&format!("INSERT INTO records ({RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))?
+                .prepare_cached(&format!(
+                    "INSERT INTO records ({RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ))?
                 .execute(params![
                     record.collection_id,
                     record.id,
@@ -153,7 +187,13 @@ impl TenantStore for SqliteTenantStore {
         })
     }
 
-    fn replace_record(&self, record: StoredRecord, expected_version: u64, index_tokens: Vec<Vec<u8>>, journal: JournalSealer) -> Result<(), StorageError> {
+    fn replace_record(
+        &self,
+        record: StoredRecord,
+        expected_version: u64,
+        index_tokens: Vec<Vec<u8>>,
+        journal: JournalSealer,
+    ) -> Result<(), StorageError> {
         self.database.write(move |connection| {
             match stored_version(connection, &record.collection_id, &record.id)? {
                 None => return Err(StorageError::NotFound),
@@ -170,24 +210,40 @@ impl TenantStore for SqliteTenantStore {
         })
     }
 
-    fn delete_record(&self, collection_id: &[u8], record_id: &str, expected_version: u64, journal: JournalSealer) -> Result<(), StorageError> {
+    fn delete_record(
+        &self,
+        collection_id: &[u8],
+        record_id: &str,
+        expected_version: u64,
+        journal: JournalSealer,
+    ) -> Result<(), StorageError> {
         let (collection_id, record_id) = (collection_id.to_vec(), record_id.to_owned());
         self.database.write(move |connection| {
             match stored_version(connection, &collection_id, &record_id)? {
                 None => return Err(StorageError::NotFound),
-                Some(version) if version != expected_version => return Err(StorageError::Conflict("the record changed meanwhile")),
+                Some(version) if version != expected_version => {
+                    return Err(StorageError::Conflict("the record changed meanwhile"));
+                }
                 Some(_) => {}
             }
-            connection.prepare_cached("DELETE FROM records WHERE collection_id = ?1 AND id = ?2")?.execute(params![collection_id, record_id])?;
+            connection
+                .prepare_cached("DELETE FROM records WHERE collection_id = ?1 AND id = ?2")?
+                .execute(params![collection_id, record_id])?;
             write_index(connection, &collection_id, &record_id, &[])?;
             append_journal(connection, journal)
         })
     }
 
-    fn record(&self, collection_id: &[u8], record_id: &str) -> Result<Option<StoredRecord>, StorageError> {
+    fn record(
+        &self,
+        collection_id: &[u8],
+        record_id: &str,
+    ) -> Result<Option<StoredRecord>, StorageError> {
         self.database.read(|connection| {
             Ok(connection
-                .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE collection_id = ?1 AND id = ?2"))?
+                .prepare_cached(&format!(
+                    "SELECT {RECORD_COLUMNS} FROM records WHERE collection_id = ?1 AND id = ?2"
+                ))?
                 .query_row(params![collection_id, record_id], record_from_row)
                 .optional()?)
         })
@@ -203,7 +259,11 @@ impl TenantStore for SqliteTenantStore {
         if let Some((timestamp, id)) = &query.after {
             values.push((*timestamp).into());
             values.push(id.clone().into());
-            sql += &format!(" AND (r.{order_column}, r.id) > (?{}, ?{})", values.len() - 1, values.len());
+            sql += &format!(
+                " AND (r.{order_column}, r.id) > (?{}, ?{})",
+                values.len() - 1,
+                values.len()
+            );
         }
         if let Some(updated_after) = query.updated_after {
             values.push(updated_after.into());
@@ -225,7 +285,11 @@ impl TenantStore for SqliteTenantStore {
         })
     }
 
-    fn read_journal(&self, after_sequence: u64, limit: u32) -> Result<Vec<JournalRow>, StorageError> {
+    fn read_journal(
+        &self,
+        after_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<JournalRow>, StorageError> {
         self.database.read(|connection| {
             let mut statement = connection.prepare_cached("SELECT sequence, sealed FROM journal WHERE sequence > ?1 ORDER BY sequence LIMIT ?2")?;
             let rows = statement.query_map(params![after_sequence as i64, limit], |row| {
@@ -235,7 +299,11 @@ impl TenantStore for SqliteTenantStore {
         })
     }
 
-    fn sealed_below(&self, key_version: u32, limit: u32) -> Result<(Vec<StoredCollection>, Vec<StoredRecord>), StorageError> {
+    fn sealed_below(
+        &self,
+        key_version: u32,
+        limit: u32,
+    ) -> Result<(Vec<StoredCollection>, Vec<StoredRecord>), StorageError> {
         self.database.read(|connection| {
             let mut statement = connection.prepare_cached(
                 "SELECT id, key_version, sealed, created_at, updated_at FROM collections WHERE key_version < ?1 LIMIT ?2",
@@ -247,7 +315,11 @@ impl TenantStore for SqliteTenantStore {
         })
     }
 
-    fn reseal(&self, collections: Vec<StoredCollection>, records: Vec<StoredRecord>) -> Result<u64, StorageError> {
+    fn reseal(
+        &self,
+        collections: Vec<StoredCollection>,
+        records: Vec<StoredRecord>,
+    ) -> Result<u64, StorageError> {
         self.database.write(move |connection| {
             let mut changed = 0;
             for collection in &collections {
@@ -261,6 +333,26 @@ impl TenantStore for SqliteTenantStore {
                     .prepare_cached("UPDATE records SET key_version = ?3, sealed_body = ?4 WHERE collection_id = ?1 AND id = ?2 AND version = ?5")?
                     .execute(params![record.collection_id, record.id, record.key_version, record.sealed_body, record.version as i64])?
                     as u64;
+            }
+            Ok(changed)
+        })
+    }
+
+    fn replace_index_tokens(
+        &self,
+        collection_id: &[u8],
+        entries: Vec<IndexEntry>,
+    ) -> Result<u64, StorageError> {
+        let collection_id = collection_id.to_vec();
+        self.database.write(move |connection| {
+            let mut changed = 0;
+            for entry in &entries {
+                if stored_version(connection, &collection_id, &entry.record_id)?
+                    == Some(entry.version)
+                {
+                    write_index(connection, &collection_id, &entry.record_id, &entry.tokens)?;
+                    changed += 1;
+                }
             }
             Ok(changed)
         })

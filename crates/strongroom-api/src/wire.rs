@@ -1,0 +1,353 @@
+//! JSON wire types, separate from the service's values so the API can stay stable while the
+//! inside changes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use strongroom_domain::{CollectionSchema, FieldSpec, FieldType};
+use strongroom_service::{
+    CollectionView, CreatedToken, KeyVersionView, ListedRecord, RecordView, TenantView,
+};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    /// 2 to 63 characters a-z, 0-9 and '-', starting with a letter.
+    #[schema(example = "acme")]
+    pub slug: String,
+    #[schema(example = "Acme NV")]
+    pub name: String,
+    /// Data residency region (default `eu`).
+    #[serde(default = "default_region")]
+    #[schema(example = "eu")]
+    pub region: String,
+}
+
+fn default_region() -> String {
+    "eu".to_owned()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tenant {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub region: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    pub created_at: String,
+    pub status_changed_at: String,
+    /// Key versions with their creation and last wrapping times.
+    pub keys: Vec<KeyVersion>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyVersion {
+    /// `data` (seals content) or `index` (blind indexes).
+    pub purpose: String,
+    pub version: u32,
+    pub created_at: String,
+    pub wrapped_at: String,
+    pub master_key_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantList {
+    pub tenants: Vec<Tenant>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    #[schema(example = "ci")]
+    pub name: String,
+    #[schema(example = json!(["records:read", "records:write"]))]
+    pub scopes: Vec<String>,
+    /// Optional expiry, RFC 3339.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedTokenResponse {
+    pub id: String,
+    pub name: String,
+    pub tenant: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    /// The token. Shown once: only its hash is stored.
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyRotationResponse {
+    pub tenant: String,
+    /// The data-key version now used for new writes.
+    pub key_version: u32,
+    /// Re-sealing of older data runs in the background and resumes after a restart.
+    pub reseal: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MasterRotationResponse {
+    pub old_master_key_id: String,
+    pub new_master_key_id: String,
+    pub rewrapped_keys: usize,
+    /// The old key file, kept until the operator removes it.
+    pub backup_file: String,
+}
+
+/// Type of a schema field.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldTypeWire {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Object,
+    Array,
+    Any,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpecWire {
+    #[serde(rename = "type")]
+    pub field_type: FieldTypeWire,
+    #[serde(default)]
+    pub required: bool,
+    /// Indexed fields can be filtered with `where.<field>=<value>`.
+    #[serde(default)]
+    pub indexed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaWire {
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldSpecWire>,
+    /// When false, fields not declared here are refused.
+    #[serde(default = "default_true")]
+    pub additional_fields: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutCollectionRequest {
+    #[serde(default)]
+    pub schema: Option<SchemaWire>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Collection {
+    pub name: String,
+    pub schema: SchemaWire,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionList {
+    pub collections: Vec<Collection>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Record {
+    pub id: String,
+    pub collection: String,
+    /// Starts at 1; the ETag is this number in quotes.
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The record's JSON object.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// A listed record whose stored bytes failed their integrity check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DamagedRecord {
+    pub id: String,
+    /// Always `integrity_error`.
+    pub error: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ListedRecordWire {
+    Record(Record),
+    Damaged(DamagedRecord),
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordPage {
+    pub records: Vec<ListedRecordWire>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+impl From<TenantView> for Tenant {
+    fn from(view: TenantView) -> Self {
+        Tenant {
+            id: view.id,
+            slug: view.slug,
+            name: view.name,
+            region: view.region,
+            status: if view.suspended {
+                "suspended"
+            } else {
+                "active"
+            }
+            .to_owned(),
+            created_at: view.created_at.to_rfc3339(),
+            status_changed_at: view.status_changed_at.to_rfc3339(),
+            keys: view.keys.into_iter().map(KeyVersion::from).collect(),
+        }
+    }
+}
+
+impl From<KeyVersionView> for KeyVersion {
+    fn from(view: KeyVersionView) -> Self {
+        KeyVersion {
+            purpose: view.purpose,
+            version: view.version,
+            created_at: view.created_at.to_rfc3339(),
+            wrapped_at: view.wrapped_at.to_rfc3339(),
+            master_key_id: view.master_key_id,
+        }
+    }
+}
+
+impl From<CreatedToken> for CreatedTokenResponse {
+    fn from(token: CreatedToken) -> Self {
+        CreatedTokenResponse {
+            id: token.id,
+            name: token.name,
+            tenant: token.tenant_slug,
+            scopes: token.scopes,
+            created_at: token.created_at.to_rfc3339(),
+            expires_at: token.expires_at.map(|expiry| expiry.to_rfc3339()),
+            token: token.secret,
+        }
+    }
+}
+
+impl From<FieldTypeWire> for FieldType {
+    fn from(wire: FieldTypeWire) -> Self {
+        match wire {
+            FieldTypeWire::String => FieldType::String,
+            FieldTypeWire::Integer => FieldType::Integer,
+            FieldTypeWire::Number => FieldType::Number,
+            FieldTypeWire::Boolean => FieldType::Boolean,
+            FieldTypeWire::Object => FieldType::Object,
+            FieldTypeWire::Array => FieldType::Array,
+            FieldTypeWire::Any => FieldType::Any,
+        }
+    }
+}
+
+impl From<FieldType> for FieldTypeWire {
+    fn from(domain: FieldType) -> Self {
+        match domain {
+            FieldType::String => FieldTypeWire::String,
+            FieldType::Integer => FieldTypeWire::Integer,
+            FieldType::Number => FieldTypeWire::Number,
+            FieldType::Boolean => FieldTypeWire::Boolean,
+            FieldType::Object => FieldTypeWire::Object,
+            FieldType::Array => FieldTypeWire::Array,
+            FieldType::Any => FieldTypeWire::Any,
+        }
+    }
+}
+
+impl From<SchemaWire> for CollectionSchema {
+    fn from(wire: SchemaWire) -> Self {
+        CollectionSchema {
+            fields: wire
+                .fields
+                .into_iter()
+                .map(|(name, spec)| {
+                    (
+                        name,
+                        FieldSpec {
+                            field_type: spec.field_type.into(),
+                            required: spec.required,
+                            indexed: spec.indexed,
+                        },
+                    )
+                })
+                .collect(),
+            additional_fields: wire.additional_fields,
+        }
+    }
+}
+
+impl From<CollectionSchema> for SchemaWire {
+    fn from(schema: CollectionSchema) -> Self {
+        SchemaWire {
+            fields: schema
+                .fields
+                .into_iter()
+                .map(|(name, spec)| {
+                    (
+                        name,
+                        FieldSpecWire {
+                            field_type: spec.field_type.into(),
+                            required: spec.required,
+                            indexed: spec.indexed,
+                        },
+                    )
+                })
+                .collect(),
+            additional_fields: schema.additional_fields,
+        }
+    }
+}
+
+impl From<CollectionView> for Collection {
+    fn from(view: CollectionView) -> Self {
+        Collection {
+            name: view.name,
+            schema: view.schema.into(),
+            created_at: view.created_at.to_rfc3339(),
+            updated_at: view.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+impl From<RecordView> for Record {
+    fn from(view: RecordView) -> Self {
+        Record {
+            id: view.id,
+            collection: view.collection,
+            version: view.version,
+            created_at: view.created_at.to_rfc3339(),
+            updated_at: view.updated_at.to_rfc3339(),
+            data: view.body,
+        }
+    }
+}
+
+impl From<ListedRecord> for ListedRecordWire {
+    fn from(listed: ListedRecord) -> Self {
+        match listed {
+            ListedRecord::Record(view) => ListedRecordWire::Record(view.into()),
+            ListedRecord::Damaged { id } => ListedRecordWire::Damaged(DamagedRecord {
+                id,
+                error: "integrity_error".to_owned(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+use strongroom_crypto::CryptoError;
+use strongroom_domain::{DomainError, Scope};
+use strongroom_storage::StorageError;
+use thiserror::Error;
+
+/// Everything a service call can answer instead of a result. The API crate maps each variant
+/// to one stable code and HTTP status in its single error table.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Invalid(#[from] DomainError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("missing or unknown credentials")]
+    Unauthenticated,
+    #[error("this token lacks the {} scope", .0.as_str())]
+    MissingScope(Scope),
+    #[error("tenant {0} is suspended; its data cannot be used until an operator resumes it")]
+    TenantSuspended(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the record is at version {current_version}, not the version given in If-Match")]
+    PreconditionFailed { current_version: u64 },
+    #[error("stored data of {what} failed its integrity check: it was altered or damaged on disk")]
+    Integrity { what: String },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StorageError> for ServiceError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::NotFound => ServiceError::NotFound("item"),
+            StorageError::Conflict(reason) => ServiceError::Conflict(reason.to_owned()),
+            StorageError::Unavailable(reason) => {
+                ServiceError::Unavailable(format!("storage unavailable: {reason}"))
+            }
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<CryptoError> for ServiceError {
+    fn from(error: CryptoError) -> Self {
+        ServiceError::Internal(format!("crypto: {error}"))
+    }
+}

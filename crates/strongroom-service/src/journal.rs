@@ -1,0 +1,203 @@
+//! The tenant journal: every committed change, sealed, numbered, in the same transaction as the
+//! change itself. Replaying it on an empty store rebuilds the tenant (decision 5).
+
+use crate::ServiceError;
+use crate::platform::{Platform, blocking};
+use crate::records::{
+    TenantContext, require_collection, write_collection, write_record_delete, write_record_put,
+};
+use crate::sealing::{TenantKeys, context};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use strongroom_domain::CollectionSchema;
+use strongroom_storage::{JournalSealer, StorageError, TenantStore};
+
+/// Format of a journal entry's plaintext. Do not change a shipped version: add one.
+const JOURNAL_FORMAT: u8 = 1;
+const REPLAY_BATCH: u32 = 500;
+
+/// One committed change, as the journal holds it (after opening).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op")]
+pub enum JournalChange {
+    #[serde(rename = "collection.put")]
+    CollectionPut {
+        name: String,
+        schema: CollectionSchema,
+        created_at: i64,
+        updated_at: i64,
+    },
+    #[serde(rename = "record.put")]
+    RecordPut {
+        collection: String,
+        id: String,
+        version: u64,
+        created_at: i64,
+        updated_at: i64,
+        body: Value,
+    },
+    #[serde(rename = "record.delete")]
+    RecordDelete {
+        collection: String,
+        id: String,
+        version: u64,
+        deleted_at: i64,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct JournalEnvelope {
+    format: u8,
+    #[serde(flatten)]
+    change: JournalChange,
+}
+
+/// A sealer for the store to call once it knows the entry's sequence number.
+pub(crate) fn sealer(
+    tenant_id: &str,
+    keys: &Arc<TenantKeys>,
+    change: JournalChange,
+) -> JournalSealer {
+    let tenant_id = tenant_id.to_owned();
+    let keys = keys.clone();
+    Box::new(move |sequence| {
+        let plaintext = serde_json::to_vec(&JournalEnvelope {
+            format: JOURNAL_FORMAT,
+            change,
+        })
+        .map_err(|error| StorageError::Unavailable(format!("journal encoding: {error}")))?;
+        keys.keyring
+            .seal(&context::journal(&tenant_id, sequence), &plaintext)
+            .map_err(|error| StorageError::Unavailable(format!("journal sealing: {error}")))
+    })
+}
+
+fn open_entry(
+    tenant_id: &str,
+    keys: &TenantKeys,
+    sequence: u64,
+    sealed: &[u8],
+) -> Result<JournalChange, ServiceError> {
+    let integrity = || ServiceError::Integrity {
+        what: format!("journal entry {sequence}"),
+    };
+    let plaintext = keys
+        .keyring
+        .open(&context::journal(tenant_id, sequence), sealed)
+        .map_err(|_| integrity())?;
+    let envelope: JournalEnvelope = serde_json::from_slice(&plaintext).map_err(|_| integrity())?;
+    if envelope.format != JOURNAL_FORMAT {
+        return Err(integrity());
+    }
+    Ok(envelope.change)
+}
+
+/// Replays every journal entry of `source` (a tenant's store) onto `target`, in order, and
+/// returns how many entries were applied. `target` should be empty.
+pub(crate) fn replay_journal(
+    tenant_id: &str,
+    keys: Arc<TenantKeys>,
+    source: &dyn TenantStore,
+    target: Arc<dyn TenantStore>,
+) -> Result<u64, ServiceError> {
+    let context = TenantContext {
+        tenant_id: tenant_id.to_owned(),
+        keys: keys.clone(),
+        store: target,
+    };
+    let mut after = 0;
+    let mut applied = 0;
+    loop {
+        let rows = source.read_journal(after, REPLAY_BATCH)?;
+        let Some(last) = rows.last() else {
+            return Ok(applied);
+        };
+        after = last.sequence;
+        for row in rows {
+            match open_entry(tenant_id, &keys, row.sequence, &row.sealed)? {
+                JournalChange::CollectionPut {
+                    name,
+                    schema,
+                    created_at,
+                    updated_at,
+                } => {
+                    write_collection(&context, &name, schema, created_at, updated_at)?;
+                }
+                JournalChange::RecordPut {
+                    collection,
+                    id,
+                    version,
+                    created_at,
+                    updated_at,
+                    body,
+                } => {
+                    write_record_put(
+                        &context,
+                        &require_collection(&context, &collection)?,
+                        &id,
+                        version,
+                        created_at,
+                        updated_at,
+                        body,
+                    )?;
+                }
+                JournalChange::RecordDelete {
+                    collection,
+                    id,
+                    version,
+                    deleted_at,
+                } => {
+                    write_record_delete(
+                        &context,
+                        &require_collection(&context, &collection)?,
+                        &id,
+                        version,
+                        deleted_at,
+                    )?;
+                }
+            }
+            applied += 1;
+        }
+    }
+}
+
+impl Platform {
+    /// Replays a tenant's journal onto another, empty store opened with the same keys.
+    pub async fn replay_tenant_journal(
+        &self,
+        slug: &str,
+        target: Arc<dyn TenantStore>,
+    ) -> Result<u64, ServiceError> {
+        let runtime = self.tenant(slug).await?;
+        let keys = runtime.keys();
+        blocking(move || replay_journal(&runtime.id, keys, runtime.store.as_ref(), target)).await
+    }
+
+    /// Every change in a tenant's journal, opened, in order. For tests and inspection.
+    pub async fn journal_changes(
+        &self,
+        slug: &str,
+    ) -> Result<Vec<(u64, JournalChange)>, ServiceError> {
+        let runtime = self.tenant(slug).await?;
+        let keys = runtime.keys();
+        blocking(move || {
+            let mut changes = Vec::new();
+            let mut after = 0;
+            loop {
+                let rows = runtime.store.read_journal(after, REPLAY_BATCH)?;
+                let Some(last) = rows.last() else {
+                    return Ok(changes);
+                };
+                after = last.sequence;
+                for row in rows {
+                    changes.push((
+                        row.sequence,
+                        open_entry(&runtime.id, &keys, row.sequence, &row.sealed)?,
+                    ));
+                }
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,270 @@
+use crate::ServiceError;
+use crate::clock::Clock;
+use crate::sealing::{TenantKeys, TenantRuntime};
+use crate::security::SecurityEvents;
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use strongroom_crypto::{BlindIndexKey, Keyring, MasterKey, WrappedKeyPurpose};
+use strongroom_storage::{
+    ControlStore, StorageError, TenantRow, TenantStatus, TenantStore, WrappedKeyRow,
+};
+
+/// Opens (creating when needed) the store of the tenant with the given id.
+pub type StoreOpener =
+    Arc<dyn Fn(&str) -> Result<Arc<dyn TenantStore>, StorageError> + Send + Sync>;
+
+/// The embedded default: `<data_dir>/tenants/<tenant id>/tenant.db`, directories mode 0700.
+pub fn sqlite_store_opener(data_dir: PathBuf) -> StoreOpener {
+    Arc::new(move |tenant_id: &str| {
+        let directory = data_dir.join("tenants").join(tenant_id);
+        if !directory.exists() {
+            std::fs::create_dir_all(&directory)?;
+            std::fs::set_permissions(&directory, std::fs::Permissions::from_mode(0o700))?;
+        }
+        let store =
+            strongroom_storage::sqlite::SqliteTenantStore::open(&directory.join("tenant.db"))?;
+        Ok(Arc::new(store) as Arc<dyn TenantStore>)
+    })
+}
+
+pub struct PlatformOptions {
+    /// Where the master key file lives; `None` when the key came from the environment, in
+    /// which case master-key rotation is refused.
+    pub key_file: Option<PathBuf>,
+    pub page_limit_default: u32,
+    pub page_limit_max: u32,
+}
+
+/// Everything the services share: the control plane, the master key, open tenants and caches.
+pub struct Platform {
+    pub(crate) control: Arc<dyn ControlStore>,
+    pub(crate) open_store: StoreOpener,
+    pub(crate) master: RwLock<MasterKey>,
+    pub(crate) options: PlatformOptions,
+    pub(crate) clock: Arc<dyn Clock>,
+    tenants: RwLock<HashMap<String, Arc<TenantRuntime>>>,
+    pub(crate) token_cache: RwLock<HashMap<[u8; 32], Arc<crate::tenants::TokenPrincipal>>>,
+    pub security: SecurityEvents,
+    /// Serialises key rotations; data requests never take it.
+    pub(crate) rotation: tokio::sync::Mutex<()>,
+}
+
+impl Platform {
+    /// Opens the platform and proves the master key opens every tenant key before serving.
+    pub fn open(
+        control: Arc<dyn ControlStore>,
+        open_store: StoreOpener,
+        master: MasterKey,
+        options: PlatformOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, ServiceError> {
+        verify_master_opens_all_keys(control.as_ref(), &master)?;
+        Ok(Arc::new(Self {
+            control,
+            open_store,
+            master: RwLock::new(master),
+            options,
+            clock,
+            tenants: RwLock::new(HashMap::new()),
+            token_cache: RwLock::new(HashMap::new()),
+            security: SecurityEvents::default(),
+            rotation: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    pub fn master_key_id(&self) -> String {
+        self.master_key().key_id()
+    }
+
+    pub(crate) fn master_key(&self) -> MasterKey {
+        self.master
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    /// Ready when the control plane answers.
+    pub async fn ready(&self) -> bool {
+        let control = self.control.clone();
+        blocking(move || Ok(control.operator_token_count()?))
+            .await
+            .is_ok()
+    }
+
+    /// The open tenant with this slug, loading and caching it on first use.
+    pub(crate) async fn tenant(&self, slug: &str) -> Result<Arc<TenantRuntime>, ServiceError> {
+        if let Some(runtime) = self
+            .tenants
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(slug)
+        {
+            return Ok(runtime.clone());
+        }
+        let control = self.control.clone();
+        let slug_owned = slug.to_owned();
+        let row = blocking(move || Ok(control.tenant_by_slug(&slug_owned)?))
+            .await?
+            .ok_or(ServiceError::NotFound("tenant"))?;
+        let runtime = Arc::new(self.load_runtime(row).await?);
+        let mut tenants = self
+            .tenants
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(tenants.entry(slug.to_owned()).or_insert(runtime).clone())
+    }
+
+    async fn load_runtime(&self, row: TenantRow) -> Result<TenantRuntime, ServiceError> {
+        let control = self.control.clone();
+        let open_store = self.open_store.clone();
+        let tenant_id = row.id.clone();
+        let (rows, store) =
+            blocking(move || Ok((control.wrapped_keys(&tenant_id)?, open_store(&tenant_id)?)))
+                .await?;
+        let keys = unwrap_tenant_keys(&self.master_key(), &row.id, &rows)?;
+        Ok(TenantRuntime::new(
+            row.id,
+            row.slug,
+            store,
+            keys,
+            row.status == TenantStatus::Suspended,
+        ))
+    }
+
+    /// Slugs of every tenant, for jobs that walk all of them.
+    pub(crate) async fn all_tenant_slugs(&self) -> Result<Vec<String>, ServiceError> {
+        let control = self.control.clone();
+        blocking(move || {
+            Ok(control
+                .list_tenants()?
+                .into_iter()
+                .map(|tenant| tenant.slug)
+                .collect())
+        })
+        .await
+    }
+
+    /// Writes the one-time operator bootstrap token when no operator credential exists yet.
+    /// Returns the file's path when it wrote one. The token itself is never returned or logged.
+    pub async fn ensure_bootstrap_operator_token(
+        &self,
+        path: PathBuf,
+    ) -> Result<Option<PathBuf>, ServiceError> {
+        let control = self.control.clone();
+        let now = self.clock.now().unix_micros();
+        blocking(move || {
+            if control.operator_token_count()? > 0 {
+                return Ok(None);
+            }
+            let secret = strongroom_crypto::generate_token("sro")?;
+            write_private_file(&path, secret.as_bytes())?;
+            control.insert_operator_token(strongroom_storage::OperatorTokenRow {
+                id: strongroom_crypto::random_hex_id()?,
+                name: "bootstrap".into(),
+                token_hash: strongroom_crypto::hash_token(&secret).to_vec(),
+                created_at: now,
+            })?;
+            Ok(Some(path))
+        })
+        .await
+    }
+}
+
+/// Runs blocking storage work off the async executor.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ServiceError::Internal(format!("blocking task failed: {error}")))?
+}
+
+pub(crate) fn unwrap_tenant_keys(
+    master: &MasterKey,
+    tenant_id: &str,
+    rows: &[WrappedKeyRow],
+) -> Result<TenantKeys, ServiceError> {
+    let master_id = master.key_id();
+    let mut data_keys = Vec::new();
+    let mut index_key = None;
+    for row in rows.iter().filter(|row| row.master_key_id == master_id) {
+        let purpose = match row.purpose.as_str() {
+            "data" => WrappedKeyPurpose::Data,
+            "index" => WrappedKeyPurpose::BlindIndex,
+            other => {
+                return Err(ServiceError::Internal(format!(
+                    "unknown key purpose {other:?}"
+                )));
+            }
+        };
+        let key = master
+            .unwrap(&row.wrapped, tenant_id, purpose, row.version)
+            .map_err(|_| ServiceError::Integrity {
+                what: format!(
+                    "the wrapped {} key version {} of tenant {tenant_id}",
+                    row.purpose, row.version
+                ),
+            })?;
+        match purpose {
+            WrappedKeyPurpose::Data => data_keys.push((row.version, key)),
+            WrappedKeyPurpose::BlindIndex => index_key = Some(BlindIndexKey::new(&key)),
+        }
+    }
+    let keyring = Keyring::new(data_keys);
+    match (keyring, index_key) {
+        (Some(keyring), Some(index_key)) => Ok(TenantKeys { keyring, index_key }),
+        _ => Err(ServiceError::Internal(format!(
+            "tenant {tenant_id} has no keys wrapped by master key {master_id}: is this the right key file for this data directory?"
+        ))),
+    }
+}
+
+fn verify_master_opens_all_keys(
+    control: &dyn ControlStore,
+    master: &MasterKey,
+) -> Result<(), ServiceError> {
+    let rows = control.all_wrapped_keys()?;
+    let mut by_tenant: HashMap<&str, Vec<WrappedKeyRow>> = HashMap::new();
+    for row in &rows {
+        by_tenant
+            .entry(row.tenant_id.as_str())
+            .or_default()
+            .push(row.clone());
+    }
+    for (tenant_id, rows) in by_tenant {
+        unwrap_tenant_keys(master, tenant_id, &rows)?;
+    }
+    Ok(())
+}
+
+/// Writes a file only its owner can read, fsynced with its directory.
+pub(crate) fn write_private_file(
+    path: &std::path::Path,
+    contents: &[u8],
+) -> Result<(), ServiceError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let internal = |error: std::io::Error| {
+        ServiceError::Internal(format!("writing {}: {error}", path.display()))
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(internal)?;
+    file.write_all(contents).map_err(internal)?;
+    file.sync_all().map_err(internal)?;
+    if let Some(directory) = path.parent() {
+        crate::master_key_file::sync_directory(directory)
+            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+    }
+    Ok(())
+}

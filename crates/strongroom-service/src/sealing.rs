@@ -1,0 +1,91 @@
+//! A tenant at run time: its store, its keys, and the associated-data layout that binds every
+//! sealed value to where it belongs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use strongroom_crypto::{BlindIndexKey, Keyring};
+use strongroom_storage::TenantStore;
+
+/// The keys of one tenant, swapped as a whole on rotation.
+pub(crate) struct TenantKeys {
+    pub keyring: Keyring,
+    pub index_key: BlindIndexKey,
+}
+
+pub(crate) struct TenantRuntime {
+    pub id: String,
+    pub slug: String,
+    pub store: Arc<dyn TenantStore>,
+    keys: RwLock<Arc<TenantKeys>>,
+    suspended: AtomicBool,
+}
+
+impl TenantRuntime {
+    pub fn new(
+        id: String,
+        slug: String,
+        store: Arc<dyn TenantStore>,
+        keys: TenantKeys,
+        suspended: bool,
+    ) -> Self {
+        Self {
+            id,
+            slug,
+            store,
+            keys: RwLock::new(Arc::new(keys)),
+            suspended: AtomicBool::new(suspended),
+        }
+    }
+
+    pub fn keys(&self) -> Arc<TenantKeys> {
+        self.keys
+            .read()
+            .map(|keys| keys.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    pub fn replace_keys(&self, keys: TenantKeys) {
+        let mut slot = self
+            .keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *slot = Arc::new(keys);
+    }
+
+    pub fn is_suspended(&self) -> bool {
+        self.suspended.load(Ordering::SeqCst)
+    }
+
+    pub fn set_suspended(&self, suspended: bool) {
+        self.suspended.store(suspended, Ordering::SeqCst);
+    }
+}
+
+/// Associated data layouts. Do not change: stored values would stop opening.
+pub(crate) mod context {
+    pub fn collection(tenant_id: &str, collection_id: &[u8]) -> Vec<u8> {
+        format!(
+            "strongroom/collection/v1\0{tenant_id}\0{}",
+            hex::encode(collection_id)
+        )
+        .into_bytes()
+    }
+
+    pub fn record(tenant_id: &str, collection_id: &[u8], record_id: &str, version: u64) -> Vec<u8> {
+        format!(
+            "strongroom/record/v1\0{tenant_id}\0{}\0{record_id}\0{version}",
+            hex::encode(collection_id)
+        )
+        .into_bytes()
+    }
+
+    pub fn journal(tenant_id: &str, sequence: u64) -> Vec<u8> {
+        format!("strongroom/journal/v1\0{tenant_id}\0{sequence}").into_bytes()
+    }
+}
+
+/// Blind-index domains. Do not change: stored indexes would stop matching.
+pub(crate) mod index_domain {
+    pub const COLLECTION_NAME: &str = "collection-name/v1";
+    pub const FIELD_VALUE: &str = "field-value/v1";
+}

@@ -1,0 +1,50 @@
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Kinds of security event this layer raises. The audit issue turns them into durable,
+/// alerting events; here they are logged (without secrets) and counted for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SecurityEventKind {
+    /// A valid token of one tenant was used on another tenant's path.
+    CrossTenantProbe,
+    /// A bearer token that matches nothing was presented.
+    UnknownToken,
+    /// A token lacked the scope a route needs.
+    ScopeDenied,
+    /// Stored data failed its integrity check.
+    IntegrityFailure,
+}
+
+impl SecurityEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityEventKind::CrossTenantProbe => "cross_tenant_probe",
+            SecurityEventKind::UnknownToken => "unknown_token",
+            SecurityEventKind::ScopeDenied => "scope_denied",
+            SecurityEventKind::IntegrityFailure => "integrity_failure",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct SecurityEvents {
+    counts: Mutex<BTreeMap<SecurityEventKind, u64>>,
+}
+
+impl SecurityEvents {
+    /// Logs and counts an event. `tenant_id` is the tenant the event concerns, `detail` a
+    /// sentence without secrets.
+    pub fn raise(&self, kind: SecurityEventKind, tenant_id: Option<&str>, detail: &str) {
+        tracing::warn!(target: "security", kind = kind.as_str(), tenant_id = tenant_id.unwrap_or("-"), detail, "security event");
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry(kind).or_default() += 1;
+        }
+    }
+
+    pub fn counts(&self) -> Vec<(SecurityEventKind, u64)> {
+        self.counts
+            .lock()
+            .map(|counts| counts.iter().map(|(kind, count)| (*kind, *count)).collect())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,344 @@
+//! Tenants, API tokens, and deciding who may touch which tenant.
+
+use crate::platform::{Platform, blocking};
+use crate::sealing::TenantRuntime;
+use crate::security::SecurityEventKind;
+use crate::{CreatedToken, KeyVersionView, ServiceError, TenantView};
+use std::sync::Arc;
+use strongroom_crypto::{DataKey, WrappedKeyPurpose, hash_token, random_hex_id};
+use strongroom_domain::{DomainError, Scope, ScopeSet, TenantSlug, Timestamp};
+use strongroom_storage::{ApiTokenRow, TenantRow, TenantStatus, WrappedKeyRow};
+
+/// An authenticated API token.
+#[derive(Debug)]
+pub struct TokenPrincipal {
+    pub token_id: String,
+    pub tenant_id: String,
+    pub scopes: ScopeSet,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// An authenticated operator credential.
+#[derive(Debug, Clone)]
+pub struct OperatorPrincipal {
+    pub credential_id: String,
+    pub name: String,
+}
+
+const TENANT_NAME_LENGTH_MAX: usize = 200;
+const TOKEN_NAME_LENGTH_MAX: usize = 100;
+
+fn check_label(field: &str, value: &str, length_max: usize) -> Result<(), ServiceError> {
+    let valid = !value.trim().is_empty()
+        && value.chars().count() <= length_max
+        && !value.chars().any(char::is_control);
+    if valid {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(DomainError::InvalidQuery {
+            parameter: field.to_owned(),
+            reason: format!("must be 1 to {length_max} characters without control characters"),
+        }))
+    }
+}
+
+fn check_region(region: &str) -> Result<(), ServiceError> {
+    let valid = (2..=32).contains(&region.len())
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(DomainError::InvalidQuery {
+            parameter: "region".into(),
+            reason: "must be 2 to 32 characters a-z, 0-9 and '-', such as eu".into(),
+        }))
+    }
+}
+
+impl Platform {
+    pub async fn create_tenant(
+        &self,
+        slug: &str,
+        name: &str,
+        region: &str,
+    ) -> Result<TenantView, ServiceError> {
+        let slug = TenantSlug::parse(slug)?;
+        check_label("name", name, TENANT_NAME_LENGTH_MAX)?;
+        check_region(region)?;
+        let now = self.clock.now().unix_micros();
+        let tenant = TenantRow {
+            id: random_hex_id()?,
+            slug: slug.as_str().to_owned(),
+            name: name.trim().to_owned(),
+            region: region.to_owned(),
+            status: TenantStatus::Active,
+            created_at: now,
+            status_changed_at: now,
+        };
+        let master = self.master_key();
+        let mut keys = Vec::new();
+        for purpose in [WrappedKeyPurpose::Data, WrappedKeyPurpose::BlindIndex] {
+            keys.push(WrappedKeyRow {
+                tenant_id: tenant.id.clone(),
+                purpose: purpose.as_str().to_owned(),
+                version: 1,
+                master_key_id: master.key_id(),
+                wrapped: master.wrap(&DataKey::generate()?, &tenant.id, purpose, 1)?,
+                created_at: now,
+                wrapped_at: now,
+            });
+        }
+        let control = self.control.clone();
+        let open_store = self.open_store.clone();
+        let (row, rows) = (tenant.clone(), keys.clone());
+        blocking(move || {
+            control
+                .insert_tenant(row.clone(), rows)
+                .map_err(|error| match error {
+                    strongroom_storage::StorageError::Conflict(_) => {
+                        ServiceError::Conflict(format!("a tenant with slug {} exists", row.slug))
+                    }
+                    other => other.into(),
+                })?;
+            open_store(&row.id)?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(tenant_id = %tenant.id, slug = %tenant.slug, "tenant created");
+        Ok(tenant_view(tenant, &keys, &master.key_id()))
+    }
+
+    pub async fn list_tenants(&self) -> Result<Vec<TenantView>, ServiceError> {
+        let control = self.control.clone();
+        let (tenants, keys) =
+            blocking(move || Ok((control.list_tenants()?, control.all_wrapped_keys()?))).await?;
+        let master_id = self.master_key_id();
+        Ok(tenants
+            .into_iter()
+            .map(|tenant| {
+                let own: Vec<WrappedKeyRow> = keys
+                    .iter()
+                    .filter(|key| key.tenant_id == tenant.id)
+                    .cloned()
+                    .collect();
+                tenant_view(tenant, &own, &master_id)
+            })
+            .collect())
+    }
+
+    pub async fn tenant_view(&self, slug: &str) -> Result<TenantView, ServiceError> {
+        let control = self.control.clone();
+        let slug = slug.to_owned();
+        let (tenant, keys) = blocking(move || {
+            let tenant = control
+                .tenant_by_slug(&slug)?
+                .ok_or(ServiceError::NotFound("tenant"))?;
+            let keys = control.wrapped_keys(&tenant.id)?;
+            Ok((tenant, keys))
+        })
+        .await?;
+        Ok(tenant_view(tenant, &keys, &self.master_key_id()))
+    }
+
+    pub async fn set_tenant_suspended(
+        &self,
+        slug: &str,
+        suspended: bool,
+    ) -> Result<TenantView, ServiceError> {
+        let runtime = self.tenant(slug).await?;
+        let status = if suspended {
+            TenantStatus::Suspended
+        } else {
+            TenantStatus::Active
+        };
+        let control = self.control.clone();
+        let (tenant_id, now) = (runtime.id.clone(), self.clock.now().unix_micros());
+        blocking(move || Ok(control.set_tenant_status(&tenant_id, status, now)?)).await?;
+        runtime.set_suspended(suspended);
+        tracing::info!(tenant_id = %runtime.id, status = status.as_str(), "tenant status changed");
+        self.tenant_view(slug).await
+    }
+
+    /// Creates an API token for a tenant. The secret is in the answer and nowhere else.
+    pub async fn create_token(
+        &self,
+        slug: &str,
+        name: &str,
+        scopes: &[String],
+        expires_at: Option<Timestamp>,
+    ) -> Result<CreatedToken, ServiceError> {
+        check_label("name", name, TOKEN_NAME_LENGTH_MAX)?;
+        let scopes = ScopeSet::parse(scopes)?;
+        if scopes.is_empty() {
+            return Err(ServiceError::Invalid(DomainError::InvalidQuery {
+                parameter: "scopes".into(),
+                reason: "give at least one scope, such as records:read".into(),
+            }));
+        }
+        let now = self.clock.now();
+        if expires_at.is_some_and(|expiry| expiry <= now) {
+            return Err(ServiceError::Invalid(DomainError::InvalidQuery {
+                parameter: "expires_at".into(),
+                reason: "must be in the future".into(),
+            }));
+        }
+        let runtime = self.tenant(slug).await?;
+        let secret = strongroom_crypto::generate_token("srt")?;
+        let row = ApiTokenRow {
+            id: random_hex_id()?,
+            tenant_id: runtime.id.clone(),
+            name: name.trim().to_owned(),
+            token_hash: hash_token(&secret).to_vec(),
+            scopes: scopes.names().join(" "),
+            created_at: now.unix_micros(),
+            expires_at: expires_at.map(Timestamp::unix_micros),
+        };
+        let control = self.control.clone();
+        let stored = row.clone();
+        blocking(move || Ok(control.insert_api_token(stored)?)).await?;
+        tracing::info!(tenant_id = %runtime.id, token_id = %row.id, "api token created");
+        Ok(CreatedToken {
+            id: row.id,
+            name: row.name,
+            tenant_slug: runtime.slug.clone(),
+            scopes: scopes.names().into_iter().map(str::to_owned).collect(),
+            created_at: now,
+            expires_at,
+            secret,
+        })
+    }
+
+    /// Finds the API token behind a bearer secret.
+    pub async fn authenticate_token(
+        &self,
+        secret: &str,
+    ) -> Result<Arc<TokenPrincipal>, ServiceError> {
+        let hash = hash_token(secret);
+        let cached = self
+            .token_cache
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&hash)
+            .cloned();
+        let principal = match cached {
+            Some(principal) => principal,
+            None => {
+                let control = self.control.clone();
+                let row = blocking(move || Ok(control.api_token_by_hash(&hash)?)).await?;
+                let Some(row) = row else {
+                    self.security.raise(
+                        SecurityEventKind::UnknownToken,
+                        None,
+                        "a bearer token matching no API token was presented",
+                    );
+                    return Err(ServiceError::Unauthenticated);
+                };
+                let scope_names: Vec<&str> = row.scopes.split_whitespace().collect();
+                let principal = Arc::new(TokenPrincipal {
+                    token_id: row.id,
+                    tenant_id: row.tenant_id,
+                    scopes: ScopeSet::parse(&scope_names)?,
+                    expires_at: row.expires_at.map(Timestamp::from_unix_micros),
+                });
+                self.token_cache
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert(hash, principal.clone());
+                principal
+            }
+        };
+        if principal
+            .expires_at
+            .is_some_and(|expiry| expiry <= self.clock.now())
+        {
+            return Err(ServiceError::Unauthenticated);
+        }
+        Ok(principal)
+    }
+
+    pub async fn authenticate_operator(
+        &self,
+        secret: &str,
+    ) -> Result<OperatorPrincipal, ServiceError> {
+        let hash = hash_token(secret);
+        let control = self.control.clone();
+        let row = blocking(move || Ok(control.operator_token_by_hash(&hash)?)).await?;
+        match row {
+            Some(row) => Ok(OperatorPrincipal {
+                credential_id: row.id,
+                name: row.name,
+            }),
+            None => {
+                self.security.raise(
+                    SecurityEventKind::UnknownToken,
+                    None,
+                    "an operator token matching no credential was presented",
+                );
+                Err(ServiceError::Unauthenticated)
+            }
+        }
+    }
+
+    /// The one place that decides whether a token may act on a tenant's data with a scope.
+    /// Another tenant's path answers exactly as a tenant that does not exist.
+    pub(crate) async fn authorize(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        scope: Scope,
+    ) -> Result<Arc<TenantRuntime>, ServiceError> {
+        let runtime = match self.tenant(slug).await {
+            Ok(runtime) if runtime.id == principal.tenant_id => runtime,
+            Ok(runtime) => {
+                self.security.raise(
+                    SecurityEventKind::CrossTenantProbe,
+                    Some(&principal.tenant_id),
+                    &format!(
+                        "token {} was used on another tenant's path (target tenant {})",
+                        principal.token_id, runtime.id
+                    ),
+                );
+                return Err(ServiceError::NotFound("tenant"));
+            }
+            Err(ServiceError::NotFound(_)) => return Err(ServiceError::NotFound("tenant")),
+            Err(other) => return Err(other),
+        };
+        if runtime.is_suspended() {
+            return Err(ServiceError::TenantSuspended(runtime.slug.clone()));
+        }
+        if !principal.scopes.contains(scope) {
+            self.security.raise(
+                SecurityEventKind::ScopeDenied,
+                Some(&runtime.id),
+                &format!("token {} lacks {}", principal.token_id, scope.as_str()),
+            );
+            return Err(ServiceError::MissingScope(scope));
+        }
+        Ok(runtime)
+    }
+}
+
+fn tenant_view(tenant: TenantRow, keys: &[WrappedKeyRow], master_key_id: &str) -> TenantView {
+    TenantView {
+        suspended: tenant.status == TenantStatus::Suspended,
+        keys: keys
+            .iter()
+            .filter(|key| key.master_key_id == master_key_id)
+            .map(|key| KeyVersionView {
+                purpose: key.purpose.clone(),
+                version: key.version,
+                created_at: Timestamp::from_unix_micros(key.created_at),
+                wrapped_at: Timestamp::from_unix_micros(key.wrapped_at),
+                master_key_id: key.master_key_id.clone(),
+            })
+            .collect(),
+        id: tenant.id,
+        slug: tenant.slug,
+        name: tenant.name,
+        region: tenant.region,
+        created_at: Timestamp::from_unix_micros(tenant.created_at),
+        status_changed_at: Timestamp::from_unix_micros(tenant.status_changed_at),
+    }
+}

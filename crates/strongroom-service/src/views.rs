@@ -1,0 +1,87 @@
+//! What services return. These are plain values; the API crate turns them into wire types.
+
+use serde_json::Value;
+use strongroom_domain::{CollectionSchema, Timestamp};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantView {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub region: String,
+    pub suspended: bool,
+    pub created_at: Timestamp,
+    pub status_changed_at: Timestamp,
+    pub keys: Vec<KeyVersionView>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyVersionView {
+    /// `data` or `index`.
+    pub purpose: String,
+    pub version: u32,
+    pub created_at: Timestamp,
+    /// When the key was last wrapped (at creation or at the last master-key rotation).
+    pub wrapped_at: Timestamp,
+    pub master_key_id: String,
+}
+
+/// A newly created API token: the only time its secret is shown.
+#[derive(Debug, Clone)]
+pub struct CreatedToken {
+    pub id: String,
+    pub name: String,
+    pub tenant_slug: String,
+    pub scopes: Vec<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionView {
+    pub name: String,
+    pub schema: CollectionSchema,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordView {
+    pub collection: String,
+    pub id: String,
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub body: Value,
+}
+
+/// One entry of a listing: a record, or the id of one whose stored bytes are damaged, so one
+/// bad record never hides the others.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListedRecord {
+    Record(RecordView),
+    Damaged { id: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordPage {
+    pub items: Vec<ListedRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// Whether a put created the item or replaced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    Updated,
+}
+
+/// Result of a master-key rotation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MasterRotation {
+    pub old_master_key_id: String,
+    pub new_master_key_id: String,
+    pub rewrapped_keys: usize,
+    pub backup_file: std::path::PathBuf,
+}

@@ -1,0 +1,323 @@
+//! `strongroom serve`: opens the data directory and keys, then serves both listeners over TLS
+//! until SIGTERM or Ctrl-C.
+
+use crate::config::{Config, Profile};
+use crate::tls::{self, CertificateFiles, ReloadingCertificate};
+use anyhow::{Context, bail};
+use axum::Router;
+use base64::Engine;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use strongroom_api::{AppState, Limits, Metrics};
+use strongroom_crypto::MasterKey;
+use strongroom_service::{
+    Platform, PlatformOptions, SystemClock, master_key_file, sqlite_store_opener,
+};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long open connections may take to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+pub const BOOTSTRAP_TOKEN_FILE: &str = "bootstrap-operator.token";
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let master_key_from_environment = std::env::var("STRONGROOM_MASTER_KEY").ok();
+    check_profile(&config, master_key_from_environment.is_some())?;
+    create_private_directory(&config.data_dir)?;
+    let _lock = lock_data_dir(&config.data_dir)?;
+    let (master, key_file) = load_master_key(&config, master_key_from_environment)?;
+
+    let control =
+        strongroom_storage::sqlite::SqliteControlStore::open(&config.data_dir.join("control.db"))
+            .with_context(|| {
+            format!(
+                "cannot open the control database in {}",
+                config.data_dir.display()
+            )
+        })?;
+    let options = PlatformOptions {
+        key_file,
+        page_limit_default: config.limits.page_size_default,
+        page_limit_max: config.limits.page_size_max,
+    };
+    let platform = Platform::open(
+        Arc::new(control),
+        sqlite_store_opener(config.data_dir.clone()),
+        master,
+        options,
+        Arc::new(SystemClock),
+    )
+    .context("cannot open the platform")?;
+    if let Some(path) = platform
+        .ensure_bootstrap_operator_token(config.data_dir.join(BOOTSTRAP_TOKEN_FILE))
+        .await?
+    {
+        tracing::info!(path = %path.display(), "wrote the one-time operator bootstrap token (mode 0600); read it from this file");
+    }
+
+    let certificate_files = certificate_files(&config)?;
+    if certificate_files.self_signed {
+        tracing::warn!(cert_file = %certificate_files.cert_file.display(), "serving a self-signed certificate: clients must trust this file; set tls.cert_file for real use");
+    }
+    let certificate = ReloadingCertificate::load(certificate_files)?;
+    let acceptor = TlsAcceptor::from(tls::server_config(certificate.clone())?);
+    let state = AppState {
+        platform: platform.clone(),
+        limits: Limits {
+            body_bytes_max: config.limits.body_bytes_max,
+        },
+        metrics: Arc::new(Metrics::default()),
+    };
+    let public = bind(config.public.listen, "public").await?;
+    let admin = bind(config.admin.listen, "admin").await?;
+    tracing::info!(
+        public = %format!("https://{}", public.local_addr()?),
+        admin = %format!("https://{}", admin.local_addr()?),
+        profile = ?config.profile,
+        "strongroom is serving"
+    );
+
+    tokio::spawn(watch_certificate(
+        certificate,
+        Duration::from_secs(config.tls.reload_check_seconds.max(1)),
+    ));
+    let resealing = platform.clone();
+    tokio::spawn(async move { resealing.reseal_all_tenants().await });
+
+    let (shutdown_sender, shutdown) = watch::channel(false);
+    let public_task = tokio::spawn(serve_listener(
+        public,
+        acceptor.clone(),
+        strongroom_api::public_router(state.clone()),
+        shutdown.clone(),
+    ));
+    let admin_task = tokio::spawn(serve_listener(
+        admin,
+        acceptor,
+        strongroom_api::admin_router(state),
+        shutdown,
+    ));
+    wait_for_shutdown_signal().await;
+    tracing::info!(
+        "shutting down: no new connections; open ones get {} s",
+        SHUTDOWN_GRACE.as_secs()
+    );
+    let _ = shutdown_sender.send(true);
+    let _ = tokio::join!(public_task, admin_task);
+    drop(platform);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn check_profile(config: &Config, master_key_from_environment: bool) -> anyhow::Result<()> {
+    if config.profile != Profile::Production {
+        return Ok(());
+    }
+    if master_key_from_environment {
+        bail!(
+            "the production profile refuses a master key from STRONGROOM_MASTER_KEY: unset it and keep the key in key_file ({}), mode 0600",
+            config.key_file.display()
+        );
+    }
+    match &config.tls.cert_file {
+        None => bail!(
+            "the production profile refuses the self-signed certificate: set tls.cert_file and tls.key_file to a certificate issued by your CA or ACME"
+        ),
+        Some(cert_file)
+            if tls::is_self_issued(cert_file)
+                .with_context(|| format!("cannot inspect {}", cert_file.display()))? =>
+        {
+            bail!(
+                "the production profile refuses the self-signed certificate {}: use one issued by your CA or ACME",
+                cert_file.display()
+            )
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn create_private_directory(path: &Path) -> anyhow::Result<()> {
+    if !path.exists() {
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Holds an exclusive lock on the data directory for the life of the server, so two servers
+/// never write the same databases.
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = data_dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(_) => bail!(
+            "another strongroom server is using {}; stop it first",
+            data_dir.display()
+        ),
+    }
+}
+
+fn load_master_key(
+    config: &Config,
+    from_environment: Option<String>,
+) -> anyhow::Result<(MasterKey, Option<std::path::PathBuf>)> {
+    if let Some(encoded) = from_environment {
+        let bytes = zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .context("STRONGROOM_MASTER_KEY must be base64 of 32 bytes")?,
+        );
+        let key = MasterKey::from_bytes(&bytes)
+            .context("STRONGROOM_MASTER_KEY must be base64 of 32 bytes")?;
+        tracing::warn!(
+            "using the master key from STRONGROOM_MASTER_KEY; fine for tests, refused in production"
+        );
+        return Ok((key, None));
+    }
+    let key_file = absolute(&config.key_file)?;
+    let data_dir = absolute(&config.data_dir)?;
+    if key_file.starts_with(&data_dir) {
+        bail!(
+            "key_file {} is inside data_dir {}: keep the master key apart from the data it protects",
+            key_file.display(),
+            data_dir.display()
+        );
+    }
+    let (key, created) = master_key_file::read_or_create(&key_file)?;
+    if created {
+        tracing::info!(key_file = %key_file.display(), master_key_id = %key.key_id(), "created a new master key (mode 0600); back it up apart from the data");
+    }
+    Ok((key, Some(key_file)))
+}
+
+fn absolute(path: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let joined = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    Ok(joined
+        .components()
+        .filter(|component| !matches!(component, std::path::Component::CurDir))
+        .collect())
+}
+
+fn certificate_files(config: &Config) -> anyhow::Result<CertificateFiles> {
+    match (&config.tls.cert_file, &config.tls.key_file) {
+        (Some(cert_file), Some(key_file)) => Ok(CertificateFiles {
+            cert_file: cert_file.clone(),
+            key_file: key_file.clone(),
+            self_signed: false,
+        }),
+        _ => tls::ensure_self_signed(&config.data_dir),
+    }
+}
+
+async fn bind(address: SocketAddr, name: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} for the {name} listener"))
+}
+
+async fn watch_certificate(certificate: Arc<ReloadingCertificate>, interval: Duration) {
+    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(error) => {
+            tracing::warn!(%error, "SIGHUP reloading is unavailable");
+            None
+        }
+    };
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        let forced = tokio::select! {
+            _ = ticker.tick() => false,
+            Some(()) = async { match hangup.as_mut() { Some(signal) => signal.recv().await, None => std::future::pending().await } } => true,
+        };
+        certificate.reload_if_changed(forced);
+    }
+}
+
+async fn wait_for_shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}
+
+async fn serve_listener(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls_stream =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls_stream)) => tls_stream,
+                    Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                };
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    tower::ServiceExt::oneshot(router.clone(), request)
+                },
+            );
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let connection =
+                builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+            if let Err(error) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not finish in time and were closed");
+    }
+}
