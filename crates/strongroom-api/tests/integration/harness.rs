@@ -1,0 +1,263 @@
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, StatusCode};
+use serde_json::Value;
+use std::sync::Arc;
+use strongroom_api::{AppState, Limits, Metrics};
+use strongroom_domain::Timestamp;
+use strongroom_service::{
+    FakeClock, Platform, PlatformOptions, master_key_file, sqlite_store_opener,
+};
+use strongroom_storage::sqlite::SqliteControlStore;
+use tower::ServiceExt;
+
+pub struct Harness {
+    pub directory: tempfile::TempDir,
+    pub platform: Arc<Platform>,
+    pub clock: FakeClock,
+    pub operator: String,
+    public: Router,
+    admin: Router,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+pub struct Request {
+    method: Method,
+    uri: String,
+    headers: Vec<(String, String)>,
+    body: Body,
+}
+
+impl Request {
+    pub fn new(method: &str, uri: &str) -> Self {
+        Self {
+            method: method.to_uppercase().parse().unwrap(),
+            uri: uri.to_owned(),
+            headers: Vec::new(),
+            body: Body::empty(),
+        }
+    }
+    pub fn get(uri: &str) -> Self {
+        Self::new("GET", uri)
+    }
+    pub fn post(uri: &str) -> Self {
+        Self::new("POST", uri)
+    }
+    pub fn put(uri: &str) -> Self {
+        Self::new("PUT", uri)
+    }
+    pub fn patch(uri: &str) -> Self {
+        Self::new("PATCH", uri)
+    }
+    pub fn delete(uri: &str) -> Self {
+        Self::new("DELETE", uri)
+    }
+    pub fn token(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+    pub fn json(self, body: Value) -> Self {
+        self.raw("application/json", serde_json::to_vec(&body).unwrap())
+    }
+    pub fn raw(mut self, content_type: &str, bytes: Vec<u8>) -> Self {
+        self.headers
+            .push(("content-type".into(), content_type.into()));
+        self.headers
+            .push(("content-length".into(), bytes.len().to_string()));
+        self.body = Body::from(bytes);
+        self
+    }
+    /// A body sent without Content-Length, in chunks, as a streaming client would.
+    pub fn streamed_json(mut self, bytes: Vec<u8>) -> Self {
+        self.headers
+            .push(("content-type".into(), "application/json".into()));
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = bytes
+            .chunks(64 * 1024)
+            .map(|chunk| Ok(chunk.to_vec()))
+            .collect();
+        self.body = Body::from_stream(futures_stream(chunks));
+        self
+    }
+}
+
+fn futures_stream(
+    chunks: Vec<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    tokio_stream::iter(chunks)
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        let directory = tempfile::tempdir().unwrap();
+        let data_dir = directory.path().join("data");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let key_file = directory.path().join("keys/master.key");
+        let (master, _) = master_key_file::read_or_create(&key_file).unwrap();
+        let clock =
+            FakeClock::starting_at(Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap());
+        let platform = Self::open_platform(&data_dir, master, key_file, clock.clone());
+        let bootstrap = data_dir.join("bootstrap-operator.token");
+        platform
+            .ensure_bootstrap_operator_token(bootstrap.clone())
+            .await
+            .unwrap();
+        let operator = std::fs::read_to_string(bootstrap).unwrap();
+        let state = AppState {
+            platform: platform.clone(),
+            limits: Limits {
+                body_bytes_max: 1024 * 1024,
+            },
+            metrics: Arc::new(Metrics::default()),
+        };
+        Self {
+            directory,
+            public: strongroom_api::public_router(state.clone()),
+            admin: strongroom_api::admin_router(state),
+            platform,
+            clock,
+            operator,
+        }
+    }
+
+    pub fn open_platform(
+        data_dir: &std::path::Path,
+        master: strongroom_crypto::MasterKey,
+        key_file: std::path::PathBuf,
+        clock: FakeClock,
+    ) -> Arc<Platform> {
+        let control = SqliteControlStore::open(&data_dir.join("control.db")).unwrap();
+        let options = PlatformOptions {
+            key_file: Some(key_file),
+            page_limit_default: 100,
+            page_limit_max: 1000,
+        };
+        Platform::open(
+            Arc::new(control),
+            sqlite_store_opener(data_dir.to_owned()),
+            master,
+            options,
+            Arc::new(clock),
+        )
+        .unwrap()
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.directory.path().join("data")
+    }
+
+    pub async fn public(&self, request: Request) -> Response {
+        send(&self.public, request).await
+    }
+
+    pub async fn admin(&self, request: Request) -> Response {
+        send(&self.admin, request).await
+    }
+
+    pub async fn tenant_with_token(&self, slug: &str, scopes: &[&str]) -> String {
+        let created = self
+            .admin(
+                Request::post("/admin/v1/tenants")
+                    .token(&self.operator)
+                    .json(serde_json::json!({"slug": slug, "name": format!("{slug} NV")})),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        self.token_for(slug, scopes).await
+    }
+
+    pub async fn token_for(&self, slug: &str, scopes: &[&str]) -> String {
+        let created = self
+            .admin(
+                Request::post(&format!("/admin/v1/tenants/{slug}/tokens"))
+                    .token(&self.operator)
+                    .json(serde_json::json!({"name": "test", "scopes": scopes})),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        created.body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn clock_now_rfc3339(&self) -> String {
+        strongroom_service::Clock::now(&self.clock).to_rfc3339()
+    }
+
+    pub fn security_count(&self, kind: &str) -> u64 {
+        self.platform
+            .security
+            .counts()
+            .into_iter()
+            .find(|(found, _)| found.as_str() == kind)
+            .map_or(0, |(_, count)| count)
+    }
+}
+
+async fn send(router: &Router, request: Request) -> Response {
+    let mut builder = axum::http::Request::builder()
+        .method(request.method)
+        .uri(request.uri);
+    for (name, value) in request.headers {
+        builder = builder.header(name, value);
+    }
+    let response = router
+        .clone()
+        .oneshot(builder.body(request.body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    assert_eq!(
+        headers
+            .get("strict-transport-security")
+            .map(|value| value.to_str().unwrap()),
+        Some("max-age=63072000; includeSubDomains"),
+        "HSTS on every response"
+    );
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Response {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+/// Every (method, path) operation of an OpenAPI document, sorted.
+pub fn operations(document: &Value) -> Vec<(String, String)> {
+    let mut operations: Vec<(String, String)> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|key| ["get", "put", "post", "patch", "delete"].contains(&key.as_str()))
+                .map(move |method| (method.clone(), path.clone()))
+        })
+        .collect();
+    operations.sort();
+    operations
+}

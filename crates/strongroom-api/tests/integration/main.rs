@@ -1,0 +1,6 @@
+//! The API crate's one integration-test binary: in-process router tests with
+//! `tower::ServiceExt::oneshot` against a real platform on temporary SQLite files.
+
+mod contract;
+mod harness;
+mod invariants;
