@@ -1,3 +1,38 @@
-fn main() {
-    println!("Hello, world!");
+//! Project automation: `cargo xtask test` (the whole suite, installing what it needs) and
+//! `cargo xtask bench` (Strongroom beside PocketBase under the same load generator).
+#![forbid(unsafe_code)]
+
+mod bench;
+mod system;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let result = match arguments.first().map(String::as_str) {
+        Some("test") => test(&arguments[1..]),
+        Some("bench") => bench::run(&arguments[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask test [cargo test arguments]\n       cargo xtask bench [--seconds N]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Installs the external tools the tests meet (Debian packages), then runs every test of
+/// the workspace.
+fn test(extra: &[String]) -> Result<(), String> {
+    system::ensure_debian_packages(&[("openssl", "openssl"), ("curl", "curl")])?;
+    let mut arguments = vec!["test", "--workspace", "--all-targets"];
+    arguments.extend(extra.iter().map(String::as_str));
+    system::run("cargo", &arguments)
 }

@@ -30,6 +30,7 @@ pub struct AdminClient {
 
 impl AdminClient {
     pub fn new(config: &Config, connection: &AdminConnection) -> anyhow::Result<Self> {
+        let token = operator_token(config)?;
         let base = connection
             .admin_url
             .clone()
@@ -52,19 +53,16 @@ impl AdminClient {
                 .add(certificate.context("invalid PEM certificate")?)
                 .context("unusable certificate")?;
         }
-        let tls = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        let mut tls = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .build()
             .context("cannot build the HTTPS client")?;
-        Ok(Self {
-            http,
-            base,
-            token: operator_token(config)?,
-        })
+        Ok(Self { http, base, token })
     }
 
     pub async fn call(
