@@ -2,11 +2,11 @@
 //! change itself. Replaying it on an empty store rebuilds the tenant (decision 5).
 
 use crate::ServiceError;
+use crate::collections::{require_collection, write_collection};
 use crate::platform::{Platform, blocking};
-use crate::records::{
-    TenantContext, require_collection, write_collection, write_record_delete, write_record_put,
-};
+use crate::records::{RecordWrite, version_conflict, write_record_delete, write_record_put};
 use crate::sealing::{TenantKeys, context};
+use crate::tenant_context::TenantContext;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -93,85 +93,82 @@ fn open_entry(
     Ok(envelope.change)
 }
 
-/// Replays every journal entry of `source` (a tenant's store) onto `target`, in order, and
-/// returns how many entries were applied. `target` should be empty.
-pub(crate) fn replay_journal(
-    tenant_id: &str,
-    keys: Arc<TenantKeys>,
-    source: &dyn TenantStore,
-    target: Arc<dyn TenantStore>,
-) -> Result<u64, ServiceError> {
-    let context = TenantContext {
-        tenant_id: tenant_id.to_owned(),
-        keys: keys.clone(),
-        store: target,
-    };
-    let mut after = 0;
-    let mut applied = 0;
-    loop {
-        let rows = source.read_journal(after, REPLAY_BATCH)?;
-        let Some(last) = rows.last() else {
-            return Ok(applied);
-        };
-        after = last.sequence;
-        for row in rows {
-            match open_entry(tenant_id, &keys, row.sequence, &row.sealed)? {
-                JournalChange::CollectionPut {
-                    name,
-                    schema,
-                    created_at,
-                    updated_at,
-                } => {
-                    write_collection(&context, &name, schema, created_at, updated_at)?;
-                }
-                JournalChange::RecordPut {
-                    collection,
-                    id,
-                    version,
-                    created_at,
-                    updated_at,
-                    body,
-                } => {
-                    write_record_put(
-                        &context,
-                        &require_collection(&context, &collection)?,
-                        &id,
-                        version,
-                        created_at,
-                        updated_at,
-                        body,
-                    )?;
-                }
-                JournalChange::RecordDelete {
-                    collection,
-                    id,
-                    version,
-                    deleted_at,
-                } => {
-                    write_record_delete(
-                        &context,
-                        &require_collection(&context, &collection)?,
-                        &id,
-                        version,
-                        deleted_at,
-                    )?;
-                }
-            }
-            applied += 1;
+/// Applies one opened change to the context's store and waits until it is durable.
+async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), ServiceError> {
+    match change {
+        JournalChange::CollectionPut {
+            name,
+            schema,
+            created_at,
+            updated_at,
+        } => {
+            write_collection(context, &name, schema, created_at, updated_at)?
+                .1
+                .await?;
+        }
+        JournalChange::RecordPut {
+            collection,
+            id,
+            version,
+            created_at,
+            updated_at,
+            body,
+        } => {
+            let collection = require_collection(context, &collection)?;
+            let write = RecordWrite {
+                collection: &collection,
+                id: &id,
+                version,
+                created_at,
+                updated_at,
+                body,
+            };
+            write_record_put(context, write)?
+                .await
+                .map_err(version_conflict)?;
+        }
+        JournalChange::RecordDelete {
+            collection,
+            id,
+            version,
+            deleted_at,
+        } => {
+            let collection = require_collection(context, &collection)?;
+            write_record_delete(context, &collection, &id, version, deleted_at)
+                .await
+                .map_err(version_conflict)?;
         }
     }
+    Ok(())
 }
 
 impl Platform {
-    /// Replays a tenant's journal onto another, empty store opened with the same keys.
+    /// Replays every journal entry of a tenant, in order, onto another (empty) store opened
+    /// with the same keys, and returns how many entries were applied.
     pub async fn replay_tenant_journal(
         &self,
         slug: &str,
         target: Arc<dyn TenantStore>,
     ) -> Result<u64, ServiceError> {
         let runtime = self.tenant(slug).await?;
-        let keys = runtime.keys();
-        blocking(move || replay_journal(&runtime.id, keys, runtime.store.as_ref(), target)).await
+        let context = TenantContext::on_store(&runtime, target);
+        let mut after = 0;
+        let mut applied = 0;
+        loop {
+            let rows = runtime.store.read_journal(after, REPLAY_BATCH)?;
+            let Some(last) = rows.last() else {
+                return Ok(applied);
+            };
+            after = last.sequence;
+            for row in rows {
+                apply(
+                    &context,
+                    open_entry(&runtime.id, &context.keys, row.sequence, &row.sealed)?,
+                )
+                .await?;
+                applied += 1;
+            }
+        }
     }
 
     /// Every change in a tenant's journal, opened, in order. For tests and inspection.

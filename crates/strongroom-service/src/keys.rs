@@ -159,7 +159,7 @@ impl Platform {
                     };
                     resealed_records.push(StoredRecord { sealed_body: keys.keyring.seal(&context, &plaintext)?, key_version: current, ..record });
                 }
-                Ok((store.reseal(resealed_collections, resealed_records)?, found))
+                Ok((store.reseal(resealed_collections, resealed_records).wait()?, found))
             })
             .await?;
             total += changed;

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod clock;
+mod collections;
 mod error;
 mod journal;
 mod keys;
@@ -12,6 +13,7 @@ mod platform;
 mod records;
 mod sealing;
 mod security;
+mod tenant_context;
 mod tenants;
 mod views;
 

@@ -16,6 +16,7 @@ pub(crate) struct TenantRuntime {
     pub id: String,
     pub slug: String,
     pub store: Arc<dyn TenantStore>,
+    pub collections: Arc<crate::collections::CollectionCache>,
     keys: RwLock<Arc<TenantKeys>>,
     suspended: AtomicBool,
 }
@@ -32,6 +33,7 @@ impl TenantRuntime {
             id,
             slug,
             store,
+            collections: Arc::default(),
             keys: RwLock::new(Arc::new(keys)),
             suspended: AtomicBool::new(suspended),
         }

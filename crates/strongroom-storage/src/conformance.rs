@@ -53,6 +53,7 @@ fn records_round_trip_and_journal_in_order(store: &dyn TenantStore) {
             vec![],
             journal_marker("insert"),
         )
+        .wait()
         .expect("insert");
     let stored = store
         .record(b"c", "r1")
@@ -63,17 +64,20 @@ fn records_round_trip_and_journal_in_order(store: &dyn TenantStore) {
         store.record(b"other", "r1").expect("read").is_none(),
         "records are scoped to their collection"
     );
-    let duplicate = store.insert_record(
-        record(b"c", "r1", 1, 11, b"again"),
-        vec![],
-        journal_marker("dup"),
-    );
+    let duplicate = store
+        .insert_record(
+            record(b"c", "r1", 1, 11, b"again"),
+            vec![],
+            journal_marker("dup"),
+        )
+        .wait();
     assert!(
         matches!(duplicate, Err(StorageError::Conflict(_))),
         "a taken id must be a conflict"
     );
     store
         .delete_record(b"c", "r1", 1, journal_marker("delete"))
+        .wait()
         .expect("delete");
     assert!(store.record(b"c", "r1").expect("read").is_none());
     let journal = store.read_journal(0, 10).expect("journal");
@@ -101,31 +105,39 @@ fn records_round_trip_and_journal_in_order(store: &dyn TenantStore) {
 fn versions_guard_replace_and_delete(store: &dyn TenantStore) {
     store
         .insert_record(record(b"c", "r", 1, 10, b"v1"), vec![], journal_marker("i"))
+        .wait()
         .expect("insert");
     let mut next = record(b"c", "r", 2, 10, b"v2");
     next.updated_at = 20;
     store
         .replace_record(next.clone(), 1, vec![], journal_marker("u"))
+        .wait()
         .expect("replace at the right version");
-    let stale = store.replace_record(
-        record(b"c", "r", 2, 10, b"x"),
-        1,
-        vec![],
-        journal_marker("stale"),
-    );
+    let stale = store
+        .replace_record(
+            record(b"c", "r", 2, 10, b"x"),
+            1,
+            vec![],
+            journal_marker("stale"),
+        )
+        .wait();
     assert!(
         matches!(stale, Err(StorageError::Conflict(_))),
         "a stale version must be a conflict"
     );
-    let missing = store.replace_record(
-        record(b"c", "nope", 2, 10, b"x"),
-        1,
-        vec![],
-        journal_marker("m"),
-    );
+    let missing = store
+        .replace_record(
+            record(b"c", "nope", 2, 10, b"x"),
+            1,
+            vec![],
+            journal_marker("m"),
+        )
+        .wait();
     assert!(matches!(missing, Err(StorageError::NotFound)));
     assert!(matches!(
-        store.delete_record(b"c", "r", 1, journal_marker("d")),
+        store
+            .delete_record(b"c", "r", 1, journal_marker("d"))
+            .wait(),
         Err(StorageError::Conflict(_))
     ));
     assert_eq!(
@@ -153,6 +165,7 @@ fn listing_pages_filters_and_orders(store: &dyn TenantStore) {
         item.updated_at = 1000 - index;
         store
             .insert_record(item, tokens, journal_marker("i"))
+            .wait()
             .expect("insert");
     }
     store
@@ -161,6 +174,7 @@ fn listing_pages_filters_and_orders(store: &dyn TenantStore) {
             vec![b"even".to_vec()],
             journal_marker("i"),
         )
+        .wait()
         .expect("insert");
     let mut seen = Vec::new();
     let mut page_query = query(b"c", 10);
@@ -211,12 +225,15 @@ fn failed_writes_leave_no_trace(store: &dyn TenantStore) {
             vec![b"t".to_vec()],
             journal_marker("i"),
         )
+        .wait()
         .expect("insert");
-    let _ = store.insert_record(
-        record(b"c", "a", 1, 1, b"b"),
-        vec![b"other".to_vec()],
-        journal_marker("i"),
-    );
+    let _ = store
+        .insert_record(
+            record(b"c", "a", 1, 1, b"b"),
+            vec![b"other".to_vec()],
+            journal_marker("i"),
+        )
+        .wait();
     let mut filter = query(b"c", 10);
     filter.index_tokens = vec![b"other".to_vec()];
     assert!(
@@ -236,6 +253,7 @@ fn collections_and_resealing(store: &dyn TenantStore) {
     };
     store
         .put_collection(collection.clone(), journal_marker("c"))
+        .wait()
         .expect("put");
     let updated = StoredCollection {
         sealed: b"schema2".to_vec(),
@@ -244,27 +262,31 @@ fn collections_and_resealing(store: &dyn TenantStore) {
     };
     store
         .put_collection(updated.clone(), journal_marker("c"))
+        .wait()
         .expect("update");
     assert_eq!(store.collection(b"c").expect("read"), Some(updated.clone()));
     assert_eq!(store.list_collections().expect("list").len(), 1);
     store
         .insert_record(record(b"c", "r", 1, 1, b"old"), vec![], journal_marker("i"))
+        .wait()
         .expect("insert");
-    let reindexed = store.replace_index_tokens(
-        b"c",
-        vec![
-            IndexEntry {
-                record_id: "r".into(),
-                version: 1,
-                tokens: vec![b"fresh".to_vec()],
-            },
-            IndexEntry {
-                record_id: "gone".into(),
-                version: 1,
-                tokens: vec![b"fresh".to_vec()],
-            },
-        ],
-    );
+    let reindexed = store
+        .replace_index_tokens(
+            b"c",
+            vec![
+                IndexEntry {
+                    record_id: "r".into(),
+                    version: 1,
+                    tokens: vec![b"fresh".to_vec()],
+                },
+                IndexEntry {
+                    record_id: "gone".into(),
+                    version: 1,
+                    tokens: vec![b"fresh".to_vec()],
+                },
+            ],
+        )
+        .wait();
     assert_eq!(
         reindexed.expect("reindex"),
         1,
@@ -288,6 +310,7 @@ fn collections_and_resealing(store: &dyn TenantStore) {
     assert_eq!(
         store
             .reseal(vec![resealed_collection], vec![resealed_record])
+            .wait()
             .expect("reseal"),
         2
     );
@@ -302,7 +325,7 @@ fn collections_and_resealing(store: &dyn TenantStore) {
         ..store.record(b"c", "r").expect("read").expect("there")
     };
     assert_eq!(
-        store.reseal(vec![], vec![stale]).expect("reseal"),
+        store.reseal(vec![], vec![stale]).wait().expect("reseal"),
         0,
         "reseal never overwrites a changed record"
     );
@@ -319,6 +342,7 @@ fn concurrent_writes_all_commit(open: &dyn Fn() -> Box<dyn TenantStore>) {
                     let item = record(b"c", &format!("t{thread}r{index}"), 1, index, b"x");
                     store
                         .insert_record(item, vec![], journal_marker("i"))
+                        .wait()
                         .expect("concurrent insert");
                 }
             })

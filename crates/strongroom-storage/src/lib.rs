@@ -9,10 +9,12 @@
 pub mod conformance;
 mod error;
 mod model;
+mod pending;
 pub mod sqlite;
 
 pub use error::StorageError;
 pub use model::*;
+pub use pending::{PendingWrite, WriteReply};
 
 /// Seals a journal entry once the store has assigned its sequence number, so the number is
 /// bound into the ciphertext and reordered entries fail to open.
@@ -57,7 +59,7 @@ pub trait TenantStore: Send + Sync {
         &self,
         collection: StoredCollection,
         journal: JournalSealer,
-    ) -> Result<(), StorageError>;
+    ) -> PendingWrite<()>;
     fn collection(&self, collection_id: &[u8]) -> Result<Option<StoredCollection>, StorageError>;
     fn list_collections(&self) -> Result<Vec<StoredCollection>, StorageError>;
     /// Fails with [`StorageError::Conflict`] when the id is taken.
@@ -66,7 +68,7 @@ pub trait TenantStore: Send + Sync {
         record: StoredRecord,
         index_tokens: Vec<Vec<u8>>,
         journal: JournalSealer,
-    ) -> Result<(), StorageError>;
+    ) -> PendingWrite<()>;
     /// Replaces a record whose stored version is `expected_version`; a different version is a
     /// conflict, a missing record is not found.
     fn replace_record(
@@ -75,14 +77,14 @@ pub trait TenantStore: Send + Sync {
         expected_version: u64,
         index_tokens: Vec<Vec<u8>>,
         journal: JournalSealer,
-    ) -> Result<(), StorageError>;
+    ) -> PendingWrite<()>;
     fn delete_record(
         &self,
         collection_id: &[u8],
         record_id: &str,
         expected_version: u64,
         journal: JournalSealer,
-    ) -> Result<(), StorageError>;
+    ) -> PendingWrite<()>;
     fn record(
         &self,
         collection_id: &[u8],
@@ -106,14 +108,14 @@ pub trait TenantStore: Send + Sync {
         &self,
         collections: Vec<StoredCollection>,
         records: Vec<StoredRecord>,
-    ) -> Result<u64, StorageError>;
+    ) -> PendingWrite<u64>;
     /// Replaces the blind-index tokens of records still at the given version (after a schema
     /// change); returns how many records were re-indexed.
     fn replace_index_tokens(
         &self,
         collection_id: &[u8],
         entries: Vec<IndexEntry>,
-    ) -> Result<u64, StorageError>;
+    ) -> PendingWrite<u64>;
     /// Flushes the write-ahead log into the main file (used before copying or inspecting files).
     fn checkpoint(&self) -> Result<(), StorageError>;
 }

@@ -297,7 +297,11 @@ async fn a_flipped_byte_is_an_integrity_error_for_that_record_only() {
         json!({"id": damaged_id, "error": "integrity_error"})
     );
     assert_eq!(listing.body["records"][1]["data"]["text"], "two");
-    assert_eq!(harness.security_count("integrity_failure"), 1);
+    assert_eq!(
+        harness.security_count("integrity_failure"),
+        2,
+        "one for the read, one for the listing"
+    );
 }
 
 #[tokio::test]

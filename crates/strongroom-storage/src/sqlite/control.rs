@@ -132,7 +132,7 @@ impl ControlStore for SqliteControlStore {
         tenant: TenantRow,
         keys: Vec<WrappedKeyRow>,
     ) -> Result<(), StorageError> {
-        self.database.write(move |connection| {
+        self.database.write_and_wait(move |connection| {
             let taken: Option<i64> = connection
                 .query_row(
                     "SELECT 1 FROM tenants WHERE slug = ?1 OR id = ?2",
@@ -201,7 +201,7 @@ impl ControlStore for SqliteControlStore {
         changed_at: i64,
     ) -> Result<(), StorageError> {
         let tenant_id = tenant_id.to_owned();
-        self.database.write(move |connection| {
+        self.database.write_and_wait(move |connection| {
             let changed = connection.execute(
                 "UPDATE tenants SET status = ?2, status_changed_at = ?3 WHERE id = ?1",
                 params![tenant_id, status.as_str(), changed_at],
@@ -234,12 +234,12 @@ impl ControlStore for SqliteControlStore {
 
     fn add_wrapped_keys(&self, keys: Vec<WrappedKeyRow>) -> Result<(), StorageError> {
         self.database
-            .write(move |connection| insert_keys(connection, &keys))
+            .write_and_wait(move |connection| insert_keys(connection, &keys))
     }
 
     fn remove_wraps_except_master(&self, master_key_id: &str) -> Result<u64, StorageError> {
         let master_key_id = master_key_id.to_owned();
-        self.database.write(move |connection| {
+        self.database.write_and_wait(move |connection| {
             Ok(connection.execute(
                 "DELETE FROM wrapped_keys WHERE master_key_id <> ?1",
                 [master_key_id],
@@ -248,7 +248,7 @@ impl ControlStore for SqliteControlStore {
     }
 
     fn insert_api_token(&self, token: ApiTokenRow) -> Result<(), StorageError> {
-        self.database.write(move |connection| {
+        self.database.write_and_wait(move |connection| {
             connection.execute(
                 &format!(
                     "INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -279,7 +279,7 @@ impl ControlStore for SqliteControlStore {
     }
 
     fn insert_operator_token(&self, token: OperatorTokenRow) -> Result<(), StorageError> {
-        self.database.write(move |connection| {
+        self.database.write_and_wait(move |connection| {
             connection.execute(
                 "INSERT INTO operator_tokens (id, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![token.id, token.name, token.token_hash, token.created_at],

@@ -1,4 +1,4 @@
-use crate::StorageError;
+use crate::{PendingWrite, StorageError};
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -50,28 +50,36 @@ impl SqliteDatabase {
         &self.path
     }
 
-    /// Runs `work` in the next group commit and returns once that commit is durable.
-    /// An error from `work` rolls back only its own savepoint.
+    /// Queues `work` for the next group commit; the answer arrives once that commit is
+    /// durable. An error from `work` rolls back only its own savepoint.
     pub fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
-    ) -> Result<T, StorageError> {
-        let (reply, answer) = std::sync::mpsc::sync_channel::<Result<T, StorageError>>(1);
+    ) -> PendingWrite<T> {
+        let (reply, pending) = PendingWrite::channel();
         let job: Job = Box::new(move |connection: &Connection| {
             let result = run_in_savepoint(connection, work);
-            Box::new(move |commit: Result<(), StorageError>| {
-                let _ = reply.send(commit.and(result));
-            })
+            Box::new(move |commit: Result<(), StorageError>| reply.send(commit.and(result)))
         });
-        let jobs = self
-            .jobs
-            .as_ref()
-            .ok_or_else(|| StorageError::Unavailable("database is closed".into()))?;
-        jobs.send(job)
-            .map_err(|_| StorageError::Unavailable("the database writer stopped".into()))?;
-        answer
-            .recv()
-            .map_err(|_| StorageError::Unavailable("the database writer stopped".into()))?
+        let Some(jobs) = self.jobs.as_ref() else {
+            return PendingWrite::ready(Err(StorageError::Unavailable(
+                "database is closed".into(),
+            )));
+        };
+        if jobs.send(job).is_err() {
+            return PendingWrite::ready(Err(StorageError::Unavailable(
+                "the database writer stopped".into(),
+            )));
+        }
+        pending
+    }
+
+    /// [`SqliteDatabase::write`] for plain threads: blocks until the commit is durable.
+    pub fn write_and_wait<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        self.write(work).wait()
     }
 
     /// Runs `work` on a read-only connection; readers never block the writer (WAL).
@@ -128,6 +136,8 @@ fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StorageE
     // a power cut, not only a process crash.
     connection.pragma_update(None, "synchronous", "FULL")?;
     connection.pragma_update(None, "foreign_keys", true)?;
+    // Savepoint sub-journals and sorts stay in memory instead of temporary files.
+    connection.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(connection)
 }
 
@@ -150,14 +160,15 @@ fn run_in_savepoint<T>(
     connection: &Connection,
     work: impl FnOnce(&Connection) -> Result<T, StorageError>,
 ) -> Result<T, StorageError> {
-    connection.execute_batch("SAVEPOINT job")?;
+    connection.prepare_cached("SAVEPOINT job")?.execute([])?;
     match work(connection) {
         Ok(value) => {
-            connection.execute_batch("RELEASE job")?;
+            connection.prepare_cached("RELEASE job")?.execute([])?;
             Ok(value)
         }
         Err(error) => {
-            connection.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            connection.prepare_cached("ROLLBACK TO job")?.execute([])?;
+            connection.prepare_cached("RELEASE job")?.execute([])?;
             Err(error)
         }
     }

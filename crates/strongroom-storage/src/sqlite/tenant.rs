@@ -1,6 +1,6 @@
 use super::SqliteDatabase;
 use crate::{
-    IndexEntry, JournalRow, JournalSealer, RecordOrder, RecordQuery, StorageError,
+    IndexEntry, JournalRow, JournalSealer, PendingWrite, RecordOrder, RecordQuery, StorageError,
     StoredCollection, StoredRecord, TenantStore,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -80,11 +80,9 @@ fn collection_from_row(row: &Row<'_>) -> rusqlite::Result<StoredCollection> {
 }
 
 fn append_journal(connection: &Connection, journal: JournalSealer) -> Result<(), StorageError> {
-    let last: i64 = connection.query_row(
-        "SELECT COALESCE(MAX(sequence), 0) FROM journal",
-        [],
-        |row| row.get(0),
-    )?;
+    let last: i64 = connection
+        .prepare_cached("SELECT COALESCE(MAX(sequence), 0) FROM journal")?
+        .query_row([], |row| row.get(0))?;
     let sequence = last + 1;
     let sealed = journal(sequence as u64)?;
     connection
@@ -130,7 +128,7 @@ impl TenantStore for SqliteTenantStore {
         &self,
         collection: StoredCollection,
         journal: JournalSealer,
-    ) -> Result<(), StorageError> {
+    ) -> PendingWrite<()> {
         self.database.write(move |connection| {
             connection
                 .prepare_cached(
@@ -164,7 +162,7 @@ impl TenantStore for SqliteTenantStore {
         record: StoredRecord,
         index_tokens: Vec<Vec<u8>>,
         journal: JournalSealer,
-    ) -> Result<(), StorageError> {
+    ) -> PendingWrite<()> {
         self.database.write(move |connection| {
             if stored_version(connection, &record.collection_id, &record.id)?.is_some() {
                 return Err(StorageError::Conflict("a record with this id exists"));
@@ -193,7 +191,7 @@ impl TenantStore for SqliteTenantStore {
         expected_version: u64,
         index_tokens: Vec<Vec<u8>>,
         journal: JournalSealer,
-    ) -> Result<(), StorageError> {
+    ) -> PendingWrite<()> {
         self.database.write(move |connection| {
             match stored_version(connection, &record.collection_id, &record.id)? {
                 None => return Err(StorageError::NotFound),
@@ -216,7 +214,7 @@ impl TenantStore for SqliteTenantStore {
         record_id: &str,
         expected_version: u64,
         journal: JournalSealer,
-    ) -> Result<(), StorageError> {
+    ) -> PendingWrite<()> {
         let (collection_id, record_id) = (collection_id.to_vec(), record_id.to_owned());
         self.database.write(move |connection| {
             match stored_version(connection, &collection_id, &record_id)? {
@@ -319,7 +317,7 @@ impl TenantStore for SqliteTenantStore {
         &self,
         collections: Vec<StoredCollection>,
         records: Vec<StoredRecord>,
-    ) -> Result<u64, StorageError> {
+    ) -> PendingWrite<u64> {
         self.database.write(move |connection| {
             let mut changed = 0;
             for collection in &collections {
@@ -342,7 +340,7 @@ impl TenantStore for SqliteTenantStore {
         &self,
         collection_id: &[u8],
         entries: Vec<IndexEntry>,
-    ) -> Result<u64, StorageError> {
+    ) -> PendingWrite<u64> {
         let collection_id = collection_id.to_vec();
         self.database.write(move |connection| {
             let mut changed = 0;
