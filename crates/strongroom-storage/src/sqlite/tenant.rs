@@ -28,7 +28,6 @@ const MIGRATIONS: &[&str] = &["
     );
     CREATE INDEX records_by_created ON records (collection_id, created_at, id);
     CREATE INDEX records_by_updated ON records (collection_id, updated_at, id);
-    CREATE INDEX records_by_key_version ON records (key_version);
     CREATE TABLE record_index (
         collection_id BLOB NOT NULL,
         token BLOB NOT NULL,
