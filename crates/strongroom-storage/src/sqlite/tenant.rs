@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &["
         record_id TEXT NOT NULL,
         PRIMARY KEY (collection_id, token, record_id)
     ) WITHOUT ROWID;
+    CREATE INDEX record_index_by_record ON record_index (collection_id, record_id);
     CREATE TABLE journal (
         sequence INTEGER PRIMARY KEY,
         sealed BLOB NOT NULL
