@@ -31,7 +31,11 @@ fn main() -> ExitCode {
 /// Installs the external tools the tests meet (Debian packages), then runs every test of
 /// the workspace.
 fn test(extra: &[String]) -> Result<(), String> {
-    system::ensure_debian_packages(&[("openssl", "openssl"), ("curl", "curl")])?;
+    system::ensure_debian_packages(&[
+        ("openssl", "openssl"),
+        ("curl", "curl"),
+        ("testssl", "testssl.sh"),
+    ])?;
     let mut arguments = vec!["test", "--workspace", "--all-targets"];
     arguments.extend(extra.iter().map(String::as_str));
     system::run("cargo", &arguments)
