@@ -7,14 +7,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use strongroom_service::{RecordUpdate, RecordView};
+use strongroom_service::{RecordUpdate, RecordView, TokenPrincipal};
 
 fn record_response(status: StatusCode, view: RecordView) -> Response {
-    json_response(
-        status,
-        Record::from(view.clone()),
-        etag_headers(view.version),
-    )
+    let etag = etag_headers(view.version);
+    json_response(status, Record::from(view), etag)
 }
 
 /// Create a record; answers 201 with its id, version and timestamps.
@@ -60,6 +57,21 @@ pub async fn get_record(
     ))
 }
 
+/// The shared body of PUT and PATCH on a record.
+async fn update(
+    state: AppState,
+    caller: &TokenPrincipal,
+    (slug, name, id): (String, String, String),
+    change: RecordUpdate,
+    if_match: Option<u64>,
+) -> Result<Response, ApiError> {
+    let view = state
+        .platform
+        .update_record(caller, &slug, &name, &id, change, if_match)
+        .await?;
+    Ok(record_response(StatusCode::OK, view))
+}
+
 /// Replace a record's body. With `If-Match: "<version>"`, a stale version answers 412.
 #[utoipa::path(put, path = "/v1/tenants/{slug}/collections/{name}/records/{id}", tag = "records",
     params(("slug" = String, Path), ("name" = String, Path), ("id" = String, Path), ("If-Match" = Option<String>, Header)),
@@ -73,18 +85,14 @@ pub async fn replace_record(
     IfMatch(if_match): IfMatch,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let view = state
-        .platform
-        .update_record(
-            &caller,
-            &slug,
-            &name,
-            &id,
-            RecordUpdate::Replace(body),
-            if_match,
-        )
-        .await?;
-    Ok(record_response(StatusCode::OK, view))
+    update(
+        state,
+        &caller,
+        (slug, name, id),
+        RecordUpdate::Replace(body),
+        if_match,
+    )
+    .await
 }
 
 /// Change a record with a JSON merge patch (RFC 7396).
@@ -100,18 +108,14 @@ pub async fn patch_record(
     IfMatch(if_match): IfMatch,
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let view = state
-        .platform
-        .update_record(
-            &caller,
-            &slug,
-            &name,
-            &id,
-            RecordUpdate::MergePatch(patch),
-            if_match,
-        )
-        .await?;
-    Ok(record_response(StatusCode::OK, view))
+    update(
+        state,
+        &caller,
+        (slug, name, id),
+        RecordUpdate::MergePatch(patch),
+        if_match,
+    )
+    .await
 }
 
 /// Delete a record; answers 204.

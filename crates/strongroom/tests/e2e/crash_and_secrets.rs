@@ -165,7 +165,7 @@ async fn secrets_and_content_never_reach_logs_or_disk() {
         Vec::<String>::new(),
         "after a graceful stop (WAL checkpointed)"
     );
-    let wal_files: Vec<_> = walk(&server.data_dir())
+    let wal_files: Vec<_> = crate::server::walk(&server.data_dir())
         .into_iter()
         .filter(|path| path.to_string_lossy().ends_with("-wal"))
         .filter(|path| std::fs::metadata(path).unwrap().len() > 0)
@@ -174,21 +174,4 @@ async fn secrets_and_content_never_reach_logs_or_disk() {
         wal_files.is_empty(),
         "a graceful stop checkpoints every WAL: {wal_files:?}"
     );
-}
-
-fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .unwrap()
-                    .map(|entry| entry.unwrap().path()),
-            );
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

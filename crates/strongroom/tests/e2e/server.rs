@@ -229,9 +229,9 @@ pub fn client_trusting(certificate: &Path) -> reqwest::Client {
         .unwrap()
 }
 
-/// Every file under `root` whose bytes contain one of `needles`.
-pub fn files_containing(root: &Path, needles: &[&str]) -> Vec<String> {
-    let mut hits = Vec::new();
+/// Every file under `root`.
+pub fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     let mut stack = vec![root.to_owned()];
     while let Some(path) = stack.pop() {
         if path.is_dir() {
@@ -240,8 +240,17 @@ pub fn files_containing(root: &Path, needles: &[&str]) -> Vec<String> {
                     .unwrap()
                     .map(|entry| entry.unwrap().path()),
             );
-            continue;
+        } else {
+            files.push(path);
         }
+    }
+    files
+}
+
+/// Every file under `root` whose bytes contain one of `needles`.
+pub fn files_containing(root: &Path, needles: &[&str]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for path in walk(root) {
         let bytes = std::fs::read(&path).unwrap_or_default();
         for needle in needles.iter().filter(|needle| !needle.is_empty()) {
             if bytes
