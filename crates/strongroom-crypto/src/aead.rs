@@ -33,6 +33,10 @@ impl Keyring {
             .expect("a keyring holds at least one key by construction")
     }
 
+    pub(crate) fn key(&self, version: u32) -> Option<&DataKey> {
+        self.keys.get(&version)
+    }
+
     pub fn seal(&self, associated_data: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let version = self.current_version();
         seal_with(

@@ -7,12 +7,14 @@
 
 mod aead;
 mod blind_index;
+mod chunks;
 mod error;
 mod keys;
 mod random;
 
 pub use aead::{Keyring, SEALED_FORMAT_VERSION, sealed_key_version};
-pub use blind_index::BlindIndexKey;
+pub use blind_index::{BlindIndexKey, ContentHasher};
+pub use chunks::{CHUNK_OVERHEAD, ChunkOpener, ChunkSealer};
 pub use error::CryptoError;
 pub use keys::{DataKey, KEY_LENGTH, MasterKey, WrappedKeyPurpose};
-pub use random::{generate_token, hash_token, random_bytes_32, random_hex_id};
+pub use random::{Sha256Hasher, generate_token, hash_token, random_bytes_32, random_hex_id};

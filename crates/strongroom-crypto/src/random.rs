@@ -37,6 +37,29 @@ pub fn hash_token(token: &str) -> [u8; 32] {
     hash
 }
 
+/// A streaming SHA-256 of plaintext, reported to clients as a checksum.
+pub struct Sha256Hasher {
+    context: ring::digest::Context,
+}
+
+impl Default for Sha256Hasher {
+    fn default() -> Self {
+        Self {
+            context: ring::digest::Context::new(&ring::digest::SHA256),
+        }
+    }
+}
+
+impl Sha256Hasher {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.context.update(bytes);
+    }
+
+    pub fn finish(self) -> String {
+        hex::encode(self.context.finish().as_ref())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,6 +120,9 @@ impl CollectionSchema {
     pub const FIELDS_MAX: usize = 256;
     pub const INDEXED_FIELDS_MAX: usize = 16;
     pub const FIELD_NAME_LENGTH_MAX: usize = 64;
+    /// Deep enough for real documents, far below serde_json's parse limit, so a stored record
+    /// (and its journal entry, one level deeper) always parses again.
+    pub const NESTING_DEPTH_MAX: usize = 32;
 
     /// Checks the schema itself: field names, counts, and that only scalar fields are indexed.
     pub fn validate(&self) -> Result<(), DomainError> {
@@ -164,6 +167,12 @@ impl CollectionSchema {
         let Some(object) = body.as_object() else {
             return Err(violation("a record must be a JSON object".to_owned()));
         };
+        if nesting_depth(body) > Self::NESTING_DEPTH_MAX {
+            return Err(violation(format!(
+                "a record may nest objects and arrays at most {} levels deep",
+                Self::NESTING_DEPTH_MAX
+            )));
+        }
         for (name, spec) in &self.fields {
             match object.get(name) {
                 None | Some(Value::Null) if spec.required => {
@@ -226,10 +235,16 @@ impl CollectionSchema {
                 .map(Value::from)
                 .map_err(|_| invalid("expected an integer".to_owned()))?,
             FieldType::Number => raw
-                .parse::<f64>()
+                .parse::<i64>()
+                .map(Value::from)
+                .or_else(|_| raw.parse::<u64>().map(Value::from))
                 .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map(Value::Number)
+                .or_else(|| {
+                    raw.parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(Value::Number)
+                })
                 .ok_or_else(|| invalid("expected a number".to_owned()))?,
             FieldType::Object | FieldType::Array | FieldType::Any => {
                 return Err(invalid("this field type cannot be filtered".to_owned()));
@@ -250,8 +265,16 @@ fn canonical_scalar(value: &Value) -> Option<String> {
         Value::String(text) => Some(format!("s:{text}")),
         Value::Bool(flag) => Some(format!("b:{flag}")),
         Value::Number(number) => {
+            // Integers keep every digit (ids above 2^53 must not collide); a float with no
+            // fraction meets the integer it equals, so 1 and 1.0 find each other.
+            if let Some(integer) = number.as_i64() {
+                return Some(format!("n:{integer}"));
+            }
+            if let Some(integer) = number.as_u64() {
+                return Some(format!("n:{integer}"));
+            }
             let float = number.as_f64()?;
-            if float.fract() == 0.0 && float.abs() < 9.0e15 {
+            if float.fract() == 0.0 && float.abs() < 9.2e18 {
                 Some(format!("n:{}", float as i64))
             } else {
                 Some(format!("n:{float}"))
@@ -259,6 +282,22 @@ fn canonical_scalar(value: &Value) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// How deeply objects and arrays nest (a scalar is 0), computed without recursion.
+fn nesting_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Object(members) => Box::new(members.values()),
+            Value::Array(items) => Box::new(items.iter()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth + 1);
+        stack.extend(children.map(|child| (child, depth + 1)));
+    }
+    deepest
 }
 
 fn is_identifier(name: &str, length_max: usize, allowed: impl Fn(u8) -> bool) -> bool {
@@ -357,6 +396,42 @@ mod tests {
         assert!(schema.filter_value("tags", "x").is_err());
         assert!(schema.filter_value("nope", "x").is_err());
         assert!(schema.filter_value("age", "thirty").is_err());
+    }
+
+    #[test]
+    fn large_integers_keep_every_digit_and_nesting_is_bounded() {
+        let schema: CollectionSchema = serde_json::from_value(json!({"fields": {"id": {"type": "integer", "indexed": true}, "x": {"type": "number", "indexed": true}}})).unwrap();
+        let first = schema.indexed_values(&json!({"id": 1_000_000_000_000_000_001i64}));
+        let second = schema.indexed_values(&json!({"id": 1_000_000_000_000_000_002i64}));
+        assert_ne!(
+            first, second,
+            "ids above 2^53 must not share an index entry"
+        );
+        assert!(first.contains(&schema.filter_value("id", "1000000000000000001").unwrap()));
+        assert!(
+            schema
+                .indexed_values(&json!({"x": 18_446_744_073_709_551_615u64}))
+                .contains(&schema.filter_value("x", "18446744073709551615").unwrap())
+        );
+        assert!(
+            schema
+                .indexed_values(&json!({"x": 2.0}))
+                .contains(&schema.filter_value("x", "2").unwrap())
+        );
+        let mut deep = json!(1);
+        for _ in 0..CollectionSchema::NESTING_DEPTH_MAX {
+            deep = json!([deep]);
+        }
+        assert!(
+            CollectionSchema::default()
+                .check_record(&json!({"a": deep.clone()}))
+                .is_err()
+        );
+        assert!(
+            CollectionSchema::default()
+                .check_record(&json!({"a": deep[0].clone()}))
+                .is_ok()
+        );
     }
 
     #[test]

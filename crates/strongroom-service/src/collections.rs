@@ -21,6 +21,10 @@ pub(crate) struct CollectionDefinition {
     pub format: u8,
     pub name: String,
     pub schema: CollectionSchema,
+    /// True from a change of indexed fields until every record is re-indexed; equality
+    /// filters are refused meanwhile, and an interrupted re-index resumes at the next start.
+    #[serde(default)]
+    pub index_pending: bool,
 }
 
 /// An opened collection.
@@ -28,6 +32,7 @@ pub(crate) struct LoadedCollection {
     pub id: Vec<u8>,
     pub name: String,
     pub schema: CollectionSchema,
+    pub index_pending: bool,
 }
 
 /// Opened collection definitions of one tenant. A generation counter keeps a reader that
@@ -77,6 +82,15 @@ pub(crate) fn open_collection(
     serde_json::from_slice(&plaintext).map_err(|_| integrity())
 }
 
+fn loaded(id: Vec<u8>, definition: CollectionDefinition) -> LoadedCollection {
+    LoadedCollection {
+        id,
+        name: definition.name,
+        schema: definition.schema,
+        index_pending: definition.index_pending,
+    }
+}
+
 fn load_collection(
     context: &TenantContext,
     name: &str,
@@ -86,14 +100,7 @@ fn load_collection(
         return Ok(None);
     };
     let definition = open_collection(context, &stored)?;
-    Ok(Some((
-        stored,
-        LoadedCollection {
-            id,
-            name: definition.name,
-            schema: definition.schema,
-        },
-    )))
+    Ok(Some((stored, loaded(id, definition))))
 }
 
 /// The opened collection `name`, from the cache when possible; not found is an error.
@@ -124,17 +131,11 @@ pub(crate) fn require_collection(
 /// Writes a collection definition and its journal entry. Shared by the API path and replay.
 pub(crate) fn write_collection(
     context: &TenantContext,
-    name: &str,
-    schema: CollectionSchema,
+    definition: CollectionDefinition,
     created_at: i64,
     updated_at: i64,
 ) -> Result<(StoredCollection, PendingWrite<()>), ServiceError> {
-    let id = context.collection_id(name);
-    let definition = CollectionDefinition {
-        format: 1,
-        name: name.to_owned(),
-        schema: schema.clone(),
-    };
+    let id = context.collection_id(&definition.name);
     let plaintext = serde_json::to_vec(&definition)
         .map_err(|error| ServiceError::Internal(error.to_string()))?;
     let stored = StoredCollection {
@@ -147,15 +148,16 @@ pub(crate) fn write_collection(
         created_at,
         updated_at,
     };
+    if let Some(cache) = &context.collections {
+        cache.invalidate(&definition.name);
+    }
     let change = JournalChange::CollectionPut {
-        name: name.to_owned(),
-        schema,
+        name: definition.name,
+        schema: definition.schema,
+        index_pending: definition.index_pending,
         created_at,
         updated_at,
     };
-    if let Some(cache) = &context.collections {
-        cache.invalidate(name);
-    }
     let pending = context.store.put_collection(
         stored.clone(),
         sealer(&context.tenant_id, &context.keys, change),
@@ -172,8 +174,10 @@ fn indexed_fields(schema: &CollectionSchema) -> Vec<(String, strongroom_domain::
         .collect()
 }
 
-/// After a change of indexed fields, recomputes every record's blind-index tokens.
+/// Recomputes every record's blind-index tokens. A damaged record is skipped (and reported),
+/// so one bad record cannot leave the whole index stale.
 async fn reindex(
+    platform: &Platform,
     context: &TenantContext,
     collection: &LoadedCollection,
 ) -> Result<u64, ServiceError> {
@@ -194,7 +198,12 @@ async fn reindex(
         query.after = Some((last.created_at, last.id.clone()));
         let mut entries = Vec::with_capacity(page.len());
         for stored in &page {
-            let view = crate::records::open_record(context, &collection.name, stored)?;
+            let Ok(view) = platform.observe(
+                context,
+                crate::records::open_record(context, &collection.name, stored),
+            ) else {
+                continue;
+            };
             entries.push(IndexEntry {
                 record_id: view.id,
                 version: view.version,
@@ -206,6 +215,27 @@ async fn reindex(
             .replace_index_tokens(&collection.id, entries)
             .await?;
     }
+}
+
+/// Re-indexes a collection marked pending, then clears the mark.
+async fn finish_reindex(
+    platform: &Platform,
+    context: &TenantContext,
+    collection: LoadedCollection,
+    created_at: i64,
+    updated_at: i64,
+) -> Result<(), ServiceError> {
+    reindex(platform, context, &collection).await?;
+    let definition = CollectionDefinition {
+        format: 1,
+        name: collection.name,
+        schema: collection.schema,
+        index_pending: false,
+    };
+    write_collection(context, definition, created_at, updated_at)?
+        .1
+        .await?;
+    Ok(())
 }
 
 fn collection_view(definition: CollectionDefinition, stored: &StoredCollection) -> CollectionView {
@@ -227,29 +257,37 @@ impl Platform {
     ) -> Result<(CollectionView, PutOutcome), ServiceError> {
         let name = CollectionName::parse(name)?;
         schema.validate()?;
-        let now = self.clock.now().unix_micros();
         let context = self
             .tenant_context(principal, slug, Scope::RecordsWrite)
             .await?;
         let existing = load_collection(&context, name.as_str())?;
+        let now = self.clock.now().unix_micros();
+        // Strictly increasing, so a re-sealing job can never mistake this version for the last.
+        let updated_at = existing
+            .as_ref()
+            .map_or(now, |(stored, _)| now.max(stored.updated_at + 1));
         let created_at = existing
             .as_ref()
             .map_or(now, |(stored, _)| stored.created_at);
-        let (stored, pending) =
-            write_collection(&context, name.as_str(), schema.clone(), created_at, now)?;
-        pending.await?;
-        let loaded = LoadedCollection {
-            id: stored.id.clone(),
+        let index_pending = existing.as_ref().is_some_and(|(_, previous)| {
+            previous.index_pending || indexed_fields(&previous.schema) != indexed_fields(&schema)
+        });
+        let definition = CollectionDefinition {
+            format: 1,
             name: name.as_str().to_owned(),
             schema: schema.clone(),
+            index_pending,
         };
-        if let Some((_, previous)) = &existing {
-            if indexed_fields(&previous.schema) != indexed_fields(&schema) {
-                self.observe(&context, reindex(&context, &loaded).await)?;
-            }
-        }
-        if let Some(cache) = &context.collections {
-            cache.invalidate(name.as_str());
+        let (stored, pending) = write_collection(&context, definition, created_at, updated_at)?;
+        pending.await?;
+        if index_pending {
+            let collection = LoadedCollection {
+                id: stored.id.clone(),
+                name: name.as_str().to_owned(),
+                schema: schema.clone(),
+                index_pending,
+            };
+            finish_reindex(self, &context, collection, created_at, updated_at + 1).await?;
         }
         let outcome = if existing.is_some() {
             PutOutcome::Updated
@@ -258,8 +296,9 @@ impl Platform {
         };
         let definition = CollectionDefinition {
             format: 1,
-            name: loaded.name,
+            name: name.as_str().to_owned(),
             schema,
+            index_pending: false,
         };
         Ok((collection_view(definition, &stored), outcome))
     }
@@ -279,5 +318,27 @@ impl Platform {
             .map(|stored| Ok(collection_view(open_collection(&context, stored)?, stored)))
             .collect();
         self.observe(&context, listed)
+    }
+
+    /// Finishes every re-index a crash interrupted; run at start.
+    pub(crate) async fn resume_reindexing(&self, slug: &str) -> Result<(), ServiceError> {
+        let runtime = self.tenant(slug).await?;
+        let context = TenantContext::of(&runtime);
+        for stored in context.store.list_collections()? {
+            let definition = self.observe(&context, open_collection(&context, &stored))?;
+            if definition.index_pending {
+                tracing::info!(tenant_id = %context.tenant_id, "resuming an interrupted re-index");
+                let collection = loaded(stored.id.clone(), definition);
+                finish_reindex(
+                    self,
+                    &context,
+                    collection,
+                    stored.created_at,
+                    stored.updated_at + 1,
+                )
+                .await?;
+            }
+        }
+        Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! change itself. Replaying it on an empty store rebuilds the tenant (decision 5).
 
 use crate::ServiceError;
-use crate::collections::{require_collection, write_collection};
+use crate::collections::{CollectionDefinition, require_collection, write_collection};
 use crate::platform::{Platform, blocking};
 use crate::records::{RecordWrite, version_conflict, write_record_delete, write_record_put};
 use crate::sealing::{TenantKeys, context};
@@ -25,6 +25,9 @@ pub enum JournalChange {
     CollectionPut {
         name: String,
         schema: CollectionSchema,
+        /// True while existing records are being re-indexed after a schema change.
+        #[serde(default)]
+        index_pending: bool,
         created_at: i64,
         updated_at: i64,
     },
@@ -99,10 +102,17 @@ async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), Ser
         JournalChange::CollectionPut {
             name,
             schema,
+            index_pending,
             created_at,
             updated_at,
         } => {
-            write_collection(context, &name, schema, created_at, updated_at)?
+            let definition = CollectionDefinition {
+                format: 1,
+                name,
+                schema,
+                index_pending,
+            };
+            write_collection(context, definition, created_at, updated_at)?
                 .1
                 .await?;
         }

@@ -45,7 +45,7 @@ impl Platform {
         let (rewrapped_keys, backup_file) = blocking(move || {
             let key_error =
                 |error: master_key_file::KeyFileError| ServiceError::Unavailable(error.to_string());
-            let staged = key_file.with_extension("new");
+            let staged = master_key_file::sibling(&key_file, "new");
             master_key_file::write_verified(&staged, &new_for_job).map_err(key_error)?;
             let current: Vec<WrappedKeyRow> = control
                 .all_wrapped_keys()?
@@ -69,25 +69,41 @@ impl Platform {
             std::fs::rename(&staged, &key_file).map_err(|error| {
                 ServiceError::Unavailable(format!("installing the new key file: {error}"))
             })?;
+            Ok((count, backup))
+        })
+        .await?;
+        // The new file is in place: from here on every new wrap must use the new key, whatever
+        // happens in the clean-up below.
+        *self
+            .master
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = new.clone();
+        let (control, key_file) = (
+            self.control.clone(),
+            self.options.key_file.clone().unwrap_or_default(),
+        );
+        let new_id = new.key_id();
+        blocking(move || {
+            let key_error =
+                |error: master_key_file::KeyFileError| ServiceError::Unavailable(error.to_string());
             let directory = key_file
                 .parent()
                 .filter(|parent| !parent.as_os_str().is_empty())
                 .unwrap_or(std::path::Path::new("."));
             master_key_file::sync_directory(directory).map_err(key_error)?;
-            let installed = master_key_file::read(&key_file).map_err(key_error)?;
-            if installed.key_id() != new_for_job.key_id() {
+            if master_key_file::read(&key_file)
+                .map_err(key_error)?
+                .key_id()
+                != new_id
+            {
                 return Err(ServiceError::Unavailable(
                     "the installed key file does not hold the new key".into(),
                 ));
             }
-            control.remove_wraps_except_master(&new_for_job.key_id())?;
-            Ok((count, backup))
+            control.remove_wraps_except_master(&new_id)?;
+            Ok(())
         })
         .await?;
-        *self
-            .master
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = new.clone();
         tracing::info!(old_master_key_id = %old.key_id(), new_master_key_id = %new.key_id(), rewrapped_keys, "master key rotated");
         Ok(MasterRotation {
             old_master_key_id: old.key_id(),
@@ -170,14 +186,16 @@ impl Platform {
         }
     }
 
-    /// Re-seals every tenant that has data under old key versions; run at start, so an
-    /// interrupted job resumes.
-    pub async fn reseal_all_tenants(self: &Arc<Self>) {
+    /// Finishes interrupted re-indexing and re-sealing of every tenant; run at start.
+    pub async fn resume_interrupted_work(self: &Arc<Self>) {
         let slugs = match self.all_tenant_slugs().await {
             Ok(slugs) => slugs,
             Err(error) => return tracing::warn!(%error, "re-sealing could not list tenants"),
         };
         for slug in slugs {
+            if let Err(error) = self.resume_reindexing(&slug).await {
+                tracing::warn!(tenant = %slug, %error, "re-indexing stopped; it resumes at the next run");
+            }
             if let Err(error) = self.reseal_tenant(&slug).await {
                 tracing::warn!(tenant = %slug, %error, "re-sealing stopped; it resumes at the next run");
             }

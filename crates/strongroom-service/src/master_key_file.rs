@@ -85,7 +85,7 @@ pub fn write_verified(path: &Path, key: &MasterKey) -> Result<(), KeyFileError> 
         fs::set_permissions(directory, fs::Permissions::from_mode(0o700))
             .map_err(io_error(directory))?;
     }
-    let temporary = path.with_extension("tmp");
+    let temporary = sibling(path, "tmp");
     let _ = fs::remove_file(&temporary);
     let mut file = OpenOptions::new()
         .write(true)
@@ -118,6 +118,17 @@ pub fn backup(path: &Path, stamp: &str) -> Result<PathBuf, KeyFileError> {
     let backup_path = parent_of(path).join(format!("{file_name}.{stamp}.bak"));
     write_verified(&backup_path, &key)?;
     Ok(backup_path)
+}
+
+/// `path` with `.suffix` appended to its whole file name (`master.key` → `master.key.new`), so a
+/// helper file can never be the key file itself, whatever the key file is named.
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|name| name.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".{suffix}"));
+    path.with_file_name(name)
 }
 
 pub fn sync_directory(directory: &Path) -> Result<(), KeyFileError> {

@@ -99,25 +99,42 @@ impl Platform {
 
     /// The open tenant with this slug, loading and caching it on first use.
     pub(crate) async fn tenant(&self, slug: &str) -> Result<Arc<TenantRuntime>, ServiceError> {
-        if let Some(runtime) = self
-            .tenants
+        if let Some(runtime) = self.cached_tenant(slug) {
+            return Ok(runtime);
+        }
+        let row = self
+            .tenant_row(slug)
+            .await?
+            .ok_or(ServiceError::NotFound("tenant"))?;
+        self.open_tenant(row).await
+    }
+
+    pub(crate) fn cached_tenant(&self, slug: &str) -> Option<Arc<TenantRuntime>> {
+        self.tenants
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(slug)
-        {
-            return Ok(runtime.clone());
-        }
+            .cloned()
+    }
+
+    pub(crate) async fn tenant_row(&self, slug: &str) -> Result<Option<TenantRow>, ServiceError> {
         let control = self.control.clone();
-        let slug_owned = slug.to_owned();
-        let row = blocking(move || Ok(control.tenant_by_slug(&slug_owned)?))
-            .await?
-            .ok_or(ServiceError::NotFound("tenant"))?;
+        let slug = slug.to_owned();
+        blocking(move || Ok(control.tenant_by_slug(&slug)?)).await
+    }
+
+    /// Opens a tenant's store and keys and caches the result.
+    pub(crate) async fn open_tenant(
+        &self,
+        row: TenantRow,
+    ) -> Result<Arc<TenantRuntime>, ServiceError> {
+        let slug = row.slug.clone();
         let runtime = Arc::new(self.load_runtime(row).await?);
         let mut tenants = self
             .tenants
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Ok(tenants.entry(slug.to_owned()).or_insert(runtime).clone())
+        Ok(tenants.entry(slug).or_insert(runtime).clone())
     }
 
     async fn load_runtime(&self, row: TenantRow) -> Result<TenantRuntime, ServiceError> {

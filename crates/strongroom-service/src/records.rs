@@ -336,11 +336,20 @@ impl Platform {
             .tenant_context(principal, slug, Scope::RecordsRead)
             .await?;
         let loaded = self.observe(&context, require_collection(&context, collection))?;
-        let mut index_tokens = Vec::with_capacity(query.filters.len());
-        for (field, raw) in &query.filters {
-            index_tokens
-                .push(context.field_token(&loaded.id, &loaded.schema.filter_value(field, raw)?));
+        if loaded.index_pending && !query.filters.is_empty() {
+            return Err(ServiceError::Unavailable(
+                "this collection's index is being rebuilt after a schema change; retry shortly"
+                    .into(),
+            ));
         }
+        let mut filter_values = Vec::with_capacity(query.filters.len());
+        for (field, raw) in &query.filters {
+            filter_values.push(loaded.schema.filter_value(field, raw)?);
+        }
+        let index_tokens = filter_values
+            .iter()
+            .map(|value| context.field_token(&loaded.id, value))
+            .collect();
         let order = match query.order {
             ListOrder::Created => RecordOrder::Created,
             ListOrder::Updated => RecordOrder::Updated,
@@ -377,15 +386,21 @@ impl Platform {
             });
         let mut items = Vec::with_capacity(page.len());
         for stored in page {
-            items.push(match open_record(&context, &loaded.name, stored) {
-                Ok(view) => ListedRecord::Record(view),
-                Err(error) => {
-                    let _ = self.observe(&context, Err::<(), _>(error));
-                    ListedRecord::Damaged {
-                        id: stored.id.clone(),
+            match open_record(&context, &loaded.name, stored) {
+                Ok(view) => {
+                    // Blind indexes are matched by token; the opened record is checked too.
+                    let indexed = loaded.schema.indexed_values(&view.body);
+                    if filter_values.iter().all(|value| indexed.contains(value)) {
+                        items.push(ListedRecord::Record(view));
                     }
                 }
-            });
+                Err(error) => {
+                    let _ = self.observe(&context, Err::<(), _>(error));
+                    items.push(ListedRecord::Damaged {
+                        id: stored.id.clone(),
+                    });
+                }
+            }
         }
         Ok(RecordPage { items, next_cursor })
     }

@@ -67,6 +67,8 @@ impl Platform {
         let slug = TenantSlug::parse(slug)?;
         check_label("name", name, TENANT_NAME_LENGTH_MAX)?;
         check_region(region)?;
+        // Held until the tenant's keys are stored, so a master-key rotation cannot miss them.
+        let _rotation = self.rotation.lock().await;
         let now = self.clock.now().unix_micros();
         let tenant = TenantRow {
             id: random_hex_id()?,
@@ -289,22 +291,27 @@ impl Platform {
         slug: &str,
         scope: Scope,
     ) -> Result<Arc<TenantRuntime>, ServiceError> {
-        let runtime = match self.tenant(slug).await {
-            Ok(runtime) if runtime.id == principal.tenant_id => runtime,
-            Ok(runtime) => {
-                self.security.raise(
-                    SecurityEventKind::CrossTenantProbe,
-                    Some(&principal.tenant_id),
-                    &format!(
-                        "token {} was used on another tenant's path (target tenant {})",
-                        principal.token_id, runtime.id
-                    ),
-                );
-                return Err(ServiceError::NotFound("tenant"));
-            }
-            Err(ServiceError::NotFound(_)) => return Err(ServiceError::NotFound("tenant")),
-            Err(other) => return Err(other),
+        // Ownership is decided from the tenant's id alone: another tenant's store and keys are
+        // never opened on this caller's behalf, so nothing about them can leak into the answer.
+        let target_id = match self.cached_tenant(slug) {
+            Some(runtime) => runtime.id.clone(),
+            None => match self.tenant_row(slug).await? {
+                Some(row) => row.id,
+                None => return Err(ServiceError::NotFound("tenant")),
+            },
         };
+        if target_id != principal.tenant_id {
+            self.security.raise(
+                SecurityEventKind::CrossTenantProbe,
+                Some(&principal.tenant_id),
+                &format!(
+                    "token {} was used on another tenant's path (target tenant {target_id})",
+                    principal.token_id
+                ),
+            );
+            return Err(ServiceError::NotFound("tenant"));
+        }
+        let runtime = self.tenant(slug).await?;
         if runtime.is_suspended() {
             return Err(ServiceError::TenantSuspended(runtime.slug.clone()));
         }

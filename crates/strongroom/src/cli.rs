@@ -59,6 +59,7 @@ impl AdminClient {
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let http = reqwest::Client::builder()
+            .https_only(true)
             .tls_backend_preconfigured(tls)
             .build()
             .context("cannot build the HTTPS client")?;

@@ -64,6 +64,8 @@ pub struct LimitsConfig {
     pub page_size_default: u32,
     /// Largest page a client may ask for (at most 1000).
     pub page_size_max: u32,
+    /// Open connections per listener at most; beyond it new connections are closed.
+    pub connections_max: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,6 +127,7 @@ impl Default for LimitsConfig {
             body_bytes_max: 1024 * 1024,
             page_size_default: 100,
             page_size_max: 1000,
+            connections_max: 4096,
         }
     }
 }
@@ -314,6 +317,9 @@ impl Config {
             bail!(
                 "set both tls.cert_file and tls.key_file, or neither (for a self-signed test certificate)"
             );
+        }
+        if self.limits.connections_max == 0 {
+            bail!("limits.connections_max must be at least 1");
         }
         if self.limits.body_bytes_max == 0 {
             bail!("limits.body_bytes_max must be at least 1");

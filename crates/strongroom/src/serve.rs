@@ -6,7 +6,7 @@ use crate::tls::{self, CertificateFiles, ReloadingCertificate};
 use anyhow::{Context, bail};
 use axum::Router;
 use base64::Engine;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -24,6 +24,8 @@ use tokio_rustls::TlsAcceptor;
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long open connections may take to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -68,7 +70,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if certificate_files.self_signed {
         tracing::warn!(cert_file = %certificate_files.cert_file.display(), "serving a self-signed certificate: clients must trust this file; set tls.cert_file for real use");
     }
-    let certificate = ReloadingCertificate::load(certificate_files)?;
+    let certificate =
+        ReloadingCertificate::load(certificate_files, config.profile == Profile::Production)?;
     let acceptor = TlsAcceptor::from(tls::server_config(certificate.clone())?);
     let state = AppState {
         platform: platform.clone(),
@@ -91,19 +94,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Duration::from_secs(config.tls.reload_check_seconds.max(1)),
     ));
     let resealing = platform.clone();
-    tokio::spawn(async move { resealing.reseal_all_tenants().await });
+    tokio::spawn(async move { resealing.resume_interrupted_work().await });
 
     let (shutdown_sender, shutdown) = watch::channel(false);
     let public_task = tokio::spawn(serve_listener(
         public,
         acceptor.clone(),
         strongroom_api::public_router(state.clone()),
+        config.limits.connections_max,
         shutdown.clone(),
     ));
     let admin_task = tokio::spawn(serve_listener(
         admin,
         acceptor,
         strongroom_api::admin_router(state),
+        config.limits.connections_max,
         shutdown,
     ));
     wait_for_shutdown_signal().await;
@@ -268,13 +273,33 @@ async fn wait_for_shutdown_signal() {
     }
 }
 
+/// HTTP settings shared by every connection: a client gets 30 s to send a request's headers
+/// (also between keep-alive requests), idle HTTP/2 peers are pinged and dropped, and one
+/// connection carries at most 128 concurrent streams.
+fn connection_builder() -> hyper_util::server::conn::auto::Builder<TokioExecutor> {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(HEADER_READ_TIMEOUT)
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_concurrent_streams(128);
+    builder
+}
+
 async fn serve_listener(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     router: Router,
+    connections_max: usize,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(connections_max));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -287,11 +312,17 @@ async fn serve_listener(
             },
             _ = shutdown.changed() => break,
         };
+        // At the connection limit a new connection is closed at once rather than queued.
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, connections_max, "connection limit reached; closing a new connection");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let tls_stream =
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls_stream)) => tls_stream,
@@ -306,7 +337,7 @@ async fn serve_listener(
                     tower::ServiceExt::oneshot(router.clone(), request)
                 },
             );
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let builder = connection_builder();
             let connection =
                 builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
             if let Err(error) = watcher.watch(connection.into_owned()).await {

@@ -30,15 +30,18 @@ pub struct CertificateFiles {
 #[derive(Debug)]
 pub struct ReloadingCertificate {
     files: CertificateFiles,
+    /// Production: a reloaded certificate that names itself as issuer is refused too.
+    refuse_self_issued: bool,
     current: RwLock<(Arc<CertifiedKey>, Option<SystemTime>)>,
 }
 
 impl ReloadingCertificate {
-    pub fn load(files: CertificateFiles) -> anyhow::Result<Arc<Self>> {
+    pub fn load(files: CertificateFiles, refuse_self_issued: bool) -> anyhow::Result<Arc<Self>> {
         let key = load_certified_key(&files.cert_file, &files.key_file)?;
         let stamp = modified_stamp(&files);
         Ok(Arc::new(Self {
             files,
+            refuse_self_issued,
             current: RwLock::new((Arc::new(key), stamp)),
         }))
     }
@@ -53,6 +56,10 @@ impl ReloadingCertificate {
             .map(|current| current.1 == stamp)
             .unwrap_or(false);
         if unchanged && !force {
+            return;
+        }
+        if self.refuse_self_issued && is_self_issued(&self.files.cert_file).unwrap_or(true) {
+            tracing::error!(cert_file = %self.files.cert_file.display(), "refusing to reload a self-signed or unreadable certificate in production; the previous certificate stays in use");
             return;
         }
         match load_certified_key(&self.files.cert_file, &self.files.key_file) {
@@ -168,13 +175,20 @@ pub fn ensure_self_signed(data_dir: &Path) -> anyhow::Result<CertificateFiles> {
 fn write_file(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let temporary = path.with_extension("tmp");
+    let mut temporary_name = path
+        .file_name()
+        .map(|name| name.to_os_string())
+        .unwrap_or_default();
+    temporary_name.push(".tmp");
+    let temporary = path.with_file_name(temporary_name);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(mode)
         .open(&temporary)?;
+    // open(2) keeps the mode of a file that already exists; set it explicitly.
+    file.set_permissions(std::fs::Permissions::from_mode(mode))?;
     file.write_all(contents)?;
     file.sync_all()?;
     std::fs::rename(&temporary, path)

@@ -692,3 +692,79 @@ async fn every_route_is_in_the_openapi_document() {
         );
     }
 }
+
+#[tokio::test]
+async fn indexing_a_field_later_reindexes_existing_records() {
+    let harness = Harness::new().await;
+    let token = harness
+        .tenant_with_token("acme", &["records:read", "records:write"])
+        .await;
+    harness
+        .public(
+            Request::put("/v1/tenants/acme/collections/people")
+                .token(&token)
+                .json(json!({})),
+        )
+        .await;
+    for city in ["Gent", "Gent", "Brugge"] {
+        harness
+            .public(
+                Request::post("/v1/tenants/acme/collections/people/records")
+                    .token(&token)
+                    .json(json!({"city": city, "id": 1_000_000_000_000_000_001i64})),
+            )
+            .await;
+    }
+    let before = harness
+        .public(
+            Request::get("/v1/tenants/acme/collections/people/records?where.city=Gent")
+                .token(&token),
+        )
+        .await;
+    assert_eq!(before.body["code"], "invalid_query", "not indexed yet");
+    let schema = json!({"schema": {"fields": {"city": {"type": "string", "indexed": true}, "id": {"type": "integer", "indexed": true}}}});
+    let changed = harness
+        .public(
+            Request::put("/v1/tenants/acme/collections/people")
+                .token(&token)
+                .json(schema),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    let gent = harness
+        .public(
+            Request::get("/v1/tenants/acme/collections/people/records?where.city=Gent")
+                .token(&token),
+        )
+        .await;
+    assert_eq!(
+        gent.body["records"].as_array().unwrap().len(),
+        2,
+        "records written before the index exist in it"
+    );
+    let near = harness
+        .public(
+            Request::get(
+                "/v1/tenants/acme/collections/people/records?where.id=1000000000000000002",
+            )
+            .token(&token),
+        )
+        .await;
+    assert_eq!(
+        near.body["records"].as_array().unwrap().len(),
+        0,
+        "large integers are indexed exactly"
+    );
+    let deep = (0..40).fold(json!(1), |inner, _| json!([inner]));
+    let refused = harness
+        .public(
+            Request::post("/v1/tenants/acme/collections/people/records")
+                .token(&token)
+                .json(json!({"deep": deep})),
+        )
+        .await;
+    assert_eq!(
+        refused.body["code"], "schema_violation",
+        "nesting is bounded so journal entries always parse again"
+    );
+}

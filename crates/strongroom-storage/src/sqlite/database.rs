@@ -6,13 +6,15 @@ use std::sync::Mutex;
 
 /// A finished job's callback, called with the outcome of the transaction's commit.
 type Completion = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+/// A queued write: given the connection it runs and returns its completion; given `None` (the
+/// batch's transaction is gone) it does not run and answers the error.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
 
 /// Jobs committed together at most; bounds the latency one batch adds.
 const GROUP_COMMIT_JOBS_MAX: usize = 512;
 /// Idle read connections kept per database.
 const READERS_KEPT_MAX: usize = 8;
-/// Writes queued at most before callers wait; bounds memory under overload.
+/// Writes queued at most; beyond it writes are refused as overload (503), never waited on.
 const WRITE_QUEUE_LENGTH_MAX: usize = 4096;
 
 /// One SQLite database with a single writer thread that group-commits: every write job that is
@@ -57,8 +59,13 @@ impl SqliteDatabase {
         work: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     ) -> PendingWrite<T> {
         let (reply, pending) = PendingWrite::channel();
-        let job: Job = Box::new(move |connection: &Connection| {
-            let result = run_in_savepoint(connection, work);
+        let job: Job = Box::new(move |connection: Option<&Connection>| {
+            let result = match connection {
+                Some(connection) => run_in_savepoint(connection, work),
+                None => Err(StorageError::Unavailable(
+                    "the batch's transaction was aborted".into(),
+                )),
+            };
             Box::new(move |commit: Result<(), StorageError>| reply.send(commit.and(result)))
         });
         let Some(jobs) = self.jobs.as_ref() else {
@@ -66,10 +73,15 @@ impl SqliteDatabase {
                 "database is closed".into(),
             )));
         };
-        if jobs.send(job).is_err() {
-            return PendingWrite::ready(Err(StorageError::Unavailable(
-                "the database writer stopped".into(),
-            )));
+        // Never block the caller's thread (an async worker): a full queue is overload.
+        if let Err(error) = jobs.try_send(job) {
+            let reason = match error {
+                crossbeam_channel::TrySendError::Full(_) => {
+                    "the write queue is full; retry shortly"
+                }
+                crossbeam_channel::TrySendError::Disconnected(_) => "the database writer stopped",
+            };
+            return PendingWrite::ready(Err(StorageError::Unavailable(reason.into())));
         }
         pending
     }
@@ -194,11 +206,23 @@ fn run_writer(connection: Connection, jobs: Receiver<Job>) {
             drop(batch);
             continue;
         }
-        let completions: Vec<Completion> = batch.into_iter().map(|job| job(&connection)).collect();
-        let commit = connection.execute_batch("COMMIT").map_err(|error| {
-            let _ = connection.execute_batch("ROLLBACK");
-            error.to_string()
-        });
+        let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+        let mut aborted = false;
+        for job in batch {
+            // A failure that ends the whole transaction (disk full, I/O error) must not let the
+            // remaining jobs run, and commit one by one, outside it.
+            aborted = aborted || connection.is_autocommit();
+            completions.push(job((!aborted).then_some(&connection)));
+        }
+        aborted = aborted || connection.is_autocommit();
+        let commit = if aborted {
+            Err("the write transaction was aborted by an earlier failure".to_owned())
+        } else {
+            connection.execute_batch("COMMIT").map_err(|error| {
+                let _ = connection.execute_batch("ROLLBACK");
+                error.to_string()
+            })
+        };
         for completion in completions {
             completion(commit.clone().map_err(StorageError::Unavailable));
         }
