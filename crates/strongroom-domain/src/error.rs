@@ -24,6 +24,8 @@ pub enum DomainError {
     InvalidCursor,
     #[error("invalid query parameter {parameter:?}: {reason}")]
     InvalidQuery { parameter: String, reason: String },
+    #[error("invalid document path {path:?}: {reason}")]
+    InvalidPath { path: String, reason: String },
     #[error("invalid timestamp {value:?}: use RFC 3339, for example 2026-01-31T12:00:00Z")]
     InvalidTimestamp { value: String },
 }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod collection;
+pub mod document_path;
 pub mod error;
 pub mod merge_patch;
 pub mod query;
@@ -13,6 +14,7 @@ pub mod slug;
 pub mod time;
 
 pub use collection::{CollectionName, CollectionSchema, FieldSpec, FieldType, IndexedValue};
+pub use document_path::{DocumentPath, DocumentPrefix};
 pub use error::DomainError;
 pub use merge_patch::apply_merge_patch;
 pub use query::{Cursor, ListOrder, ListQuery, PAGE_LIMIT_MAX};

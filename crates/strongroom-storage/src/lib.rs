@@ -6,12 +6,14 @@
 //! passes the suite in [`conformance`].
 #![forbid(unsafe_code)]
 
+mod blob;
 pub mod conformance;
 mod error;
 mod model;
 mod pending;
 pub mod sqlite;
 
+pub use blob::{BlobRead, BlobStore, BlobUpload, FsBlobStore};
 pub use error::StorageError;
 pub use model::*;
 pub use pending::{PendingWrite, WriteReply};
@@ -118,4 +120,52 @@ pub trait TenantStore: Send + Sync {
     ) -> PendingWrite<u64>;
     /// Flushes the write-ahead log into the main file (used before copying or inspecting files).
     fn checkpoint(&self) -> Result<(), StorageError>;
+
+    /// Documents.
+    fn put_document_version(
+        &self,
+        new: NewDocumentVersion,
+        journal: JournalSealer,
+    ) -> PendingWrite<()>;
+    /// The live (not trashed) document at a path.
+    fn document_by_path(&self, path_id: &[u8]) -> Result<Option<StoredDocument>, StorageError>;
+    fn document(&self, document_id: &str) -> Result<Option<StoredDocument>, StorageError>;
+    fn document_versions(
+        &self,
+        document_id: &str,
+    ) -> Result<Vec<StoredDocumentVersion>, StorageError>;
+    /// Live or trashed documents under a prefix, ordered by (updated_at, id).
+    fn list_documents(&self, query: &DocumentQuery) -> Result<Vec<StoredDocument>, StorageError>;
+    /// Moves a live document to the trash.
+    fn trash_document(
+        &self,
+        document_id: &str,
+        trashed_at: i64,
+        journal: JournalSealer,
+    ) -> PendingWrite<()>;
+    /// Brings a trashed document back, at its path or at `relocation`; a conflict when a live
+    /// document has that path.
+    fn restore_document(
+        &self,
+        document_id: &str,
+        relocation: Option<DocumentRelocation>,
+        restored_at: i64,
+        journal: JournalSealer,
+    ) -> PendingWrite<()>;
+    /// What retention allows to remove: versions superseded before `versions_before`, documents
+    /// trashed before `trash_before`; at most `limit` of each.
+    fn purge_candidates(
+        &self,
+        versions_before: i64,
+        trash_before: i64,
+        limit: u32,
+    ) -> Result<PurgePlan, StorageError>;
+    fn purge(&self, plan: PurgePlan, journal: JournalSealer) -> PendingWrite<()>;
+    /// Registered blobs no version points to any more.
+    fn unreferenced_blobs(&self) -> Result<Vec<String>, StorageError>;
+    /// Forgets a blob's registration if it is still unreferenced; returns whether it did.
+    fn forget_blob(&self, blob_id: &str) -> PendingWrite<bool>;
+    fn blob_registered(&self, blob_id: &str) -> Result<bool, StorageError>;
+    /// Bytes of all registered blobs (the quota counts stored content once).
+    fn storage_used_bytes(&self) -> Result<u64, StorageError>;
 }

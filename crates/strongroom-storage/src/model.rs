@@ -121,3 +121,74 @@ pub struct IndexEntry {
     pub version: u64,
     pub tokens: Vec<Vec<u8>>,
 }
+
+/// A document: its id is random, its path sealed and found through a blind index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub id: String,
+    pub path_id: Vec<u8>,
+    pub sealed_path: Vec<u8>,
+    pub key_version: u32,
+    /// `Some` while the document is in the trash.
+    pub trashed_at: Option<i64>,
+    pub current_version: u64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One version of a document: which blob holds its content, and its sealed metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocumentVersion {
+    pub document_id: String,
+    pub version: u64,
+    pub blob_id: String,
+    pub size: u64,
+    pub sealed_meta: Vec<u8>,
+    pub key_version: u32,
+    pub created_at: i64,
+    /// When a newer version replaced this one; `None` for the current version.
+    pub superseded_at: Option<i64>,
+}
+
+/// A new version to store. Version 1 creates the document (a conflict when a live document
+/// has the path); later versions require the document's current version to be `version - 1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDocumentVersion {
+    pub document: StoredDocument,
+    pub version: StoredDocumentVersion,
+    /// Blind-index tokens of the path's directory prefixes (for version 1).
+    pub prefix_tokens: Vec<Vec<u8>>,
+}
+
+/// Where a restored document goes when its old path is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRelocation {
+    pub path_id: Vec<u8>,
+    pub sealed_path: Vec<u8>,
+    pub prefix_tokens: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentQuery {
+    /// The token of the listed prefix (every document has one for the empty prefix).
+    pub prefix_token: Vec<u8>,
+    pub trashed: bool,
+    /// Position after which the page starts: (updated_at, document id).
+    pub after: Option<(i64, String)>,
+    pub limit: u32,
+}
+
+/// What a purge removes, chosen by [`crate::TenantStore::purge_candidates`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PurgePlan {
+    /// Superseded versions past retention: (document id, version).
+    pub versions: Vec<(String, u64)>,
+    /// Trashed documents past retention, with all their versions.
+    pub documents: Vec<String>,
+}
+
+impl PurgePlan {
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty() && self.documents.is_empty()
+    }
+}

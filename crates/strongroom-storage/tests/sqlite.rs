@@ -17,6 +17,19 @@ fn sqlite_tenant_store_conforms() {
 }
 
 #[test]
+fn filesystem_blob_store_conforms() {
+    let directory = tempfile::tempdir().unwrap();
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    conformance::blob_store_suite(&|| {
+        let index = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::new(
+            strongroom_storage::FsBlobStore::open(&directory.path().join(format!("blobs{index}")))
+                .unwrap(),
+        ) as Box<dyn strongroom_storage::BlobStore>
+    });
+}
+
+#[test]
 fn sqlite_control_store_conforms() {
     let directory = tempfile::tempdir().unwrap();
     conformance::control_store_suite(&|| {

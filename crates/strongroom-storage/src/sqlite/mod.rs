@@ -3,6 +3,7 @@
 
 mod control;
 mod database;
+mod documents;
 mod tenant;
 
 pub use control::SqliteControlStore;

@@ -1,14 +1,16 @@
-use super::SqliteDatabase;
+use super::{SqliteDatabase, documents};
 use crate::{
-    IndexEntry, JournalRow, JournalSealer, PendingWrite, RecordOrder, RecordQuery, StorageError,
-    StoredCollection, StoredRecord, TenantStore,
+    DocumentQuery, DocumentRelocation, IndexEntry, JournalRow, JournalSealer, NewDocumentVersion,
+    PendingWrite, PurgePlan, RecordOrder, RecordQuery, StorageError, StoredCollection,
+    StoredDocument, StoredDocumentVersion, StoredRecord, TenantStore,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::path::Path;
 
 /// Tenant database formats; entry `i` migrates format `i` to `i + 1`. Do not edit a shipped
 /// entry: append a new one.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE collections (
         id BLOB PRIMARY KEY,
         key_version INTEGER NOT NULL,
@@ -39,7 +41,9 @@ const MIGRATIONS: &[&str] = &["
         sequence INTEGER PRIMARY KEY,
         sealed BLOB NOT NULL
     );
-"];
+",
+    super::documents::MIGRATION,
+];
 
 /// One tenant's SQLite file.
 pub struct SqliteTenantStore {
@@ -79,7 +83,10 @@ fn collection_from_row(row: &Row<'_>) -> rusqlite::Result<StoredCollection> {
     })
 }
 
-fn append_journal(connection: &Connection, journal: JournalSealer) -> Result<(), StorageError> {
+pub(super) fn append_journal(
+    connection: &Connection,
+    journal: JournalSealer,
+) -> Result<(), StorageError> {
     let last: i64 = connection
         .prepare_cached("SELECT COALESCE(MAX(sequence), 0) FROM journal")?
         .query_row([], |row| row.get(0))?;
@@ -358,5 +365,86 @@ impl TenantStore for SqliteTenantStore {
 
     fn checkpoint(&self) -> Result<(), StorageError> {
         self.database.checkpoint()
+    }
+
+    fn put_document_version(
+        &self,
+        new: NewDocumentVersion,
+        journal: JournalSealer,
+    ) -> PendingWrite<()> {
+        documents::put_version(&self.database, new, journal)
+    }
+
+    fn document_by_path(&self, path_id: &[u8]) -> Result<Option<StoredDocument>, StorageError> {
+        documents::by_path(&self.database, path_id)
+    }
+
+    fn document(&self, document_id: &str) -> Result<Option<StoredDocument>, StorageError> {
+        documents::by_id(&self.database, document_id)
+    }
+
+    fn document_versions(
+        &self,
+        document_id: &str,
+    ) -> Result<Vec<StoredDocumentVersion>, StorageError> {
+        documents::versions(&self.database, document_id)
+    }
+
+    fn list_documents(&self, query: &DocumentQuery) -> Result<Vec<StoredDocument>, StorageError> {
+        documents::list(&self.database, query)
+    }
+
+    fn trash_document(
+        &self,
+        document_id: &str,
+        trashed_at: i64,
+        journal: JournalSealer,
+    ) -> PendingWrite<()> {
+        documents::trash(&self.database, document_id, trashed_at, journal)
+    }
+
+    fn restore_document(
+        &self,
+        document_id: &str,
+        relocation: Option<DocumentRelocation>,
+        restored_at: i64,
+        journal: JournalSealer,
+    ) -> PendingWrite<()> {
+        documents::restore(
+            &self.database,
+            document_id,
+            relocation,
+            restored_at,
+            journal,
+        )
+    }
+
+    fn purge_candidates(
+        &self,
+        versions_before: i64,
+        trash_before: i64,
+        limit: u32,
+    ) -> Result<PurgePlan, StorageError> {
+        documents::purge_candidates(&self.database, versions_before, trash_before, limit)
+    }
+
+    fn purge(&self, plan: PurgePlan, journal: JournalSealer) -> PendingWrite<()> {
+        documents::purge(&self.database, plan, journal)
+    }
+
+    fn unreferenced_blobs(&self) -> Result<Vec<String>, StorageError> {
+        documents::unreferenced_blobs(&self.database)
+    }
+
+    fn forget_blob(&self, blob_id: &str) -> PendingWrite<bool> {
+        documents::forget_blob(&self.database, blob_id)
+    }
+
+    fn blob_registered(&self, blob_id: &str) -> Result<bool, StorageError> {
+        documents::blob_registered(&self.database, blob_id)
+    }
+
+    fn storage_used_bytes(&self) -> Result<u64, StorageError> {
+        documents::used_bytes(&self.database)
     }
 }
