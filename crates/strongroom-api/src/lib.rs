@@ -48,6 +48,15 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
             routes::records::patch_record,
             routes::records::delete_record
         ))
+        .routes(routes!(routes::documents::list_documents))
+        .routes(routes!(
+            routes::documents::put_document,
+            routes::documents::get_document,
+            routes::documents::delete_document,
+            routes::documents::post_document
+        ))
+        .routes(routes!(routes::documents::list_trash))
+        .routes(routes!(routes::documents::restore_from_trash))
 }
 
 /// The admin listener's routes with their OpenAPI description.
@@ -66,6 +75,7 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::create_token))
         .routes(routes!(routes::admin::rotate_tenant_key))
         .routes(routes!(routes::admin::rotate_master_key))
+        .routes(routes!(routes::admin::purge_documents))
 }
 
 pub fn public_router(state: AppState) -> Router {

@@ -45,9 +45,18 @@ pub fn base_document(title: &str) -> OpenApi {
         .build()
 }
 
+/// Axum spells a catch-all parameter `{*path}`; OpenAPI knows only `{path}`.
+pub fn with_openapi_path_syntax(mut document: OpenApi) -> OpenApi {
+    let paths = std::mem::take(&mut document.paths.paths);
+    document.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .collect();
+    document
+}
+
 static PUBLIC_DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    crate::public_routes()
-        .into_openapi()
+    with_openapi_path_syntax(crate::public_routes().into_openapi())
         .to_pretty_json()
         .unwrap_or_else(|_| "{}".to_owned())
 });

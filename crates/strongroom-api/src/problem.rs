@@ -25,13 +25,15 @@ pub enum ErrorCode {
     PreconditionFailed,
     PayloadTooLarge,
     UnsupportedMediaType,
+    RangeNotSatisfiable,
+    InsufficientStorage,
     IntegrityError,
     Unavailable,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidQuery,
@@ -46,6 +48,8 @@ impl ErrorCode {
         ErrorCode::PreconditionFailed,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
+        ErrorCode::RangeNotSatisfiable,
+        ErrorCode::InsufficientStorage,
         ErrorCode::IntegrityError,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
@@ -115,6 +119,16 @@ impl ErrorCode {
                 "unsupported_media_type",
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Unsupported media type",
+            ),
+            ErrorCode::RangeNotSatisfiable => (
+                "range_not_satisfiable",
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "The requested range is outside the content",
+            ),
+            ErrorCode::InsufficientStorage => (
+                "quota_exceeded",
+                StatusCode::INSUFFICIENT_STORAGE,
+                "The tenant's storage quota is exhausted",
             ),
             ErrorCode::IntegrityError => (
                 "integrity_error",
@@ -194,6 +208,7 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidQuery { .. } | DomainError::InvalidTimestamp { .. } => {
                 ErrorCode::InvalidQuery
             }
+            DomainError::InvalidPath { .. } => ErrorCode::InvalidRequest,
             DomainError::InvalidSlug { .. }
             | DomainError::InvalidCollectionName { .. }
             | DomainError::InvalidSchema { .. }
@@ -227,6 +242,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(detail) => ApiError::new(ErrorCode::Conflict, detail),
             ServiceError::PreconditionFailed { .. } => {
                 ApiError::new(ErrorCode::PreconditionFailed, error.to_string())
+            }
+            ServiceError::PayloadTooLarge(detail) => {
+                ApiError::new(ErrorCode::PayloadTooLarge, detail)
+            }
+            ServiceError::QuotaExceeded(detail) => {
+                ApiError::new(ErrorCode::InsufficientStorage, detail)
+            }
+            ServiceError::RangeNotSatisfiable { .. } => {
+                ApiError::new(ErrorCode::RangeNotSatisfiable, error.to_string())
             }
             ServiceError::Integrity { .. } => {
                 ApiError::new(ErrorCode::IntegrityError, error.to_string())

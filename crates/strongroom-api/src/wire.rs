@@ -351,3 +351,101 @@ impl From<ListedRecord> for ListedRecordWire {
         }
     }
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Document {
+    pub path: String,
+    pub version: u64,
+    pub size: u64,
+    pub content_type: String,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    pub created_at: String,
+    /// When this version was written.
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentPage {
+    pub documents: Vec<Document>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentVersion {
+    pub version: u64,
+    pub size: u64,
+    pub content_type: String,
+    pub sha256: String,
+    pub created_at: String,
+    pub current: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentVersionList {
+    pub path: String,
+    pub versions: Vec<DocumentVersion>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrashEntry {
+    /// Restore with `POST /v1/tenants/{slug}/trash/{id}/restore`.
+    pub id: String,
+    pub path: String,
+    pub deleted_at: String,
+    pub versions: u64,
+    pub size: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrashList {
+    pub entries: Vec<TrashEntry>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PurgeReport {
+    pub versions_removed: u64,
+    pub documents_removed: u64,
+    pub blobs_removed: u64,
+    pub uploads_removed: u64,
+}
+
+impl From<strongroom_service::DocumentView> for Document {
+    fn from(view: strongroom_service::DocumentView) -> Self {
+        Document {
+            path: view.path,
+            version: view.version,
+            size: view.size,
+            content_type: view.content_type,
+            sha256: view.sha256,
+            created_at: view.created_at.to_rfc3339(),
+            updated_at: view.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+impl From<strongroom_service::DocumentVersionView> for DocumentVersion {
+    fn from(view: strongroom_service::DocumentVersionView) -> Self {
+        DocumentVersion {
+            version: view.version,
+            size: view.size,
+            content_type: view.content_type,
+            sha256: view.sha256,
+            created_at: view.created_at.to_rfc3339(),
+            current: view.current,
+        }
+    }
+}
+
+impl From<strongroom_service::TrashEntryView> for TrashEntry {
+    fn from(view: strongroom_service::TrashEntryView) -> Self {
+        TrashEntry {
+            id: view.id,
+            path: view.path,
+            deleted_at: view.deleted_at.to_rfc3339(),
+            versions: view.versions,
+            size: view.size,
+        }
+    }
+}

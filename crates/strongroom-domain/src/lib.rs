@@ -4,6 +4,7 @@
 //! plain values.
 #![forbid(unsafe_code)]
 
+pub mod byte_range;
 pub mod collection;
 pub mod document_path;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod scope;
 pub mod slug;
 pub mod time;
 
+pub use byte_range::ByteRange;
 pub use collection::{CollectionName, CollectionSchema, FieldSpec, FieldType, IndexedValue};
 pub use document_path::{DocumentPath, DocumentPrefix};
 pub use error::DomainError;

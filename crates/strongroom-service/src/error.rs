@@ -24,6 +24,12 @@ pub enum ServiceError {
     #[error("stored data of {what} failed its integrity check: it was altered or damaged on disk")]
     Integrity { what: String },
     #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    QuotaExceeded(String),
+    #[error("the range cannot be satisfied: the content is {size} bytes long")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),

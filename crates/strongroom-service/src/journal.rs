@@ -40,6 +40,31 @@ pub enum JournalChange {
         updated_at: i64,
         body: Value,
     },
+    #[serde(rename = "document.version")]
+    DocumentVersion {
+        document_id: String,
+        path: String,
+        version: u64,
+        blob_id: String,
+        size: u64,
+        content_type: String,
+        sha256: String,
+        at: i64,
+    },
+    #[serde(rename = "document.trash")]
+    DocumentTrash { document_id: String, at: i64 },
+    #[serde(rename = "document.restore")]
+    DocumentRestore {
+        document_id: String,
+        path: Option<String>,
+        at: i64,
+    },
+    #[serde(rename = "document.purge")]
+    DocumentPurge {
+        versions: Vec<(String, u64)>,
+        documents: Vec<String>,
+        at: i64,
+    },
     #[serde(rename = "record.delete")]
     RecordDelete {
         collection: String,
@@ -99,6 +124,12 @@ fn open_entry(
 /// Applies one opened change to the context's store and waits until it is durable.
 async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), ServiceError> {
     match change {
+        change @ (JournalChange::DocumentVersion { .. }
+        | JournalChange::DocumentTrash { .. }
+        | JournalChange::DocumentRestore { .. }
+        | JournalChange::DocumentPurge { .. }) => {
+            crate::documents::apply_document_change(context, change).await?;
+        }
         JournalChange::CollectionPut {
             name,
             schema,

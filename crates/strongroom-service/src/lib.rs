@@ -5,6 +5,7 @@
 
 mod clock;
 mod collections;
+mod documents;
 mod error;
 mod journal;
 mod keys;
@@ -18,9 +19,10 @@ mod tenants;
 mod views;
 
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use documents::{ContentStream, DocumentContent, DocumentLimits, PurgeReport};
 pub use error::ServiceError;
 pub use journal::JournalChange;
-pub use platform::{Platform, PlatformOptions, StoreOpener, sqlite_store_opener};
+pub use platform::{Platform, PlatformOptions, StoreOpener, TenantStores, sqlite_store_opener};
 pub use records::RecordUpdate;
 pub use security::{SecurityEventKind, SecurityEvents};
 pub use tenants::{OperatorPrincipal, TokenPrincipal};

@@ -8,14 +8,21 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use strongroom_crypto::{BlindIndexKey, Keyring, MasterKey, WrappedKeyPurpose};
 use strongroom_storage::{
-    ControlStore, StorageError, TenantRow, TenantStatus, TenantStore, WrappedKeyRow,
+    BlobStore, ControlStore, StorageError, TenantRow, TenantStatus, TenantStore, WrappedKeyRow,
 };
 
 /// Opens (creating when needed) the store of the tenant with the given id.
-pub type StoreOpener =
-    Arc<dyn Fn(&str) -> Result<Arc<dyn TenantStore>, StorageError> + Send + Sync>;
+pub type StoreOpener = Arc<dyn Fn(&str) -> Result<TenantStores, StorageError> + Send + Sync>;
 
-/// The embedded default: `<data_dir>/tenants/<tenant id>/tenant.db`, directories mode 0700.
+/// A tenant's metadata store and blob store.
+#[derive(Clone)]
+pub struct TenantStores {
+    pub store: Arc<dyn TenantStore>,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+/// The embedded default: `<data_dir>/tenants/<tenant id>/tenant.db` and `…/blobs/`,
+/// directories mode 0700.
 pub fn sqlite_store_opener(data_dir: PathBuf) -> StoreOpener {
     Arc::new(move |tenant_id: &str| {
         let directory = data_dir.join("tenants").join(tenant_id);
@@ -25,7 +32,11 @@ pub fn sqlite_store_opener(data_dir: PathBuf) -> StoreOpener {
         }
         let store =
             strongroom_storage::sqlite::SqliteTenantStore::open(&directory.join("tenant.db"))?;
-        Ok(Arc::new(store) as Arc<dyn TenantStore>)
+        let blobs = strongroom_storage::FsBlobStore::open(&directory.join("blobs"))?;
+        Ok(TenantStores {
+            store: Arc::new(store),
+            blobs: Arc::new(blobs),
+        })
     })
 }
 
@@ -35,6 +46,7 @@ pub struct PlatformOptions {
     pub key_file: Option<PathBuf>,
     pub page_limit_default: u32,
     pub page_limit_max: u32,
+    pub documents: crate::documents::DocumentLimits,
 }
 
 /// Everything the services share: the control plane, the master key, open tenants and caches.
@@ -141,14 +153,14 @@ impl Platform {
         let control = self.control.clone();
         let open_store = self.open_store.clone();
         let tenant_id = row.id.clone();
-        let (rows, store) =
+        let (rows, stores) =
             blocking(move || Ok((control.wrapped_keys(&tenant_id)?, open_store(&tenant_id)?)))
                 .await?;
         let keys = unwrap_tenant_keys(&self.master_key(), &row.id, &rows)?;
         Ok(TenantRuntime::new(
             row.id,
             row.slug,
-            store,
+            stores,
             keys,
             row.status == TenantStatus::Suspended,
         ))

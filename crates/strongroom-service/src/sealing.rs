@@ -16,6 +16,10 @@ pub(crate) struct TenantRuntime {
     pub id: String,
     pub slug: String,
     pub store: Arc<dyn TenantStore>,
+    pub blobs: Arc<dyn strongroom_storage::BlobStore>,
+    /// Held from an upload's blob rename until its metadata commits, and while a purge removes
+    /// blobs, so a purge never deletes a blob a commit is about to reference.
+    pub blob_lock: Arc<tokio::sync::Mutex<()>>,
     pub collections: Arc<crate::collections::CollectionCache>,
     keys: RwLock<Arc<TenantKeys>>,
     suspended: AtomicBool,
@@ -25,14 +29,16 @@ impl TenantRuntime {
     pub fn new(
         id: String,
         slug: String,
-        store: Arc<dyn TenantStore>,
+        stores: crate::platform::TenantStores,
         keys: TenantKeys,
         suspended: bool,
     ) -> Self {
         Self {
             id,
             slug,
-            store,
+            store: stores.store,
+            blobs: stores.blobs,
+            blob_lock: Arc::default(),
             collections: Arc::default(),
             keys: RwLock::new(Arc::new(keys)),
             suspended: AtomicBool::new(suspended),
@@ -73,6 +79,22 @@ pub(crate) mod context {
         .into_bytes()
     }
 
+    pub fn document_path(tenant_id: &str, document_id: &str) -> Vec<u8> {
+        format!("strongroom/document-path/v1\0{tenant_id}\0{document_id}").into_bytes()
+    }
+
+    pub fn document_version(tenant_id: &str, document_id: &str, version: u64) -> Vec<u8> {
+        format!("strongroom/document-version/v1\0{tenant_id}\0{document_id}\0{version}")
+            .into_bytes()
+    }
+
+    /// The chunk context of a blob: the tenant and the blob's header (stream id included).
+    pub fn blob(tenant_id: &str, header: &[u8]) -> Vec<u8> {
+        let mut context = format!("strongroom/blob/v1\0{tenant_id}\0").into_bytes();
+        context.extend_from_slice(header);
+        context
+    }
+
     pub fn record(tenant_id: &str, collection_id: &[u8], record_id: &str, version: u64) -> Vec<u8> {
         format!(
             "strongroom/record/v1\0{tenant_id}\0{}\0{record_id}\0{version}",
@@ -90,4 +112,7 @@ pub(crate) mod context {
 pub(crate) mod index_domain {
     pub const COLLECTION_NAME: &str = "collection-name/v1";
     pub const FIELD_VALUE: &str = "field-value/v1";
+    pub const DOCUMENT_PATH: &str = "document-path/v1";
+    pub const DOCUMENT_PREFIX: &str = "document-prefix/v1";
+    pub const BLOB_CONTENT: &str = "blob-content/v1";
 }

@@ -8,10 +8,13 @@ use std::sync::Arc;
 use strongroom_domain::{CollectionSchema, IndexedValue};
 use strongroom_storage::TenantStore;
 
+#[derive(Clone)]
 pub(crate) struct TenantContext {
     pub tenant_id: String,
     pub keys: Arc<TenantKeys>,
     pub store: Arc<dyn TenantStore>,
+    pub blobs: Arc<dyn strongroom_storage::BlobStore>,
+    pub blob_lock: Arc<tokio::sync::Mutex<()>>,
     /// `None` for a store other than the tenant's own (a replay target).
     pub collections: Option<Arc<CollectionCache>>,
 }
@@ -22,6 +25,8 @@ impl TenantContext {
             tenant_id: runtime.id.clone(),
             keys: runtime.keys(),
             store: runtime.store.clone(),
+            blobs: runtime.blobs.clone(),
+            blob_lock: runtime.blob_lock.clone(),
             collections: Some(runtime.collections.clone()),
         }
     }
@@ -32,6 +37,8 @@ impl TenantContext {
             tenant_id: runtime.id.clone(),
             keys: runtime.keys(),
             store,
+            blobs: runtime.blobs.clone(),
+            blob_lock: runtime.blob_lock.clone(),
             collections: None,
         }
     }

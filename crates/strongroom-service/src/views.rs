@@ -85,3 +85,43 @@ pub struct MasterRotation {
     pub rewrapped_keys: usize,
     pub backup_file: std::path::PathBuf,
 }
+
+/// A document at one version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentView {
+    pub path: String,
+    pub version: u64,
+    pub size: u64,
+    pub content_type: String,
+    /// SHA-256 of the plaintext, hex.
+    pub sha256: String,
+    pub created_at: Timestamp,
+    /// When this version was written.
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentVersionView {
+    pub version: u64,
+    pub size: u64,
+    pub content_type: String,
+    pub sha256: String,
+    pub created_at: Timestamp,
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentPage {
+    pub documents: Vec<DocumentView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A document in the trash; restore it by `id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrashEntryView {
+    pub id: String,
+    pub path: String,
+    pub deleted_at: Timestamp,
+    pub versions: u64,
+    pub size: u64,
+}

@@ -24,7 +24,37 @@ pub struct Config {
     pub admin: ListenerConfig,
     pub tls: TlsConfig,
     pub limits: LimitsConfig,
+    pub documents: DocumentsConfig,
     pub log: LogConfig,
+}
+
+/// The document archive's limits and retention.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentsConfig {
+    /// Largest file, in bytes (larger → 413).
+    pub file_bytes_max: u64,
+    /// Stored content per tenant, in bytes, counted once per distinct content (beyond → 507).
+    pub tenant_quota_bytes: u64,
+    /// How long replaced versions are kept.
+    pub version_retention_days: u32,
+    /// How long deleted documents stay in the trash.
+    pub trash_retention_days: u32,
+    /// How often the purge runs.
+    pub purge_interval_seconds: u64,
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        let limits = strongroom_service::DocumentLimits::default();
+        Self {
+            file_bytes_max: limits.file_bytes_max,
+            tenant_quota_bytes: limits.tenant_quota_bytes,
+            version_retention_days: limits.version_retention_days,
+            trash_retention_days: limits.trash_retention_days,
+            purge_interval_seconds: 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +128,7 @@ impl Default for Config {
             },
             tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
+            documents: DocumentsConfig::default(),
             log: LogConfig::default(),
         }
     }

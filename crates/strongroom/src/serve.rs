@@ -50,6 +50,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         key_file,
         page_limit_default: config.limits.page_size_default,
         page_limit_max: config.limits.page_size_max,
+        documents: strongroom_service::DocumentLimits {
+            file_bytes_max: config.documents.file_bytes_max,
+            tenant_quota_bytes: config.documents.tenant_quota_bytes,
+            version_retention_days: config.documents.version_retention_days,
+            trash_retention_days: config.documents.trash_retention_days,
+        },
     };
     let platform = Platform::open(
         Arc::new(control),
@@ -95,6 +101,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     ));
     let resealing = platform.clone();
     tokio::spawn(async move { resealing.resume_interrupted_work().await });
+    let purging = platform.clone();
+    let purge_interval = Duration::from_secs(config.documents.purge_interval_seconds.max(60));
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(purge_interval);
+        loop {
+            ticker.tick().await;
+            purging.purge_all_documents().await;
+        }
+    });
 
     let (shutdown_sender, shutdown) = watch::channel(false);
     let public_task = tokio::spawn(serve_listener(

@@ -181,3 +181,24 @@ pub async fn rotate_master_key(
     };
     Ok(json_response(StatusCode::OK, body, HeaderMap::new()))
 }
+
+/// Apply document retention to a tenant now (the server also runs it hourly).
+#[utoipa::path(post, path = "/admin/v1/tenants/{slug}/documents/purge", tag = "admin",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = crate::wire::PurgeReport), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn purge_documents(
+    State(state): State<AppState>,
+    OperatorCaller(operator): OperatorCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let report = state.platform.purge_documents(&slug).await?;
+    tracing::info!(operator = %operator.name, slug = %slug, "operator ran the document purge");
+    let body = crate::wire::PurgeReport {
+        versions_removed: report.versions_removed,
+        documents_removed: report.documents_removed,
+        blobs_removed: report.blobs_removed,
+        uploads_removed: report.uploads_removed,
+    };
+    Ok(json_response(StatusCode::OK, body, HeaderMap::new()))
+}

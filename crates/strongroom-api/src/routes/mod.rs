@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod collections;
+pub mod documents;
 pub mod health;
 pub mod records;
 

@@ -25,6 +25,7 @@ pub struct Response {
     pub headers: HeaderMap,
     pub body: Value,
     pub text: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Response {
@@ -85,6 +86,14 @@ impl Request {
         self.body = Body::from(bytes);
         self
     }
+    /// A body that breaks off with an error after `bytes`, as when a client disconnects.
+    pub fn interrupted(mut self, bytes: Vec<u8>) -> Self {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            vec![Ok(bytes), Err(std::io::Error::other("client went away"))];
+        self.body = Body::from_stream(futures_stream(chunks));
+        self
+    }
+
     /// A body sent without Content-Length, in chunks, as a streaming client would.
     pub fn streamed_json(mut self, bytes: Vec<u8>) -> Self {
         self.headers
@@ -148,6 +157,7 @@ impl Harness {
             key_file: Some(key_file),
             page_limit_default: 100,
             page_limit_max: 1000,
+            documents: test_document_limits(),
         };
         Platform::open(
             Arc::new(control),
@@ -199,6 +209,15 @@ impl Harness {
         strongroom_service::Clock::now(&self.clock).to_rfc3339()
     }
 
+    pub async fn tenant_dir(&self, slug: &str) -> std::path::PathBuf {
+        let tenant = self
+            .admin(Request::get(&format!("/admin/v1/tenants/{slug}")).token(&self.operator))
+            .await;
+        self.data_dir()
+            .join("tenants")
+            .join(tenant.body["id"].as_str().unwrap())
+    }
+
     pub fn security_count(&self, kind: &str) -> u64 {
         self.platform
             .security
@@ -241,6 +260,16 @@ async fn send(router: &Router, request: Request) -> Response {
         headers,
         body,
         text,
+        bytes: bytes.to_vec(),
+    }
+}
+
+/// Small limits, so quota and size tests stay cheap: 2 MiB per file, 4 MiB per tenant.
+pub fn test_document_limits() -> strongroom_service::DocumentLimits {
+    strongroom_service::DocumentLimits {
+        file_bytes_max: 2 << 20,
+        tenant_quota_bytes: 4 << 20,
+        ..Default::default()
     }
 }
 

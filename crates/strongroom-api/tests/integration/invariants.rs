@@ -492,6 +492,7 @@ async fn rotating_the_master_key_rewraps_everything_and_keeps_a_backup() {
         key_file: None,
         page_limit_default: 100,
         page_limit_max: 1000,
+        documents: crate::harness::test_document_limits(),
     };
     let refused = strongroom_service::Platform::open(
         Arc::new(control),

@@ -2,5 +2,6 @@
 //! `tower::ServiceExt::oneshot` against a real platform on temporary SQLite files.
 
 mod contract;
+mod documents;
 mod harness;
 mod invariants;

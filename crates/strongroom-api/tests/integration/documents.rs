@@ -1,0 +1,548 @@
+//! The document archive through the public router: streaming, ranges, versions, trash,
+//! purge on a fake clock, limits, integrity and encryption at rest.
+
+use crate::harness::{Harness, Request};
+use axum::http::StatusCode;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
+
+fn content(seed: u8, length: usize) -> Vec<u8> {
+    (0..length)
+        .map(|index| (index as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+fn files_under(directory: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![directory.to_owned()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .map(|entry| entry.unwrap().path()),
+            );
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+async fn setup() -> (Harness, String) {
+    let harness = Harness::new().await;
+    let token = harness
+        .tenant_with_token("acme", &["documents:read", "documents:write"])
+        .await;
+    (harness, token)
+}
+
+async fn upload(
+    harness: &Harness,
+    token: &str,
+    path: &str,
+    bytes: Vec<u8>,
+) -> crate::harness::Response {
+    harness
+        .public(
+            Request::put(&format!("/v1/tenants/acme/documents/{path}"))
+                .token(token)
+                .raw("text/plain", bytes),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn upload_download_ranges_and_versions() {
+    let (harness, token) = setup().await;
+    let first = content(1, 200_000);
+    let created = upload(&harness, &token, "reports/2026/q1.txt", first.clone()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["version"], 1);
+    assert_eq!(created.body["size"], 200_000);
+    assert_eq!(created.body["content_type"], "text/plain");
+    let digest = ring_free_sha256(&first);
+    assert_eq!(created.body["sha256"], digest);
+
+    let whole = harness
+        .public(Request::get("/v1/tenants/acme/documents/reports/2026/q1.txt").token(&token))
+        .await;
+    assert_eq!(whole.status, StatusCode::OK);
+    assert_eq!(whole.header("content-length"), "200000");
+    assert_eq!(whole.header("etag"), "\"1\"");
+    assert_eq!(whole.bytes, first);
+    for (range, first_byte, last_byte) in [
+        ("bytes=0-9", 0usize, 9usize),
+        ("bytes=65530-65545", 65530, 65545),
+        ("bytes=199990-", 199_990, 199_999),
+        ("bytes=-5", 199_995, 199_999),
+    ] {
+        let part = harness
+            .public(
+                Request::get("/v1/tenants/acme/documents/reports/2026/q1.txt")
+                    .token(&token)
+                    .header("range", range),
+            )
+            .await;
+        assert_eq!(part.status, StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(part.bytes, first[first_byte..=last_byte], "{range}");
+        assert_eq!(
+            part.header("content-range"),
+            format!("bytes {first_byte}-{last_byte}/200000")
+        );
+    }
+    let beyond = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents/reports/2026/q1.txt")
+                .token(&token)
+                .header("range", "bytes=300000-"),
+        )
+        .await;
+    assert_eq!(
+        (beyond.status, beyond.body["code"].clone()),
+        (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            json!("range_not_satisfiable")
+        )
+    );
+    let head = harness
+        .public(
+            Request::new("HEAD", "/v1/tenants/acme/documents/reports/2026/q1.txt").token(&token),
+        )
+        .await;
+    assert_eq!(
+        (head.status, head.header("content-length")),
+        (StatusCode::OK, "200000")
+    );
+    assert!(head.bytes.is_empty());
+
+    let second = content(2, 10);
+    let replaced = upload(&harness, &token, "reports/2026/q1.txt", second.clone()).await;
+    assert_eq!(
+        (replaced.status, replaced.body["version"].clone()),
+        (StatusCode::OK, json!(2))
+    );
+    let versions = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents/reports/2026/q1.txt?versions").token(&token),
+        )
+        .await;
+    let listed: Vec<(u64, bool)> = versions.body["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap(),
+                v["current"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [(1, false), (2, true)]);
+    let old = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents/reports/2026/q1.txt?version=1").token(&token),
+        )
+        .await;
+    assert_eq!(old.bytes, first);
+    let restored = harness
+        .public(
+            Request::post("/v1/tenants/acme/documents/reports/2026/q1.txt/restore?version=1")
+                .token(&token),
+        )
+        .await;
+    assert_eq!(
+        (restored.status, restored.body["version"].clone()),
+        (StatusCode::OK, json!(3))
+    );
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/documents/reports/2026/q1.txt").token(&token))
+            .await
+            .bytes,
+        first
+    );
+    let empty = upload(&harness, &token, "empty", Vec::new()).await;
+    assert_eq!(empty.status, StatusCode::CREATED);
+    assert!(
+        harness
+            .public(Request::get("/v1/tenants/acme/documents/empty").token(&token))
+            .await
+            .bytes
+            .is_empty()
+    );
+
+    let other = harness
+        .tenant_with_token("globex", &["documents:read"])
+        .await;
+    let probe = harness
+        .public(Request::get("/v1/tenants/acme/documents/reports/2026/q1.txt").token(&other))
+        .await;
+    assert_eq!(
+        probe.status,
+        StatusCode::NOT_FOUND,
+        "another tenant's documents do not exist for this token"
+    );
+}
+
+/// SHA-256 through the same crate the server uses, so the test does not trust the server.
+fn ring_free_sha256(bytes: &[u8]) -> String {
+    let mut hasher = strongroom_crypto::Sha256Hasher::default();
+    hasher.update(bytes);
+    hasher.finish()
+}
+
+#[tokio::test]
+async fn paths_are_validated_and_listed_by_directory() {
+    let (harness, token) = setup().await;
+    for bad in [
+        "a//b",
+        "a/../b",
+        "./a",
+        "a/%00b",
+        "a/%0Ab",
+        &"x".repeat(1100),
+    ] {
+        let response = upload(&harness, &token, bad, b"x".to_vec()).await;
+        assert_eq!(
+            (response.status, response.body["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("invalid_request")),
+            "{bad}"
+        );
+    }
+    for path in ["reports/a.txt", "reports/2026/b.txt", "other/c.txt"] {
+        assert_eq!(
+            upload(&harness, &token, path, path.as_bytes().to_vec())
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+    }
+    let paths = |response: &crate::harness::Response| -> Vec<String> {
+        let mut paths: Vec<String> = response.body["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["path"].as_str().unwrap().to_owned())
+            .collect();
+        paths.sort();
+        paths
+    };
+    let reports = harness
+        .public(Request::get("/v1/tenants/acme/documents?prefix=reports/").token(&token))
+        .await;
+    assert_eq!(paths(&reports), ["reports/2026/b.txt", "reports/a.txt"]);
+    let all = harness
+        .public(Request::get("/v1/tenants/acme/documents?limit=2").token(&token))
+        .await;
+    assert_eq!(all.body["documents"].as_array().unwrap().len(), 2);
+    let cursor = all.body["next_cursor"].as_str().unwrap().to_owned();
+    let rest = harness
+        .public(
+            Request::get(&format!(
+                "/v1/tenants/acme/documents?limit=2&cursor={cursor}"
+            ))
+            .token(&token),
+        )
+        .await;
+    assert_eq!(rest.body["documents"].as_array().unwrap().len(), 1);
+    let partial = harness
+        .public(Request::get("/v1/tenants/acme/documents?prefix=rep").token(&token))
+        .await;
+    assert_eq!(partial.status, StatusCode::BAD_REQUEST);
+    assert!(
+        partial.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("directories")
+    );
+}
+
+#[tokio::test]
+async fn trash_restore_and_purge_on_a_fake_clock() {
+    let (harness, token) = setup().await;
+    let blobs = harness.tenant_dir("acme").await.join("blobs");
+    let blob_count = || {
+        files_under(&blobs)
+            .into_iter()
+            .filter(|path| !path.starts_with(blobs.join("uploads")))
+            .count()
+    };
+    upload(&harness, &token, "a.txt", content(1, 1000)).await;
+    upload(&harness, &token, "same.txt", content(1, 1000)).await;
+    assert_eq!(blob_count(), 1, "identical content is stored once");
+    upload(&harness, &token, "a.txt", content(2, 1000)).await;
+    assert_eq!(blob_count(), 2);
+
+    let trashed = harness
+        .public(Request::delete("/v1/tenants/acme/documents/same.txt").token(&token))
+        .await;
+    assert_eq!(trashed.status, StatusCode::OK);
+    let trash_id = trashed.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/documents/same.txt").token(&token))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let listed = harness
+        .public(Request::get("/v1/tenants/acme/trash").token(&token))
+        .await;
+    assert_eq!(listed.body["entries"][0]["path"], "same.txt");
+    upload(&harness, &token, "same.txt", content(3, 10)).await;
+    let taken = harness
+        .public(Request::post(&format!("/v1/tenants/acme/trash/{trash_id}/restore")).token(&token))
+        .await;
+    assert_eq!(
+        taken.status,
+        StatusCode::CONFLICT,
+        "the path is taken again"
+    );
+    let elsewhere = harness
+        .public(
+            Request::post(&format!(
+                "/v1/tenants/acme/trash/{trash_id}/restore?as=restored/same.txt"
+            ))
+            .token(&token),
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::OK, "{}", elsewhere.body);
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/documents/restored/same.txt").token(&token))
+            .await
+            .bytes,
+        content(1, 1000)
+    );
+    assert_eq!(
+        harness
+            .public(Request::delete("/v1/tenants/acme/documents/restored/same.txt").token(&token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let purge = || {
+        harness
+            .admin(Request::post("/admin/v1/tenants/acme/documents/purge").token(&harness.operator))
+    };
+    harness.clock.advance_micros(29 * DAY_MICROS);
+    assert_eq!(
+        purge().await.body["versions_removed"],
+        0,
+        "versions are kept 30 days"
+    );
+    harness.clock.advance_micros(2 * DAY_MICROS);
+    let report = purge().await;
+    assert_eq!(report.body["versions_removed"], 1, "{}", report.body);
+    assert_eq!(
+        report.body["documents_removed"], 0,
+        "trash entries are kept 90 days"
+    );
+    assert_eq!(
+        report.body["blobs_removed"], 0,
+        "version 1's content is still in the trash"
+    );
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/documents/a.txt?version=1").token(&token))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    harness.clock.advance_micros(60 * DAY_MICROS);
+    let report = purge().await;
+    assert_eq!(
+        (
+            report.body["documents_removed"].clone(),
+            report.body["blobs_removed"].clone()
+        ),
+        (json!(1), json!(1)),
+        "{}",
+        report.body
+    );
+    assert_eq!(
+        blob_count(),
+        2,
+        "a.txt v2 and same.txt's new content remain"
+    );
+    assert!(
+        harness
+            .public(Request::get("/v1/tenants/acme/trash").token(&token))
+            .await
+            .body["entries"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let kinds: Vec<String> = harness
+        .platform
+        .journal_changes("acme")
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, change)| {
+            format!("{change:?}")
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for kind in [
+        "DocumentVersion",
+        "DocumentTrash",
+        "DocumentRestore",
+        "DocumentPurge",
+    ] {
+        assert!(
+            kinds.iter().any(|found| found == kind),
+            "{kind} is journaled: {kinds:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn limits_and_interrupted_uploads_leave_nothing_behind() {
+    let (harness, token) = setup().await;
+    let blobs = harness.tenant_dir("acme").await.join("blobs");
+    let too_big = upload(&harness, &token, "big.bin", content(1, (2 << 20) + 1)).await;
+    assert_eq!(
+        (too_big.status, too_big.body["code"].clone()),
+        (StatusCode::PAYLOAD_TOO_LARGE, json!("payload_too_large"))
+    );
+    let interrupted = harness
+        .public(
+            Request::put("/v1/tenants/acme/documents/cut.bin")
+                .token(&token)
+                .interrupted(content(2, 300_000)),
+        )
+        .await;
+    assert!(interrupted.status.is_client_error(), "{}", interrupted.text);
+    assert_eq!(
+        files_under(&blobs),
+        Vec::<PathBuf>::new(),
+        "no partial file and no blob"
+    );
+    for seed in 0..2 {
+        assert_eq!(
+            upload(
+                &harness,
+                &token,
+                &format!("f{seed}"),
+                content(seed + 10, 1_800_000)
+            )
+            .await
+            .status,
+            StatusCode::CREATED
+        );
+    }
+    let over = upload(&harness, &token, "f3", content(30, 1_800_000)).await;
+    assert_eq!(
+        (over.status, over.body["code"].clone()),
+        (StatusCode::INSUFFICIENT_STORAGE, json!("quota_exceeded"))
+    );
+    assert_eq!(
+        files_under(&blobs).len(),
+        2,
+        "the refused upload left nothing"
+    );
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/documents/f3").token(&token))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        upload(&harness, &token, "copy", content(10, 1_800_000))
+            .await
+            .status,
+        StatusCode::CREATED,
+        "content already stored costs no quota"
+    );
+}
+
+#[tokio::test]
+async fn tampered_blobs_are_integrity_errors_and_nothing_is_plaintext_on_disk() {
+    let (harness, token) = setup().await;
+    let canary = b"canary-document-content-7f3a ".repeat(10_000);
+    upload(
+        &harness,
+        &token,
+        "secret/canary-name-91c2.txt",
+        canary.clone(),
+    )
+    .await;
+    upload(&harness, &token, "other.bin", content(5, 300_000)).await;
+    let needles = ["canary-document-content-7f3a", "canary-name-91c2"];
+    for file in files_under(&harness.data_dir()) {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in needles {
+            assert!(
+                !bytes
+                    .windows(needle.len())
+                    .any(|window| window == needle.as_bytes()),
+                "{} holds {needle}",
+                file.display()
+            );
+        }
+    }
+    harness
+        .platform
+        .tenant_store("acme")
+        .await
+        .unwrap()
+        .checkpoint()
+        .unwrap();
+    let blobs = harness.tenant_dir("acme").await.join("blobs");
+    let mut blob_files: Vec<PathBuf> = files_under(&blobs);
+    blob_files.sort_by_key(|path| std::fs::metadata(path).unwrap().len());
+    let (canary_blob, other_blob) = (blob_files[0].clone(), blob_files[1].clone());
+    let original = std::fs::read(&canary_blob).unwrap();
+    let chunk = 65536 + 28;
+    let read = |range: &str| {
+        harness.public(
+            Request::get("/v1/tenants/acme/documents/secret/canary-name-91c2.txt")
+                .token(&token)
+                .header("range", range),
+        )
+    };
+
+    std::fs::write(&canary_blob, &original[..original.len() - chunk]).unwrap();
+    assert_eq!(
+        read("bytes=0-10").await.body["code"],
+        "integrity_error",
+        "truncation"
+    );
+    let mut reordered = original.clone();
+    let (one, two) = (28 + chunk, 28 + 2 * chunk);
+    let first_copy = reordered[one..one + chunk].to_vec();
+    reordered.copy_within(two..two + chunk, one);
+    reordered[two..two + chunk].copy_from_slice(&first_copy);
+    std::fs::write(&canary_blob, &reordered).unwrap();
+    assert_eq!(
+        read("bytes=65536-65540").await.body["code"],
+        "integrity_error",
+        "reordered chunks"
+    );
+    let mut swapped = original.clone();
+    let foreign = std::fs::read(&other_blob).unwrap();
+    swapped[one..one + chunk].copy_from_slice(&foreign[one..one + chunk]);
+    std::fs::write(&canary_blob, &swapped).unwrap();
+    assert_eq!(
+        read("bytes=65536-65540").await.body["code"],
+        "integrity_error",
+        "a chunk from another file"
+    );
+    std::fs::write(&canary_blob, &original).unwrap();
+    assert_eq!(
+        read("bytes=65536-65540").await.status,
+        StatusCode::PARTIAL_CONTENT,
+        "the untouched file reads again"
+    );
+    assert!(harness.security_count("integrity_failure") >= 3);
+}

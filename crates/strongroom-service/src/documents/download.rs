@@ -1,0 +1,165 @@
+//! Downloads: a blocking task opens only the chunks a (ranged) read needs and streams them
+//! out through a small channel, so memory stays flat. Damage is found before the answer
+//! starts where it can be (wrong length, first chunk); later damage ends the stream.
+
+use super::blob_format::{BlobHeader, CHUNK_SIZE, HEADER_LENGTH, chunk_position, sealed_length};
+use super::{ContentStream, current, document_view, open_meta, version_of};
+use crate::platform::Platform;
+use crate::sealing::context;
+use crate::tenant_context::TenantContext;
+use crate::tenants::TokenPrincipal;
+use crate::{ServiceError, views::DocumentView};
+use bytes::Bytes;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use strongroom_crypto::CHUNK_OVERHEAD;
+use strongroom_domain::{ByteRange, DocumentPath, Scope};
+use strongroom_storage::StoredDocumentVersion;
+use tokio::sync::mpsc;
+
+/// A document's content, whole or one range of it.
+pub struct DocumentContent {
+    pub document: DocumentView,
+    /// `Some((first, last))` for a partial answer (206), inclusive.
+    pub range: Option<(u64, u64)>,
+    pub length: u64,
+    pub body: ContentStream,
+}
+
+struct ChannelStream {
+    first: Option<Bytes>,
+    rest: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+impl futures_core::Stream for ChannelStream {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
+        self.rest.poll_recv(cx)
+    }
+}
+
+/// Reads plaintext bytes `first..=last` of a blob, chunk by chunk, into `output`.
+fn stream_plaintext(
+    context: &TenantContext,
+    version: &StoredDocumentVersion,
+    first: u64,
+    last: u64,
+    output: mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<(), ServiceError> {
+    let what = format!(
+        "the content of version {} of document {}",
+        version.version, version.document_id
+    );
+    let integrity = || ServiceError::Integrity { what: what.clone() };
+    let blob = context.blobs.open(&version.blob_id)?;
+    if blob.length() != sealed_length(version.size) {
+        return Err(integrity());
+    }
+    let mut header = [0u8; HEADER_LENGTH];
+    blob.read_exact_at(0, &mut header)?;
+    let header = BlobHeader::parse(header, &what)?;
+    let opener = context
+        .keys
+        .keyring
+        .chunk_opener(
+            header.key_version,
+            &context::blob(&context.tenant_id, &header.bytes),
+        )
+        .map_err(|_| integrity())?;
+    let last_chunk = super::blob_format::chunk_count(version.size) - 1;
+    let mut sealed = vec![0u8; CHUNK_SIZE + CHUNK_OVERHEAD];
+    for index in first / CHUNK_SIZE as u64..=last / CHUNK_SIZE as u64 {
+        let (offset, plaintext_length) = chunk_position(version.size, index);
+        let buffer = &mut sealed[..plaintext_length + CHUNK_OVERHEAD];
+        blob.read_exact_at(offset, buffer)?;
+        let plaintext = opener
+            .open(index, index == last_chunk, buffer)
+            .map_err(|_| integrity())?;
+        let chunk_start = index * CHUNK_SIZE as u64;
+        let from = first.saturating_sub(chunk_start) as usize;
+        let to = ((last - chunk_start) as usize + 1).min(plaintext.len());
+        if output
+            .blocking_send(Ok(Bytes::copy_from_slice(&plaintext[from..to])))
+            .is_err()
+        {
+            return Ok(()); // the client went away
+        }
+    }
+    Ok(())
+}
+
+impl Platform {
+    /// The current version of a document, or `version`, whole or the given range.
+    pub async fn get_document(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        path: &str,
+        version: Option<u64>,
+        range: Option<ByteRange>,
+    ) -> Result<DocumentContent, ServiceError> {
+        let path = DocumentPath::parse(path)?;
+        let context = self
+            .tenant_context(principal, slug, Scope::DocumentsRead)
+            .await?;
+        let (document, versions) = current(&context, &path)?;
+        let chosen = version_of(&versions, version.unwrap_or(document.current_version))?.clone();
+        let meta = self.observe(&context, open_meta(&context, &chosen))?;
+        let view = document_view(path.as_str().to_owned(), &document, &chosen, meta);
+        let (first, last, partial) = match range {
+            None => (0, chosen.size.saturating_sub(1), None),
+            Some(range) => {
+                let (first, last) = range
+                    .resolve(chosen.size)
+                    .ok_or(ServiceError::RangeNotSatisfiable { size: chosen.size })?;
+                (first, last, Some((first, last)))
+            }
+        };
+        let length = if chosen.size == 0 {
+            0
+        } else {
+            last - first + 1
+        };
+        let (sender, mut receiver) = mpsc::channel(4);
+        let reader_context = TenantContext {
+            collections: None,
+            ..context.clone()
+        };
+        let reader = tokio::task::spawn_blocking(move || {
+            let result = if chosen.size == 0 {
+                stream_plaintext(&reader_context, &chosen, 0, 0, sender.clone())
+            } else {
+                stream_plaintext(&reader_context, &chosen, first, last, sender.clone())
+            };
+            if let Err(error) = &result {
+                tracing::warn!(tenant_id = %reader_context.tenant_id, %error, "a document read stopped");
+                let _ = sender.blocking_send(Err(std::io::Error::other(error.to_string())));
+            }
+            result
+        });
+        // The first piece (or the error that came instead) decides the status code.
+        let first_piece = match receiver.recv().await {
+            Some(Ok(bytes)) => Some(bytes),
+            Some(Err(_)) | None => {
+                let outcome = reader
+                    .await
+                    .map_err(|error| ServiceError::Internal(error.to_string()))?;
+                self.observe(&context, outcome)?;
+                None
+            }
+        };
+        Ok(DocumentContent {
+            document: view,
+            range: partial,
+            length,
+            body: Box::pin(ChannelStream {
+                first: first_piece,
+                rest: receiver,
+            }),
+        })
+    }
+}

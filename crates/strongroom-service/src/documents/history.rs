@@ -1,0 +1,330 @@
+//! Listing, versions, restoring a version, the trash and restoring from it.
+
+use super::{
+    VersionMeta, current, document_view, open_meta, open_path, path_token, prefix_token,
+    prefix_tokens, seal_meta, seal_path, version_of,
+};
+use crate::ServiceError;
+use crate::journal::{JournalChange, sealer};
+use crate::platform::Platform;
+use crate::tenant_context::TenantContext;
+use crate::tenants::TokenPrincipal;
+use crate::views::{DocumentPage, DocumentVersionView, DocumentView, TrashEntryView};
+use strongroom_domain::{
+    Cursor, DocumentPath, DocumentPrefix, ListOrder, PAGE_LIMIT_MAX, Scope, Timestamp,
+};
+use strongroom_storage::{
+    DocumentQuery, DocumentRelocation, NewDocumentVersion, StorageError, StoredDocument,
+    StoredDocumentVersion,
+};
+
+fn conflict_or(error: StorageError, conflict: &str) -> ServiceError {
+    match error {
+        StorageError::Conflict(_) => ServiceError::Conflict(conflict.to_owned()),
+        StorageError::NotFound => ServiceError::NotFound("document"),
+        other => other.into(),
+    }
+}
+
+fn page_query(
+    context: &TenantContext,
+    prefix: &DocumentPrefix,
+    trashed: bool,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<DocumentQuery, ServiceError> {
+    let after = match cursor {
+        Some(text) => {
+            let cursor = Cursor::decode(text)?;
+            Some((cursor.after_timestamp.unix_micros(), cursor.after_id))
+        }
+        None => None,
+    };
+    Ok(DocumentQuery {
+        prefix_token: prefix_token(context, prefix),
+        trashed,
+        after,
+        limit: limit.clamp(1, PAGE_LIMIT_MAX) + 1,
+    })
+}
+
+fn next_cursor(found: &[StoredDocument], limit: u32) -> Option<String> {
+    let limit = limit.clamp(1, PAGE_LIMIT_MAX) as usize;
+    (found.len() > limit).then(|| {
+        let last = &found[limit - 1];
+        Cursor {
+            order: ListOrder::Updated,
+            after_timestamp: Timestamp::from_unix_micros(last.updated_at),
+            after_id: last.id.clone(),
+        }
+        .encode()
+    })
+}
+
+impl Platform {
+    /// Current documents under a directory prefix, oldest change first.
+    pub async fn list_documents(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        prefix: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<DocumentPage, ServiceError> {
+        let prefix = DocumentPrefix::parse(prefix)?;
+        let context = self
+            .tenant_context(principal, slug, Scope::DocumentsRead)
+            .await?;
+        let found = context
+            .store
+            .list_documents(&page_query(&context, &prefix, false, limit, cursor)?)?;
+        let next_cursor = next_cursor(&found, limit);
+        let mut documents = Vec::new();
+        for document in found.iter().take(limit.clamp(1, PAGE_LIMIT_MAX) as usize) {
+            let versions = context.store.document_versions(&document.id)?;
+            let view = (|| {
+                let version = version_of(&versions, document.current_version)?;
+                Ok::<_, ServiceError>(document_view(
+                    open_path(&context, document)?,
+                    document,
+                    version,
+                    open_meta(&context, version)?,
+                ))
+            })();
+            documents.push(self.observe(&context, view)?);
+        }
+        Ok(DocumentPage {
+            documents,
+            next_cursor,
+        })
+    }
+
+    pub async fn document_versions(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        path: &str,
+    ) -> Result<Vec<DocumentVersionView>, ServiceError> {
+        let path = DocumentPath::parse(path)?;
+        let context = self
+            .tenant_context(principal, slug, Scope::DocumentsRead)
+            .await?;
+        let (document, versions) = current(&context, &path)?;
+        versions
+            .iter()
+            .map(|version| {
+                let meta = self.observe(&context, open_meta(&context, version))?;
+                Ok(DocumentVersionView {
+                    version: version.version,
+                    size: version.size,
+                    content_type: meta.content_type,
+                    sha256: meta.sha256,
+                    created_at: Timestamp::from_unix_micros(version.created_at),
+                    current: version.version == document.current_version,
+                })
+            })
+            .collect()
+    }
+
+    /// Makes an older version current again, as a new version with the same content.
+    pub async fn restore_document_version(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        path: &str,
+        version: u64,
+    ) -> Result<DocumentView, ServiceError> {
+        let path = DocumentPath::parse(path)?;
+        let context = self
+            .tenant_context(principal, slug, Scope::DocumentsWrite)
+            .await?;
+        let _blob_lock = context.blob_lock.lock().await;
+        let (document, versions) = current(&context, &path)?;
+        let source = version_of(&versions, version)?;
+        let meta: VersionMeta = self.observe(&context, open_meta(&context, source))?;
+        let now = self.clock.now().unix_micros();
+        let number = document.current_version + 1;
+        let restored = StoredDocumentVersion {
+            version: number,
+            sealed_meta: seal_meta(&context, &document.id, number, &meta)?,
+            key_version: context.keys.keyring.current_version(),
+            created_at: now,
+            superseded_at: None,
+            ..source.clone()
+        };
+        let change = JournalChange::DocumentVersion {
+            document_id: document.id.clone(),
+            path: path.as_str().to_owned(),
+            version: number,
+            blob_id: restored.blob_id.clone(),
+            size: restored.size,
+            content_type: meta.content_type.clone(),
+            sha256: meta.sha256.clone(),
+            at: now,
+        };
+        let updated = StoredDocument {
+            current_version: number,
+            updated_at: now,
+            ..document.clone()
+        };
+        let new = NewDocumentVersion {
+            document: updated,
+            version: restored.clone(),
+            prefix_tokens: vec![],
+        };
+        context
+            .store
+            .put_document_version(new, sealer(&context.tenant_id, &context.keys, change))
+            .await
+            .map_err(|error| conflict_or(error, "the document changed meanwhile; retry"))?;
+        Ok(document_view(
+            path.as_str().to_owned(),
+            &document,
+            &restored,
+            meta,
+        ))
+    }
+
+    /// Moves a document, with all its versions, to the trash.
+    pub async fn delete_document(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        path: &str,
+    ) -> Result<TrashEntryView, ServiceError> {
+        let path = DocumentPath::parse(path)?;
+        let context = self
+            .tenant_context(principal, slug, Scope::DocumentsWrite)
+            .await?;
+        let (document, versions) = current(&context, &path)?;
+        let now = self.clock.now().unix_micros();
+        let change = JournalChange::DocumentTrash {
+            document_id: document.id.clone(),
+            at: now,
+        };
+        context
+            .store
+            .trash_document(
+                &document.id,
+                now,
+                sealer(&context.tenant_id, &context.keys, change),
+            )
+            .await
+            .map_err(|error| conflict_or(error, "the document changed meanwhile"))?;
+        Ok(trash_view(
+            path.as_str().to_owned(),
+            &document,
+            &versions,
+            now,
+        ))
+    }
+
+    pub async fn list_trash(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<TrashEntryView>, Option<String>), ServiceError> {
+        let context = self
+            .tenant_context(principal, slug, Scope::DocumentsRead)
+            .await?;
+        let found = context.store.list_documents(&page_query(
+            &context,
+            &DocumentPrefix::parse("")?,
+            true,
+            limit,
+            cursor,
+        )?)?;
+        let next = next_cursor(&found, limit);
+        let mut entries = Vec::new();
+        for document in found.iter().take(limit.clamp(1, PAGE_LIMIT_MAX) as usize) {
+            let versions = context.store.document_versions(&document.id)?;
+            let path = self.observe(&context, open_path(&context, document))?;
+            entries.push(trash_view(
+                path,
+                document,
+                &versions,
+                document.trashed_at.unwrap_or_default(),
+            ));
+        }
+        Ok((entries, next))
+    }
+
+    /// Brings a trashed document back at its path, or at `as_path`; 409 when that is taken.
+    pub async fn restore_from_trash(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        trash_id: &str,
+        as_path: Option<&str>,
+    ) -> Result<DocumentView, ServiceError> {
+        let as_path = as_path.map(DocumentPath::parse).transpose()?;
+        let context = self
+            .tenant_context(principal, slug, Scope::DocumentsWrite)
+            .await?;
+        let valid_id =
+            (1..=64).contains(&trash_id.len()) && trash_id.bytes().all(|b| b.is_ascii_hexdigit());
+        let document = valid_id
+            .then(|| context.store.document(trash_id))
+            .transpose()?
+            .flatten()
+            .filter(|document| document.trashed_at.is_some())
+            .ok_or(ServiceError::NotFound("trash entry"))?;
+        let relocation = match &as_path {
+            Some(path) => Some(DocumentRelocation {
+                path_id: path_token(&context, path),
+                sealed_path: seal_path(&context, &document.id, path)?,
+                prefix_tokens: prefix_tokens(&context, path),
+            }),
+            None => None,
+        };
+        let path = match &as_path {
+            Some(path) => path.as_str().to_owned(),
+            None => self.observe(&context, open_path(&context, &document))?,
+        };
+        let now = self.clock.now().unix_micros();
+        let change = JournalChange::DocumentRestore {
+            document_id: document.id.clone(),
+            path: as_path.as_ref().map(|path| path.as_str().to_owned()),
+            at: now,
+        };
+        context
+            .store
+            .restore_document(
+                &document.id,
+                relocation,
+                now,
+                sealer(&context.tenant_id, &context.keys, change),
+            )
+            .await
+            .map_err(|error| {
+                conflict_or(
+                    error,
+                    "a document exists at that path; restore with ?as=<another path>",
+                )
+            })?;
+        let versions = context.store.document_versions(&document.id)?;
+        let version = version_of(&versions, document.current_version)?;
+        let meta = self.observe(&context, open_meta(&context, version))?;
+        Ok(document_view(path, &document, version, meta))
+    }
+}
+
+fn trash_view(
+    path: String,
+    document: &StoredDocument,
+    versions: &[StoredDocumentVersion],
+    deleted_at: i64,
+) -> TrashEntryView {
+    TrashEntryView {
+        id: document.id.clone(),
+        path,
+        deleted_at: Timestamp::from_unix_micros(deleted_at),
+        versions: versions.len() as u64,
+        size: versions
+            .iter()
+            .find(|version| version.version == document.current_version)
+            .map_or(0, |version| version.size),
+    }
+}
