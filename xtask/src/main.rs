@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_documents;
 mod system;
 
 use std::process::ExitCode;
@@ -14,7 +15,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&arguments[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask test [cargo test arguments]\n       cargo xtask bench [--seconds N]"
+                "usage: cargo xtask test [cargo test arguments]\n       cargo xtask bench [records] [--seconds N]\n       cargo xtask bench documents [--size-mib N]"
             );
             return ExitCode::from(2);
         }

@@ -38,29 +38,15 @@ impl BlindIndexKey {
     }
 }
 
-/// A keyed hash over streamed content: equal content in one tenant gives equal ids, and ids
-/// of two tenants cannot be linked.
-pub struct ContentHasher {
-    context: hmac::Context,
-}
-
-impl ContentHasher {
-    pub fn update(&mut self, bytes: &[u8]) {
-        self.context.update(bytes);
-    }
-
-    /// The full 256-bit keyed hash, as 64 lowercase hex characters.
-    pub fn finish(self) -> String {
-        hex::encode(self.context.sign().as_ref())
-    }
-}
-
 impl BlindIndexKey {
-    pub fn content_hasher(&self, domain: &str) -> ContentHasher {
+    /// A 256-bit keyed id for content, from the content's SHA-256 digest: equal content in
+    /// one tenant gets the same id, and ids of two tenants cannot be linked.
+    pub fn content_id(&self, domain: &str, digest: &[u8; 32]) -> String {
         let mut context = hmac::Context::with_key(&self.key);
         context.update(&(domain.len() as u64).to_be_bytes());
         context.update(domain.as_bytes());
-        ContentHasher { context }
+        context.update(digest);
+        hex::encode(context.sign().as_ref())
     }
 }
 

@@ -13,7 +13,7 @@ mod keys;
 mod random;
 
 pub use aead::{Keyring, SEALED_FORMAT_VERSION, sealed_key_version};
-pub use blind_index::{BlindIndexKey, ContentHasher};
+pub use blind_index::BlindIndexKey;
 pub use chunks::{CHUNK_OVERHEAD, ChunkOpener, ChunkSealer};
 pub use error::CryptoError;
 pub use keys::{DataKey, KEY_LENGTH, MasterKey, WrappedKeyPurpose};

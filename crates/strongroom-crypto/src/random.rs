@@ -55,8 +55,10 @@ impl Sha256Hasher {
         self.context.update(bytes);
     }
 
-    pub fn finish(self) -> String {
-        hex::encode(self.context.finish().as_ref())
+    pub fn finish(self) -> [u8; 32] {
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(self.context.finish().as_ref());
+        digest
     }
 }
 

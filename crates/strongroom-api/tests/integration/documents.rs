@@ -191,7 +191,11 @@ async fn upload_download_ranges_and_versions() {
 fn ring_free_sha256(bytes: &[u8]) -> String {
     let mut hasher = strongroom_crypto::Sha256Hasher::default();
     hasher.update(bytes);
-    hasher.finish()
+    hasher
+        .finish()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 #[tokio::test]
@@ -563,19 +567,50 @@ async fn the_purge_finishes_what_a_crash_left_behind() {
     // A crash after a purge removed a blob's file but before it forgot the registration:
     // here, version 1's file is gone before the purge that will find it unreferenced.
     harness.clock.advance_micros(31 * DAY_MICROS);
-    let database = rusqlite::Connection::open(harness.tenant_dir("acme").await.join("tenant.db")).unwrap();
-    let first_blob: String = database.query_row("SELECT blob_id FROM document_versions WHERE version = 1", [], |row| row.get(0)).unwrap();
+    let database =
+        rusqlite::Connection::open(harness.tenant_dir("acme").await.join("tenant.db")).unwrap();
+    let first_blob: String = database
+        .query_row(
+            "SELECT blob_id FROM document_versions WHERE version = 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
     std::fs::remove_file(blobs.join(&first_blob[..2]).join(&first_blob)).unwrap();
-    let report = harness.admin(Request::post("/admin/v1/tenants/acme/documents/purge").token(&harness.operator)).await;
+    let report = harness
+        .admin(Request::post("/admin/v1/tenants/acme/documents/purge").token(&harness.operator))
+        .await;
     assert_eq!(report.status, StatusCode::OK, "{}", report.body);
     assert_eq!(report.body["versions_removed"], 1);
-    assert_eq!(report.body["blobs_removed"], 2, "version 1's registration (file already gone) and the orphan: {}", report.body);
-    let registered: i64 = database.query_row("SELECT COUNT(*) FROM blobs", [], |row| row.get(0)).unwrap();
+    assert_eq!(
+        report.body["blobs_removed"], 2,
+        "version 1's registration (file already gone) and the orphan: {}",
+        report.body
+    );
+    let registered: i64 = database
+        .query_row("SELECT COUNT(*) FROM blobs", [], |row| row.get(0))
+        .unwrap();
     assert_eq!(registered, 1, "no registration without a file is left");
     assert_eq!(report.body["uploads_removed"], 1);
     let remaining: Vec<PathBuf> = files_under(&blobs);
-    assert_eq!(remaining.len(), 1, "only the current version's blob: {remaining:?}");
-    assert_eq!(harness.public(Request::get("/v1/tenants/acme/documents/a.txt").token(&token)).await.bytes, content(2, 5000));
-    let again = harness.admin(Request::post("/admin/v1/tenants/acme/documents/purge").token(&harness.operator)).await;
-    assert_eq!(again.body, json!({"versions_removed": 0, "documents_removed": 0, "blobs_removed": 0, "uploads_removed": 0}), "a rerun finds nothing left");
+    assert_eq!(
+        remaining.len(),
+        1,
+        "only the current version's blob: {remaining:?}"
+    );
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/documents/a.txt").token(&token))
+            .await
+            .bytes,
+        content(2, 5000)
+    );
+    let again = harness
+        .admin(Request::post("/admin/v1/tenants/acme/documents/purge").token(&harness.operator))
+        .await;
+    assert_eq!(
+        again.body,
+        json!({"versions_removed": 0, "documents_removed": 0, "blobs_removed": 0, "uploads_removed": 0}),
+        "a rerun finds nothing left"
+    );
 }

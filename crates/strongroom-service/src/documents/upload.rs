@@ -14,7 +14,7 @@ use crate::tenant_context::TenantContext;
 use crate::tenants::TokenPrincipal;
 use crate::{PutOutcome, ServiceError, views::DocumentView};
 use bytes::Bytes;
-use strongroom_crypto::{ChunkSealer, ContentHasher, Sha256Hasher};
+use strongroom_crypto::{BlindIndexKey, ChunkSealer, Sha256Hasher};
 use strongroom_domain::{DocumentPath, Scope};
 use strongroom_storage::{
     BlobUpload, NewDocumentVersion, StorageError, StoredDocument, StoredDocumentVersion,
@@ -45,7 +45,7 @@ struct SealingWriter {
     size: u64,
     size_max: u64,
     quota_left: u64,
-    content_id: ContentHasher,
+    index_key: BlindIndexKey,
     sha256: Sha256Hasher,
 }
 
@@ -64,7 +64,6 @@ impl SealingWriter {
                     .into(),
             ));
         }
-        self.content_id.update(bytes);
         self.sha256.update(bytes);
         self.pending.extend_from_slice(bytes);
         // A full chunk is kept back until more data proves it is not the last one.
@@ -82,11 +81,16 @@ impl SealingWriter {
     fn finish(mut self) -> Result<SealedUpload, ServiceError> {
         let sealed = self.sealer.seal(self.index, true, &self.pending)?;
         self.upload.write(&sealed)?;
+        // One pass of SHA-256 serves both the checksum and, keyed, the blob's content id.
+        let digest = self.sha256.finish();
+        let blob_id = self
+            .index_key
+            .content_id(index_domain::BLOB_CONTENT, &digest);
         Ok(SealedUpload {
             upload: self.upload,
-            blob_id: self.content_id.finish(),
+            blob_id,
             size: self.size,
-            sha256: self.sha256.finish(),
+            sha256: hex::encode(digest),
         })
     }
 }
@@ -114,10 +118,7 @@ fn seal_stream(
         size: 0,
         size_max,
         quota_left,
-        content_id: context
-            .keys
-            .index_key
-            .content_hasher(index_domain::BLOB_CONTENT),
+        index_key: context.keys.index_key.clone(),
         sha256: Sha256Hasher::default(),
     };
     while let Some(piece) = pieces.blocking_recv() {

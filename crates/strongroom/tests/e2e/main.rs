@@ -3,5 +3,6 @@
 
 mod cli_and_keys;
 mod crash_and_secrets;
+mod documents;
 mod server;
 mod tls_and_profiles;
