@@ -1,10 +1,10 @@
 //! The document archive through the public router: streaming, ranges, versions, trash,
 //! purge on a fake clock, limits, integrity and encryption at rest.
 
-use crate::harness::{Harness, Request};
+use crate::harness::{Harness, Request, files_under};
 use axum::http::StatusCode;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
 
@@ -12,23 +12,6 @@ fn content(seed: u8, length: usize) -> Vec<u8> {
     (0..length)
         .map(|index| (index as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
-}
-
-fn files_under(directory: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![directory.to_owned()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .unwrap()
-                    .map(|entry| entry.unwrap().path()),
-            );
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 async fn setup() -> (Harness, String) {

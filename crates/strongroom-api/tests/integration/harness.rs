@@ -290,3 +290,21 @@ pub fn operations(document: &Value) -> Vec<(String, String)> {
     operations.sort();
     operations
 }
+
+/// Every file under `directory`.
+pub fn files_under(directory: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![directory.to_owned()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .map(|entry| entry.unwrap().path()),
+            );
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

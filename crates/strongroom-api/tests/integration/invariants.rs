@@ -10,16 +10,7 @@ use strongroom_storage::TenantStore;
 
 fn files_containing(root: &Path, needles: &[&str]) -> Vec<String> {
     let mut hits = Vec::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .unwrap()
-                    .map(|entry| entry.unwrap().path()),
-            );
-            continue;
-        }
+    for path in crate::harness::files_under(root) {
         let bytes = std::fs::read(&path).unwrap();
         for needle in needles {
             if bytes

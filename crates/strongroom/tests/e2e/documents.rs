@@ -62,18 +62,8 @@ async fn documents_stream_in_and_out_over_tls_and_a_disconnect_leaves_nothing() 
     );
 
     // A client that announces a large body, sends part of it and disconnects.
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(server.data_dir().join("tls/self-signed.crt")).unwrap();
-    for certificate in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
-        roots.add(certificate.unwrap()).unwrap();
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let mut tls = crate::server::tls_client_config(&server.data_dir().join("tls/self-signed.crt"));
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
     let tcp = tokio::net::TcpStream::connect(&server.public)
         .await

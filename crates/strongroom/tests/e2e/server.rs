@@ -209,7 +209,8 @@ impl Drop for TestServer {
     }
 }
 
-pub fn client_trusting(certificate: &Path) -> reqwest::Client {
+/// A rustls client configuration trusting only the certificate(s) in `certificate`.
+pub fn tls_client_config(certificate: &Path) -> rustls::ClientConfig {
     let pem = std::fs::read(certificate).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     for certificate in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
@@ -223,8 +224,12 @@ pub fn client_trusting(certificate: &Path) -> reqwest::Client {
     .with_root_certificates(roots)
     .with_no_client_auth();
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tls
+}
+
+pub fn client_trusting(certificate: &Path) -> reqwest::Client {
     reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
+        .tls_backend_preconfigured(tls_client_config(certificate))
         .build()
         .unwrap()
 }
