@@ -154,7 +154,7 @@ fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StorageE
     // less frequent checkpoints write hot b-tree pages to the main file fewer times.
     connection.pragma_update(None, "mmap_size", 256i64 * 1024 * 1024)?;
     connection.pragma_update(None, "cache_size", -32_768i64)?;
-    connection.pragma_update(None, "wal_autocheckpoint", 8_192i64)?;
+    connection.pragma_update(None, "wal_autocheckpoint", 16_384i64)?;
     Ok(connection)
 }
 

@@ -107,6 +107,16 @@ fn write_index(
     connection
         .prepare_cached("DELETE FROM record_index WHERE collection_id = ?1 AND record_id = ?2")?
         .execute(params![collection_id, record_id])?;
+    insert_index_tokens(connection, collection_id, record_id, tokens)
+}
+
+/// Adds index entries for a record that has none yet.
+fn insert_index_tokens(
+    connection: &Connection,
+    collection_id: &[u8],
+    record_id: &str,
+    tokens: &[Vec<u8>],
+) -> Result<(), StorageError> {
     let mut insert = connection.prepare_cached(
         "INSERT OR IGNORE INTO record_index (collection_id, token, record_id) VALUES (?1, ?2, ?3)",
     )?;
@@ -171,9 +181,7 @@ impl TenantStore for SqliteTenantStore {
         journal: JournalSealer,
     ) -> PendingWrite<()> {
         self.database.write(move |connection| {
-            if stored_version(connection, &record.collection_id, &record.id)?.is_some() {
-                return Err(StorageError::Conflict("a record with this id exists"));
-            }
+            // The primary key refuses a taken id; no lookup first.
             connection
                 .prepare_cached(&format!(
                     "INSERT INTO records ({RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -186,8 +194,14 @@ impl TenantStore for SqliteTenantStore {
                     record.updated_at,
                     record.key_version,
                     record.sealed_body
-                ])?;
-            write_index(connection, &record.collection_id, &record.id, &index_tokens)?;
+                ])
+                .map_err(|error| match error.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                        StorageError::Conflict("a record with this id exists")
+                    }
+                    _ => error.into(),
+                })?;
+            insert_index_tokens(connection, &record.collection_id, &record.id, &index_tokens)?;
             append_journal(connection, journal)
         })
     }
