@@ -36,6 +36,7 @@ fn test(extra: &[String]) -> Result<(), String> {
         ("openssl", "openssl"),
         ("curl", "curl"),
         ("testssl", "testssl.sh"),
+        ("oathtool", "oathtool"),
     ])?;
     let mut arguments = vec!["test", "--workspace", "--all-targets"];
     arguments.extend(extra.iter().map(String::as_str));

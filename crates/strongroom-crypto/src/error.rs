@@ -11,6 +11,8 @@ pub enum CryptoError {
     UnknownKeyVersion(u32),
     #[error("a key must be exactly 32 bytes, got {0}")]
     BadKeyLength(usize),
+    #[error("invalid password-hashing parameters")]
+    BadParameters,
     #[error("the system random number generator failed")]
     Random,
 }

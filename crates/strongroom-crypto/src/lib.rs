@@ -10,11 +10,15 @@ mod blind_index;
 mod chunks;
 mod error;
 mod keys;
+mod password;
 mod random;
+mod totp;
 
 pub use aead::{Keyring, SEALED_FORMAT_VERSION, sealed_key_version};
 pub use blind_index::BlindIndexKey;
 pub use chunks::{CHUNK_OVERHEAD, ChunkOpener, ChunkSealer};
 pub use error::CryptoError;
 pub use keys::{DataKey, KEY_LENGTH, MasterKey, WrappedKeyPurpose};
+pub use password::PasswordHashing;
 pub use random::{Sha256Hasher, generate_token, hash_token, random_bytes_32, random_hex_id};
+pub use totp::{TOTP_STEP_SECONDS, TotpSecret};
