@@ -1,0 +1,226 @@
+//! Conformance checks for document metadata and blob stores.
+
+use super::journal_marker;
+use crate::*;
+
+/// Runs every blob-store check, each on a fresh store from `open`.
+pub fn blob_store_suite(open: &dyn Fn() -> Box<dyn BlobStore>) {
+    let store = open();
+    let mut upload = store.create().expect("create");
+    upload.write(b"hello ").expect("write");
+    upload.write(b"world").expect("write");
+    assert!(
+        upload.finish("0123456789abcdef").expect("finish"),
+        "a new blob is stored"
+    );
+    let reader = store.open("0123456789abcdef").expect("open");
+    assert_eq!(reader.length(), 11);
+    let mut buffer = [0u8; 5];
+    reader.read_exact_at(6, &mut buffer).expect("read");
+    assert_eq!(&buffer, b"world");
+    assert!(
+        reader.read_exact_at(8, &mut buffer).is_err(),
+        "reading past the end fails"
+    );
+    let mut duplicate = store.create().expect("create");
+    duplicate.write(b"other bytes").expect("write");
+    assert!(
+        !duplicate.finish("0123456789abcdef").expect("finish"),
+        "an existing id keeps its first content"
+    );
+    let mut abandoned = store.create().expect("create");
+    abandoned.write(b"partial").expect("write");
+    drop(abandoned);
+    assert_eq!(
+        store.list().expect("list"),
+        vec!["0123456789abcdef".to_owned()],
+        "an abandoned upload leaves nothing"
+    );
+    assert!(matches!(
+        store.open("fedcba9876543210"),
+        Err(StorageError::NotFound)
+    ));
+    assert!(store.open("../../etc/passwd").is_err(), "ids are validated");
+    store.remove("0123456789abcdef").expect("remove");
+    store
+        .remove("0123456789abcdef")
+        .expect("removing twice is fine");
+    assert!(store.list().expect("list").is_empty());
+    assert_eq!(store.remove_abandoned_uploads().expect("sweep"), 0);
+}
+
+fn document(id: &str, path: &[u8], current_version: u64, at: i64) -> StoredDocument {
+    StoredDocument {
+        id: id.into(),
+        path_id: path.to_vec(),
+        sealed_path: path.to_vec(),
+        key_version: 1,
+        trashed_at: None,
+        current_version,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn document_version(id: &str, version: u64, blob: &str, at: i64) -> StoredDocumentVersion {
+    StoredDocumentVersion {
+        document_id: id.into(),
+        version,
+        blob_id: blob.into(),
+        size: 10,
+        sealed_meta: vec![1],
+        key_version: 1,
+        created_at: at,
+        superseded_at: None,
+    }
+}
+
+pub(super) fn documents_versions_trash_and_purge(store: &dyn TenantStore) {
+    let new = |id: &str, path: &[u8], version: u64, blob: &str, at: i64| NewDocumentVersion {
+        document: document(id, path, version, at),
+        version: document_version(id, version, blob, at),
+        prefix_tokens: vec![b"all".to_vec(), path[..1].to_vec()],
+    };
+    store
+        .put_document_version(new("d1", b"a/x", 1, "blob1", 10), journal_marker("v"))
+        .wait()
+        .expect("create");
+    assert!(
+        matches!(
+            store
+                .put_document_version(new("d2", b"a/x", 1, "blob2", 11), journal_marker("v"))
+                .wait(),
+            Err(StorageError::Conflict(_))
+        ),
+        "one live document per path"
+    );
+    store
+        .put_document_version(new("d1", b"a/x", 2, "blob2", 20), journal_marker("v"))
+        .wait()
+        .expect("second version");
+    assert!(
+        matches!(
+            store
+                .put_document_version(new("d1", b"a/x", 2, "blob3", 21), journal_marker("v"))
+                .wait(),
+            Err(StorageError::Conflict(_))
+        ),
+        "versions advance one at a time"
+    );
+    store
+        .put_document_version(new("d3", b"b/y", 1, "blob1", 30), journal_marker("v"))
+        .wait()
+        .expect("same content, other document");
+    assert_eq!(
+        store
+            .document_by_path(b"a/x")
+            .expect("read")
+            .expect("live")
+            .current_version,
+        2
+    );
+    let versions = store.document_versions("d1").expect("versions");
+    assert_eq!(
+        (
+            versions.len(),
+            versions[0].superseded_at,
+            versions[1].superseded_at
+        ),
+        (2, Some(20), None)
+    );
+    assert_eq!(
+        store.storage_used_bytes().expect("usage"),
+        20,
+        "two distinct blobs of 10 bytes"
+    );
+    let query = |prefix: &[u8], trashed: bool| DocumentQuery {
+        prefix_token: prefix.to_vec(),
+        trashed,
+        after: None,
+        limit: 10,
+    };
+    assert_eq!(
+        store
+            .list_documents(&query(b"all", false))
+            .expect("list")
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.list_documents(&query(b"a", false)).expect("list")[0].id,
+        "d1"
+    );
+
+    store
+        .trash_document("d1", 40, journal_marker("t"))
+        .wait()
+        .expect("trash");
+    assert!(store.document_by_path(b"a/x").expect("read").is_none());
+    assert_eq!(
+        store
+            .list_documents(&query(b"all", true))
+            .expect("trash")
+            .len(),
+        1
+    );
+    store
+        .put_document_version(new("d4", b"a/x", 1, "blob3", 50), journal_marker("v"))
+        .wait()
+        .expect("the path is free again");
+    assert!(
+        matches!(
+            store
+                .restore_document("d1", None, 60, journal_marker("r"))
+                .wait(),
+            Err(StorageError::Conflict(_))
+        ),
+        "restoring onto a taken path"
+    );
+    let relocation = DocumentRelocation {
+        path_id: b"a/z".to_vec(),
+        sealed_path: b"a/z".to_vec(),
+        prefix_tokens: vec![b"all".to_vec()],
+    };
+    store
+        .restore_document("d1", Some(relocation), 60, journal_marker("r"))
+        .wait()
+        .expect("restore elsewhere");
+    assert_eq!(
+        store
+            .document_by_path(b"a/z")
+            .expect("read")
+            .expect("restored")
+            .id,
+        "d1"
+    );
+
+    store
+        .trash_document("d3", 70, journal_marker("t"))
+        .wait()
+        .expect("trash");
+    let plan = store.purge_candidates(25, 75, 100).expect("plan");
+    assert_eq!(
+        plan,
+        PurgePlan {
+            versions: vec![("d1".into(), 1)],
+            documents: vec!["d3".into()]
+        }
+    );
+    store
+        .purge(plan, journal_marker("p"))
+        .wait()
+        .expect("purge");
+    assert_eq!(store.document_versions("d1").expect("versions").len(), 1);
+    assert!(store.document("d3").expect("read").is_none());
+    assert_eq!(
+        store.unreferenced_blobs().expect("blobs"),
+        vec!["blob1".to_owned()],
+        "blob1 lost its last reference"
+    );
+    assert!(store.forget_blob("blob1").wait().expect("forget"));
+    assert!(
+        !store.forget_blob("blob2").wait().expect("forget"),
+        "a referenced blob is never forgotten"
+    );
+    assert!(store.blob_registered("blob2").expect("read"));
+}
