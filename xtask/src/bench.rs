@@ -187,8 +187,8 @@ fn records(arguments: &[String]) -> Result<(), String> {
     );
     println!();
     println!(
-        "  {:<10} {:>14} {:>14} {:>8} {:>8}  {}",
-        "operation", "Strongroom/s", "PocketBase/s", "ratio", "target", "p99 latency (SR / PB)"
+        "  {:<10} {:>14} {:>14} {:>8} {:>8}  p99 latency (SR / PB)",
+        "operation", "Strongroom/s", "PocketBase/s", "ratio", "target"
     );
     for (operation, strongroom, pocketbase, target) in [
         ("creates", &strongroom_creates, &pocketbase_creates, 3.0),

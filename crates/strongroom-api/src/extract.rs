@@ -176,10 +176,9 @@ async fn read_body(request: Request, limit: usize) -> Result<axum::body::Bytes, 
     if let Some(length) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+        && length > limit as u64
     {
-        if length > limit as u64 {
-            return Err(too_large());
-        }
+        return Err(too_large());
     }
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
         let content_type = content_type

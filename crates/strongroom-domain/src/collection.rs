@@ -188,13 +188,13 @@ impl CollectionSchema {
                 Some(_) => {}
             }
         }
-        if !self.additional_fields {
-            if let Some(unknown) = object.keys().find(|key| !self.fields.contains_key(*key)) {
-                return Err(violation(format!(
-                    "field {:?} is not declared in the schema, which does not allow additional fields",
-                    truncate_for_message(unknown)
-                )));
-            }
+        if !self.additional_fields
+            && let Some(unknown) = object.keys().find(|key| !self.fields.contains_key(*key))
+        {
+            return Err(violation(format!(
+                "field {:?} is not declared in the schema, which does not allow additional fields",
+                truncate_for_message(unknown)
+            )));
         }
         Ok(())
     }

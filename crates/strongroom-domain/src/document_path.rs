@@ -24,7 +24,7 @@ impl DocumentPath {
         if path.len() > Self::LENGTH_MAX {
             return Err(invalid("a path may be at most 1024 bytes"));
         }
-        check_segments(path.split('/')).map_err(|reason| invalid(reason))?;
+        check_segments(path.split('/')).map_err(invalid)?;
         Ok(Self(path.to_owned()))
     }
 
@@ -59,7 +59,7 @@ impl DocumentPrefix {
         if prefix.len() > DocumentPath::LENGTH_MAX {
             return Err(invalid("a prefix may be at most 1024 bytes"));
         }
-        check_segments(directories.split('/')).map_err(|reason| invalid(reason))?;
+        check_segments(directories.split('/')).map_err(invalid)?;
         Ok(Self(prefix.to_owned()))
     }
 

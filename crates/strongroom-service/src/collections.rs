@@ -49,10 +49,10 @@ impl CollectionCache {
     }
 
     fn insert_if_unchanged(&self, name: &str, loaded: Arc<LoadedCollection>, generation_seen: u64) {
-        if let Ok(mut entries) = self.entries.write() {
-            if self.generation.load(Ordering::SeqCst) == generation_seen {
-                entries.insert(name.to_owned(), loaded);
-            }
+        if let Ok(mut entries) = self.entries.write()
+            && self.generation.load(Ordering::SeqCst) == generation_seen
+        {
+            entries.insert(name.to_owned(), loaded);
         }
     }
 

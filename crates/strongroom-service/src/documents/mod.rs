@@ -168,10 +168,10 @@ pub(crate) fn current(
     Ok((document, versions))
 }
 
-pub(crate) fn version_of<'a>(
-    versions: &'a [StoredDocumentVersion],
+pub(crate) fn version_of(
+    versions: &[StoredDocumentVersion],
     wanted: u64,
-) -> Result<&'a StoredDocumentVersion, ServiceError> {
+) -> Result<&StoredDocumentVersion, ServiceError> {
     versions
         .iter()
         .find(|version| version.version == wanted)

@@ -113,10 +113,10 @@ impl SqliteDatabase {
             }
         };
         let result = work(&connection);
-        if let Ok(mut readers) = self.readers.lock() {
-            if readers.len() < READERS_KEPT_MAX {
-                readers.push(connection);
-            }
+        if let Ok(mut readers) = self.readers.lock()
+            && readers.len() < READERS_KEPT_MAX
+        {
+            readers.push(connection);
         }
         result
     }
