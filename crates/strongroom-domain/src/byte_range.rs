@@ -18,6 +18,10 @@ impl ByteRange {
             return None;
         }
         let (first, last) = spec.split_once('-')?;
+        let digits = |text: &str| text.trim().bytes().all(|b| b.is_ascii_digit());
+        if !digits(first) || !digits(last) {
+            return None;
+        }
         match (first.trim(), last.trim()) {
             ("", "") => None,
             ("", length) => Some(ByteRange::Suffix {

@@ -49,6 +49,7 @@ pub enum JournalChange {
         size: u64,
         content_type: String,
         sha256: String,
+        stream_id: String,
         at: i64,
     },
     #[serde(rename = "document.trash")]
@@ -63,6 +64,8 @@ pub enum JournalChange {
     DocumentPurge {
         versions: Vec<(String, u64)>,
         documents: Vec<String>,
+        versions_before: i64,
+        trash_before: i64,
         at: i64,
     },
     #[serde(rename = "record.delete")]

@@ -61,6 +61,8 @@ pub struct Platform {
     pub security: SecurityEvents,
     /// Serialises key rotations; data requests never take it.
     pub(crate) rotation: tokio::sync::Mutex<()>,
+    /// Permits for document transfers in progress.
+    pub(crate) transfers: Arc<tokio::sync::Semaphore>,
 }
 
 impl Platform {
@@ -73,6 +75,9 @@ impl Platform {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, ServiceError> {
         verify_master_opens_all_keys(control.as_ref(), &master)?;
+        let transfers = Arc::new(tokio::sync::Semaphore::new(
+            options.documents.transfers_max.max(1),
+        ));
         Ok(Arc::new(Self {
             control,
             open_store,
@@ -83,6 +88,7 @@ impl Platform {
             token_cache: RwLock::new(HashMap::new()),
             security: SecurityEvents::default(),
             rotation: tokio::sync::Mutex::new(()),
+            transfers,
         }))
     }
 
@@ -99,6 +105,17 @@ impl Platform {
 
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
+    }
+
+    /// A permit for one document transfer, or 503 when too many are in progress.
+    pub(crate) fn transfer_permit(
+        &self,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, ServiceError> {
+        self.transfers.clone().try_acquire_owned().map_err(|_| {
+            ServiceError::Unavailable(
+                "too many document transfers are in progress; retry shortly".into(),
+            )
+        })
     }
 
     /// Ready when the control plane answers.

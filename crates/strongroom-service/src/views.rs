@@ -90,6 +90,8 @@ pub struct MasterRotation {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocumentView {
     pub path: String,
+    /// A strong validator naming this document and version (a re-created path gets a new one).
+    pub etag: String,
     pub version: u64,
     pub size: u64,
     pub content_type: String,

@@ -89,14 +89,19 @@ impl BlobStore for FsBlobStore {
             .and_then(|mut source| std::io::Read::read_exact(&mut source, &mut random))?;
         let name: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
         let path = self.root.join("uploads").join(format!("{name}.part"));
+        // Registered as live while the file is created, under the lock the sweep holds, so the
+        // sweep never takes a file that is being written.
+        let mut live = self
+            .live_uploads
+            .lock()
+            .map_err(|_| StorageError::Unavailable("upload registry poisoned".into()))?;
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&path)?;
-        if let Ok(mut live) = self.live_uploads.lock() {
-            live.insert(path.clone());
-        }
+        live.insert(path.clone());
+        drop(live);
         Ok(Box::new(FsUpload {
             file: Some(file),
             path,
@@ -149,14 +154,17 @@ impl BlobStore for FsBlobStore {
         let live = self
             .live_uploads
             .lock()
-            .map(|live| live.clone())
-            .unwrap_or_default();
+            .map_err(|_| StorageError::Unavailable("upload registry poisoned".into()))?;
         let mut removed = 0;
         for entry in std::fs::read_dir(self.root.join("uploads"))? {
             let path = entry?.path();
-            if !live.contains(&path) {
-                std::fs::remove_file(&path)?;
-                removed += 1;
+            if live.contains(&path) {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error.into()),
             }
         }
         Ok(removed)
@@ -181,7 +189,11 @@ impl BlobUpload for FsUpload {
         file.sync_all()?;
         drop(file);
         let shard = self.root.join(&blob_id[..2]);
-        std::fs::create_dir_all(&shard)?;
+        if !shard.exists() {
+            std::fs::create_dir_all(&shard)?;
+            // The new directory's own entry must survive a power cut too.
+            sync_directory(&self.root)?;
+        }
         let target = shard.join(blob_id);
         if target.exists() {
             return Ok(false);

@@ -185,6 +185,10 @@ pub struct PurgePlan {
     pub versions: Vec<(String, u64)>,
     /// Trashed documents past retention, with all their versions.
     pub documents: Vec<String>,
+    /// The retention bounds the plan was made with; the purge re-checks them when it runs, so
+    /// a document restored (or a version changed) meanwhile is left alone.
+    pub versions_before: i64,
+    pub trash_before: i64,
 }
 
 impl PurgePlan {

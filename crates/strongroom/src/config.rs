@@ -42,6 +42,8 @@ pub struct DocumentsConfig {
     pub trash_retention_days: u32,
     /// How often the purge runs.
     pub purge_interval_seconds: u64,
+    /// Uploads and downloads in progress at most, over all tenants (beyond → 503).
+    pub transfers_max: usize,
 }
 
 impl Default for DocumentsConfig {
@@ -53,6 +55,7 @@ impl Default for DocumentsConfig {
             version_retention_days: limits.version_retention_days,
             trash_retention_days: limits.trash_retention_days,
             purge_interval_seconds: 3600,
+            transfers_max: limits.transfers_max,
         }
     }
 }

@@ -55,6 +55,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tenant_quota_bytes: config.documents.tenant_quota_bytes,
             version_retention_days: config.documents.version_retention_days,
             trash_retention_days: config.documents.trash_retention_days,
+            transfers_max: config.documents.transfers_max,
         },
     };
     let platform = Platform::open(

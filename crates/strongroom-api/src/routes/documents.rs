@@ -95,7 +95,8 @@ pub async fn put_document(
     } else {
         StatusCode::OK
     };
-    let etag = crate::routes::etag_headers(view.version);
+    let mut etag = HeaderMap::new();
+    etag.insert(header::ETAG, header_value(&view.etag));
     Ok(json_response(status, Document::from(view), etag))
 }
 
@@ -110,6 +111,7 @@ pub async fn get_document(
     TenantCaller(caller): TenantCaller,
     PathParams((slug, path)): PathParams<(String, String)>,
     QueryPairs(pairs): QueryPairs,
+    method: axum::http::Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if pairs.iter().any(|(key, _)| key == "versions") {
@@ -123,14 +125,28 @@ pub async fn get_document(
         };
         return Ok(json_response(StatusCode::OK, body, HeaderMap::new()));
     }
+    // HEAD ignores Range; If-Range with another validator asks for the whole, current content.
     let range = headers
         .get(header::RANGE)
         .and_then(|value| value.to_str().ok())
-        .and_then(ByteRange::parse);
-    let content = state
+        .and_then(ByteRange::parse)
+        .filter(|_| method != axum::http::Method::HEAD);
+    let version = version_parameter(&pairs)?;
+    let mut content = state
         .platform
-        .get_document(&caller, &slug, &path, version_parameter(&pairs)?, range)
+        .get_document(&caller, &slug, &path, version, range)
         .await?;
+    let if_range = headers
+        .get(header::IF_RANGE)
+        .and_then(|value| value.to_str().ok());
+    if content.range.is_some()
+        && if_range.is_some_and(|validator| validator != content.document.etag)
+    {
+        content = state
+            .platform
+            .get_document(&caller, &slug, &path, version, None)
+            .await?;
+    }
     let mut response = Response::new(Body::from_stream(content.body));
     let response_headers = response.headers_mut();
     response_headers.insert(
@@ -138,10 +154,7 @@ pub async fn get_document(
         header_value(&content.document.content_type),
     );
     response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(content.length));
-    response_headers.insert(
-        header::ETAG,
-        header_value(&format!("\"{}\"", content.document.version)),
-    );
+    response_headers.insert(header::ETAG, header_value(&content.document.etag));
     response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some((first, last)) = content.range {
         response_headers.insert(

@@ -54,7 +54,8 @@ async fn upload_download_ranges_and_versions() {
         .await;
     assert_eq!(whole.status, StatusCode::OK);
     assert_eq!(whole.header("content-length"), "200000");
-    assert_eq!(whole.header("etag"), "\"1\"");
+    let etag = whole.header("etag").to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with(".1\""), "{etag}");
     assert_eq!(whole.bytes, first);
     for (range, first_byte, last_byte) in [
         ("bytes=0-9", 0usize, 9usize),
@@ -414,19 +415,26 @@ async fn limits_and_interrupted_uploads_leave_nothing_behind() {
         Vec::<PathBuf>::new(),
         "no partial file and no blob"
     );
-    for seed in 0..2 {
-        assert_eq!(
-            upload(
-                &harness,
-                &token,
-                &format!("f{seed}"),
-                content(seed + 10, 1_800_000)
-            )
+    assert_eq!(
+        upload(&harness, &token, "f0", content(10, 1_800_000))
             .await
             .status,
-            StatusCode::CREATED
-        );
-    }
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        upload(&harness, &token, "copy", content(10, 1_800_000))
+            .await
+            .status,
+        StatusCode::CREATED,
+        "content already stored costs no quota"
+    );
+    assert_eq!(
+        upload(&harness, &token, "f1", content(11, 1_800_000))
+            .await
+            .status,
+        StatusCode::CREATED,
+        "3.6 of 4 MiB used"
+    );
     let over = upload(&harness, &token, "f3", content(30, 1_800_000)).await;
     assert_eq!(
         (over.status, over.body["code"].clone()),
@@ -443,13 +451,6 @@ async fn limits_and_interrupted_uploads_leave_nothing_behind() {
             .await
             .status,
         StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        upload(&harness, &token, "copy", content(10, 1_800_000))
-            .await
-            .status,
-        StatusCode::CREATED,
-        "content already stored costs no quota"
     );
 }
 
@@ -673,4 +674,95 @@ async fn document_changes_replay_from_the_journal() {
         original,
         "the replayed store holds the same documents, versions, prefixes and blobs"
     );
+}
+
+#[tokio::test]
+async fn validators_head_empty_files_and_whole_blob_swaps() {
+    let (harness, token) = setup().await;
+    upload(&harness, &token, "a.bin", content(1, 100_000)).await;
+    upload(&harness, &token, "b.bin", content(2, 100_000)).await;
+    let first = harness
+        .public(Request::get("/v1/tenants/acme/documents/a.bin").token(&token))
+        .await;
+    let etag = first.header("etag").to_owned();
+    let matching = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents/a.bin")
+                .token(&token)
+                .header("range", "bytes=0-9")
+                .header("if-range", &etag),
+        )
+        .await;
+    assert_eq!(matching.status, StatusCode::PARTIAL_CONTENT);
+    upload(&harness, &token, "a.bin", content(3, 100_000)).await;
+    let stale = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents/a.bin")
+                .token(&token)
+                .header("range", "bytes=0-9")
+                .header("if-range", &etag),
+        )
+        .await;
+    assert_eq!(
+        (stale.status, stale.bytes.len()),
+        (StatusCode::OK, 100_000),
+        "a stale If-Range gets the whole new content"
+    );
+    let head = harness
+        .public(
+            Request::new("HEAD", "/v1/tenants/acme/documents/a.bin")
+                .token(&token)
+                .header("range", "bytes=0-9"),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK, "HEAD ignores Range");
+    upload(&harness, &token, "empty", Vec::new()).await;
+    let empty = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents/empty")
+                .token(&token)
+                .header("range", "bytes=0-9"),
+        )
+        .await;
+    assert_eq!((empty.status, empty.bytes.len()), (StatusCode::OK, 0));
+    let recreated_etag = {
+        harness
+            .public(Request::delete("/v1/tenants/acme/documents/b.bin").token(&token))
+            .await;
+        upload(&harness, &token, "b.bin", content(4, 10))
+            .await
+            .header("etag")
+            .to_owned()
+    };
+    assert!(recreated_etag.ends_with(".1\""), "{recreated_etag}");
+    let b_before = harness
+        .public(Request::get("/v1/tenants/acme/documents/a.bin?version=1").token(&token))
+        .await
+        .header("etag")
+        .to_owned();
+    assert_ne!(
+        recreated_etag, b_before,
+        "a re-created path never reuses a validator"
+    );
+
+    // Swap two whole blob files of the same size: each version notices it names another file.
+    let blobs = harness.tenant_dir("acme").await.join("blobs");
+    let mut same_size: Vec<PathBuf> = files_under(&blobs)
+        .into_iter()
+        .filter(|path| std::fs::metadata(path).unwrap().len() > 100_000)
+        .collect();
+    same_size.sort();
+    // Rotate the contents of every same-size blob file, so each one now holds another's bytes.
+    let contents: Vec<Vec<u8>> = same_size
+        .iter()
+        .map(|path| std::fs::read(path).unwrap())
+        .collect();
+    assert!(contents.len() >= 2);
+    for (index, path) in same_size.iter().enumerate() {
+        std::fs::write(path, &contents[(index + 1) % contents.len()]).unwrap();
+    }
+    let swapped = harness
+        .public(Request::get("/v1/tenants/acme/documents/a.bin").token(&token))
+        .await;
+    assert_eq!(swapped.body["code"], "integrity_error");
 }

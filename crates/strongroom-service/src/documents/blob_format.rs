@@ -27,6 +27,10 @@ impl BlobHeader {
         Self { key_version, bytes }
     }
 
+    pub fn stream_id_hex(&self) -> String {
+        hex::encode(&self.bytes[8..24])
+    }
+
     pub fn parse(bytes: [u8; HEADER_LENGTH], what: &str) -> Result<Self, ServiceError> {
         let chunk_size = u32::from_be_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]);
         if &bytes[..3] != MAGIC || bytes[3] != FORMAT || chunk_size as usize != CHUNK_SIZE {
@@ -39,6 +43,26 @@ impl BlobHeader {
             bytes,
         })
     }
+}
+
+/// The stream id (hex) in the header of a stored blob.
+pub fn stored_stream_id(
+    context: &crate::tenant_context::TenantContext,
+    blob_id: &str,
+) -> Result<String, ServiceError> {
+    let blob = context
+        .blobs
+        .open(blob_id)
+        .map_err(|_| ServiceError::Integrity {
+            what: format!("blob {blob_id}"),
+        })?;
+    let mut header = [0u8; HEADER_LENGTH];
+    blob.read_exact_at(0, &mut header)
+        .map_err(|_| ServiceError::Integrity {
+            what: format!("blob {blob_id}"),
+        })?;
+    let header = BlobHeader::parse(header, &format!("blob {blob_id}"))?;
+    Ok(header.stream_id_hex())
 }
 
 /// Chunks a plaintext of `size` bytes is sealed in (an empty file is one empty chunk).

@@ -46,6 +46,7 @@ impl futures_core::Stream for ChannelStream {
 fn stream_plaintext(
     context: &TenantContext,
     version: &StoredDocumentVersion,
+    expected_stream_id: &str,
     first: u64,
     last: u64,
     output: mpsc::Sender<Result<Bytes, std::io::Error>>,
@@ -55,13 +56,20 @@ fn stream_plaintext(
         version.version, version.document_id
     );
     let integrity = || ServiceError::Integrity { what: what.clone() };
-    let blob = context.blobs.open(&version.blob_id)?;
+    // A missing file is damage, not "not found": the version says it exists.
+    let blob = context
+        .blobs
+        .open(&version.blob_id)
+        .map_err(|_| integrity())?;
     if blob.length() != sealed_length(version.size) {
         return Err(integrity());
     }
     let mut header = [0u8; HEADER_LENGTH];
     blob.read_exact_at(0, &mut header)?;
     let header = BlobHeader::parse(header, &what)?;
+    if header.stream_id_hex() != expected_stream_id {
+        return Err(integrity());
+    }
     let opener = context
         .keys
         .keyring
@@ -109,7 +117,10 @@ impl Platform {
         let (document, versions) = current(&context, &path)?;
         let chosen = version_of(&versions, version.unwrap_or(document.current_version))?.clone();
         let meta = self.observe(&context, open_meta(&context, &chosen))?;
+        let expected_stream_id = meta.stream_id.clone();
         let view = document_view(path.as_str().to_owned(), &document, &chosen, meta);
+        // An empty document has no byte to point at: a range on it is ignored (200, not 416).
+        let range = range.filter(|_| chosen.size > 0);
         let (first, last, partial) = match range {
             None => (0, chosen.size.saturating_sub(1), None),
             Some(range) => {
@@ -129,11 +140,27 @@ impl Platform {
             collections: None,
             ..context.clone()
         };
+        let permit = self.transfer_permit()?;
         let reader = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let result = if chosen.size == 0 {
-                stream_plaintext(&reader_context, &chosen, 0, 0, sender.clone())
+                stream_plaintext(
+                    &reader_context,
+                    &chosen,
+                    &expected_stream_id,
+                    0,
+                    0,
+                    sender.clone(),
+                )
             } else {
-                stream_plaintext(&reader_context, &chosen, first, last, sender.clone())
+                stream_plaintext(
+                    &reader_context,
+                    &chosen,
+                    &expected_stream_id,
+                    first,
+                    last,
+                    sender.clone(),
+                )
             };
             if let Err(error) = &result {
                 tracing::warn!(tenant_id = %reader_context.tenant_id, %error, "a document read stopped");

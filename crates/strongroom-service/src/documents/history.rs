@@ -138,7 +138,9 @@ impl Platform {
         let context = self
             .tenant_context(principal, slug, Scope::DocumentsWrite)
             .await?;
-        let _blob_lock = context.blob_lock.lock().await;
+        // Held until the new version commits (in its own task, so a dropped request cannot
+        // release it early): the purge must not remove the blob this version will name.
+        let blob_lock = context.blob_lock.clone().lock_owned().await;
         let (document, versions) = current(&context, &path)?;
         let source = version_of(&versions, version)?;
         let meta: VersionMeta = self.observe(&context, open_meta(&context, source))?;
@@ -160,6 +162,7 @@ impl Platform {
             size: restored.size,
             content_type: meta.content_type.clone(),
             sha256: meta.sha256.clone(),
+            stream_id: meta.stream_id.clone(),
             at: now,
         };
         let updated = StoredDocument {
@@ -172,11 +175,16 @@ impl Platform {
             version: restored.clone(),
             prefix_tokens: vec![],
         };
-        context
+        let pending = context
             .store
-            .put_document_version(new, sealer(&context.tenant_id, &context.keys, change))
-            .await
-            .map_err(|error| conflict_or(error, "the document changed meanwhile; retry"))?;
+            .put_document_version(new, sealer(&context.tenant_id, &context.keys, change));
+        tokio::spawn(async move {
+            let _blob_lock = blob_lock;
+            pending.await
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(format!("restore commit: {error}")))?
+        .map_err(|error| conflict_or(error, "the document changed meanwhile; retry"))?;
         Ok(document_view(
             path.as_str().to_owned(),
             &document,

@@ -32,6 +32,8 @@ pub struct DocumentLimits {
     pub tenant_quota_bytes: u64,
     pub version_retention_days: u32,
     pub trash_retention_days: u32,
+    /// Uploads and downloads in progress at most (each holds a worker thread); more → 503.
+    pub transfers_max: usize,
 }
 
 impl Default for DocumentLimits {
@@ -41,6 +43,7 @@ impl Default for DocumentLimits {
             tenant_quota_bytes: 100 << 30,
             version_retention_days: 30,
             trash_retention_days: 90,
+            transfers_max: 64,
         }
     }
 }
@@ -51,6 +54,9 @@ pub(crate) struct VersionMeta {
     pub format: u8,
     pub content_type: String,
     pub sha256: String,
+    /// The stream id in the header of the blob this version names: a blob file swapped for
+    /// another (even of the same size) is detected on read.
+    pub stream_id: String,
 }
 
 pub(crate) fn path_token(context: &TenantContext, path: &DocumentPath) -> Vec<u8> {
@@ -146,6 +152,7 @@ pub(crate) fn document_view(
 ) -> DocumentView {
     DocumentView {
         path,
+        etag: format!("\"{}.{}\"", document.id, version.version),
         version: version.version,
         size: version.size,
         content_type: meta.content_type,

@@ -41,6 +41,8 @@ impl Platform {
             let change = JournalChange::DocumentPurge {
                 versions: plan.versions.clone(),
                 documents: plan.documents.clone(),
+                versions_before: plan.versions_before,
+                trash_before: plan.trash_before,
                 at: now,
             };
             context

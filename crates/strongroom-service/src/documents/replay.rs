@@ -25,6 +25,7 @@ pub(crate) async fn apply_document_change(
             size,
             content_type,
             sha256,
+            stream_id,
             at,
         } => {
             let path = DocumentPath::parse(&path)?;
@@ -54,6 +55,7 @@ pub(crate) async fn apply_document_change(
                 format: 1,
                 content_type,
                 sha256,
+                stream_id,
             };
             let stored = StoredDocumentVersion {
                 sealed_meta: seal_meta(context, &document_id, version, &meta)?,
@@ -102,6 +104,8 @@ pub(crate) async fn apply_document_change(
         JournalChange::DocumentPurge {
             versions,
             documents,
+            versions_before,
+            trash_before,
             ..
         } => {
             context
@@ -110,15 +114,19 @@ pub(crate) async fn apply_document_change(
                     PurgePlan {
                         versions,
                         documents,
+                        versions_before,
+                        trash_before,
                     },
                     journal,
                 )
                 .await?
         }
         other => {
-            return Err(ServiceError::Internal(format!(
-                "not a document change: {other:?}"
-            )));
+            // Never format the change itself: it can hold document paths.
+            let _ = other;
+            return Err(ServiceError::Internal(
+                "a non-document change reached document replay".into(),
+            ));
         }
     }
     Ok(())

@@ -31,6 +31,8 @@ enum Piece {
 
 /// A fully written, not yet committed blob.
 struct SealedUpload {
+    /// The random stream id in the blob's header, recorded with the version.
+    stream_id: String,
     upload: Box<dyn BlobUpload>,
     blob_id: String,
     size: u64,
@@ -38,6 +40,7 @@ struct SealedUpload {
 }
 
 struct SealingWriter {
+    stream_id: String,
     upload: Box<dyn BlobUpload>,
     sealer: ChunkSealer,
     pending: Vec<u8>,
@@ -87,6 +90,7 @@ impl SealingWriter {
             .index_key
             .content_id(index_domain::BLOB_CONTENT, &digest);
         Ok(SealedUpload {
+            stream_id: self.stream_id,
             upload: self.upload,
             blob_id,
             size: self.size,
@@ -108,6 +112,7 @@ fn seal_stream(
     let mut upload = context.blobs.create()?;
     upload.write(&header.bytes)?;
     let mut writer = SealingWriter {
+        stream_id: hex::encode(stream_id),
         upload,
         sealer: context
             .keys
@@ -172,16 +177,20 @@ impl Platform {
             .tenant_context(principal, slug, Scope::DocumentsWrite)
             .await?;
         let limits = &self.options.documents;
-        // While streaming, a file can at most fill the whole quota; the exact check (which
-        // knows whether the content is already stored) runs at commit.
-        let quota_left = limits.tenant_quota_bytes;
+        // While streaming, a file may fill at most what is left of the quota; the exact check
+        // runs again at commit, under the blob lock.
+        let quota_left = limits
+            .tenant_quota_bytes
+            .saturating_sub(context.store.storage_used_bytes()?);
         let (sender, receiver) = mpsc::channel::<Piece>(4);
         let writer_context = TenantContext {
             collections: None,
             ..context.clone()
         };
         let size_max = limits.file_bytes_max;
+        let permit = self.transfer_permit()?;
         let writer = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             seal_stream(&writer_context, receiver, size_max, quota_left)
         });
         loop {
@@ -202,134 +211,162 @@ impl Platform {
         let sealed = writer
             .await
             .map_err(|error| ServiceError::Internal(format!("upload task: {error}")))??;
-        self.commit_upload(&context, path, content_type, sealed)
-            .await
-    }
-
-    /// Makes the blob durable and records the version, under the tenant's blob lock so a
-    /// purge cannot remove the blob in between.
-    async fn commit_upload(
-        &self,
-        context: &TenantContext,
-        path: DocumentPath,
-        content_type: String,
-        sealed: SealedUpload,
-    ) -> Result<(DocumentView, PutOutcome), ServiceError> {
-        let _blob_lock = context.blob_lock.lock().await;
-        let already_stored = context.store.blob_registered(&sealed.blob_id)?;
-        if !already_stored
-            && context.store.storage_used_bytes()? + sealed.size
-                > self.options.documents.tenant_quota_bytes
-        {
-            return Err(ServiceError::QuotaExceeded(
-                "the tenant's storage quota would be exceeded; delete or purge documents first"
-                    .into(),
-            ));
-        }
-        let SealedUpload {
-            upload,
-            blob_id,
-            size,
-            sha256,
-        } = sealed;
-        let finish_id = blob_id.clone();
-        let newly_stored = tokio::task::spawn_blocking(move || upload.finish(&finish_id))
-            .await
-            .map_err(|error| ServiceError::Internal(error.to_string()))??;
-        let result = self
-            .record_version(context, &path, content_type, blob_id.clone(), size, sha256)
-            .await;
-        if result.is_err() && newly_stored && !context.store.blob_registered(&blob_id)? {
-            let _ = context.blobs.remove(&blob_id);
-        }
-        result
-    }
-
-    async fn record_version(
-        &self,
-        context: &TenantContext,
-        path: &DocumentPath,
-        content_type: String,
-        blob_id: String,
-        size: u64,
-        sha256: String,
-    ) -> Result<(DocumentView, PutOutcome), ServiceError> {
+        let quota = self.options.documents.tenant_quota_bytes;
         let now = self.clock.now().unix_micros();
-        let existing = match current(context, path) {
-            Ok((document, _)) => Some(document),
-            Err(ServiceError::NotFound(_)) => None,
-            Err(other) => return Err(other),
-        };
-        let (document, outcome) = match existing {
-            Some(document) => (
-                StoredDocument {
-                    updated_at: now,
-                    ..document
-                },
-                PutOutcome::Updated,
-            ),
-            None => {
-                let id = strongroom_crypto::random_hex_id()?;
-                let document = StoredDocument {
-                    sealed_path: seal_path(context, &id, path)?,
-                    path_id: path_token(context, path),
-                    key_version: context.keys.keyring.current_version(),
-                    trashed_at: None,
-                    current_version: 0,
-                    created_at: now,
-                    updated_at: now,
-                    id,
-                };
-                (document, PutOutcome::Created)
-            }
-        };
-        let number = document.current_version + 1;
-        let meta = VersionMeta {
-            format: 1,
-            content_type,
-            sha256,
-        };
-        let version = StoredDocumentVersion {
-            document_id: document.id.clone(),
-            version: number,
-            blob_id: blob_id.clone(),
-            size,
-            sealed_meta: seal_meta(context, &document.id, number, &meta)?,
-            key_version: context.keys.keyring.current_version(),
-            created_at: now,
-            superseded_at: None,
-        };
-        let change = JournalChange::DocumentVersion {
-            document_id: document.id.clone(),
-            path: path.as_str().to_owned(),
-            version: number,
-            blob_id,
-            size,
-            content_type: meta.content_type.clone(),
-            sha256: meta.sha256.clone(),
-            at: now,
-        };
-        let new = NewDocumentVersion {
-            document: StoredDocument {
-                current_version: number,
-                ..document.clone()
-            },
-            version: version.clone(),
-            prefix_tokens: prefix_tokens(context, path),
-        };
-        context
-            .store
-            .put_document_version(new, sealer(&context.tenant_id, &context.keys, change))
-            .await
-            .map_err(|error| match error {
-                StorageError::Conflict(_) => ServiceError::Conflict(
-                    "the document changed during the upload; upload again".into(),
-                ),
-                other => other.into(),
-            })?;
-        Ok((
-            document_view(path.as_str().to_owned(), &document, &version, meta),
-            outcome,
-        ))
+        let guard = context.blob_lock.clone().lock_owned().await;
+        // The commit runs to its end in a task of its own, holding the blob lock, even when
+        // this request is dropped meanwhile: a purge never sees a blob whose commit is pending.
+        tokio::spawn(async move {
+            let _guard = guard;
+            commit_upload(&context, quota, now, path, content_type, sealed).await
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(format!("upload commit: {error}")))?
     }
+}
+
+/// Makes the blob durable and records the version. The caller holds the tenant's blob lock.
+async fn commit_upload(
+    context: &TenantContext,
+    quota_bytes: u64,
+    now: i64,
+    path: DocumentPath,
+    content_type: String,
+    sealed: SealedUpload,
+) -> Result<(DocumentView, PutOutcome), ServiceError> {
+    let already_stored = context.store.blob_registered(&sealed.blob_id)?;
+    if !already_stored && context.store.storage_used_bytes()? + sealed.size > quota_bytes {
+        return Err(ServiceError::QuotaExceeded(
+            "the tenant's storage quota would be exceeded; delete or purge documents first".into(),
+        ));
+    }
+    let SealedUpload {
+        upload,
+        blob_id,
+        size,
+        sha256,
+        stream_id,
+    } = sealed;
+    let finish_id = blob_id.clone();
+    let newly_stored = tokio::task::spawn_blocking(move || upload.finish(&finish_id))
+        .await
+        .map_err(|error| ServiceError::Internal(error.to_string()))??;
+    // Content that was already stored keeps its own stream id, which the version records.
+    let stream_id = if newly_stored {
+        stream_id
+    } else {
+        super::blob_format::stored_stream_id(context, &blob_id)?
+    };
+    let stored = StoredContent {
+        blob_id: blob_id.clone(),
+        size,
+        sha256,
+        stream_id,
+    };
+    let result = record_version(context, now, &path, content_type, stored).await;
+    if result.is_err() && newly_stored && !context.store.blob_registered(&blob_id)? {
+        let _ = context.blobs.remove(&blob_id);
+    }
+    result
+}
+
+/// What a version points to.
+struct StoredContent {
+    blob_id: String,
+    size: u64,
+    sha256: String,
+    stream_id: String,
+}
+
+async fn record_version(
+    context: &TenantContext,
+    now: i64,
+    path: &DocumentPath,
+    content_type: String,
+    content: StoredContent,
+) -> Result<(DocumentView, PutOutcome), ServiceError> {
+    let StoredContent {
+        blob_id,
+        size,
+        sha256,
+        stream_id,
+    } = content;
+    let existing = match current(context, path) {
+        Ok((document, _)) => Some(document),
+        Err(ServiceError::NotFound(_)) => None,
+        Err(other) => return Err(other),
+    };
+    let (document, outcome) = match existing {
+        Some(document) => (
+            StoredDocument {
+                updated_at: now,
+                ..document
+            },
+            PutOutcome::Updated,
+        ),
+        None => {
+            let id = strongroom_crypto::random_hex_id()?;
+            let document = StoredDocument {
+                sealed_path: seal_path(context, &id, path)?,
+                path_id: path_token(context, path),
+                key_version: context.keys.keyring.current_version(),
+                trashed_at: None,
+                current_version: 0,
+                created_at: now,
+                updated_at: now,
+                id,
+            };
+            (document, PutOutcome::Created)
+        }
+    };
+    let number = document.current_version + 1;
+    let meta = VersionMeta {
+        format: 1,
+        content_type,
+        sha256,
+        stream_id: stream_id.clone(),
+    };
+    let version = StoredDocumentVersion {
+        document_id: document.id.clone(),
+        version: number,
+        blob_id: blob_id.clone(),
+        size,
+        sealed_meta: seal_meta(context, &document.id, number, &meta)?,
+        key_version: context.keys.keyring.current_version(),
+        created_at: now,
+        superseded_at: None,
+    };
+    let change = JournalChange::DocumentVersion {
+        document_id: document.id.clone(),
+        path: path.as_str().to_owned(),
+        version: number,
+        blob_id,
+        size,
+        content_type: meta.content_type.clone(),
+        sha256: meta.sha256.clone(),
+        stream_id,
+        at: now,
+    };
+    let new = NewDocumentVersion {
+        document: StoredDocument {
+            current_version: number,
+            ..document.clone()
+        },
+        version: version.clone(),
+        prefix_tokens: prefix_tokens(context, path),
+    };
+    context
+        .store
+        .put_document_version(new, sealer(&context.tenant_id, &context.keys, change))
+        .await
+        .map_err(|error| match error {
+            StorageError::Conflict(_) => ServiceError::Conflict(
+                "the document changed during the upload; upload again".into(),
+            ),
+            other => other.into(),
+        })?;
+    Ok((
+        document_view(path.as_str().to_owned(), &document, &version, meta),
+        outcome,
+    ))
 }

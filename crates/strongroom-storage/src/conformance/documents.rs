@@ -203,9 +203,44 @@ pub(super) fn documents_versions_trash_and_purge(store: &dyn TenantStore) {
         plan,
         PurgePlan {
             versions: vec![("d1".into(), 1)],
-            documents: vec!["d3".into()]
+            documents: vec!["d3".into()],
+            versions_before: 25,
+            trash_before: 75,
         }
     );
+    // A restore between planning and purging keeps the document and its history.
+    store
+        .put_document_version(new("d5", b"e/x", 1, "blob5", 10), journal_marker("v"))
+        .wait()
+        .expect("create");
+    store
+        .trash_document("d5", 20, journal_marker("t"))
+        .wait()
+        .expect("trash");
+    let stale_plan = store.purge_candidates(0, 75, 100).expect("plan");
+    assert!(stale_plan.documents.contains(&"d5".to_owned()));
+    store
+        .restore_document("d5", None, 30, journal_marker("r"))
+        .wait()
+        .expect("restore");
+    store
+        .purge(
+            PurgePlan {
+                documents: vec!["d5".into()],
+                versions: vec![],
+                versions_before: 0,
+                trash_before: 75,
+            },
+            journal_marker("p"),
+        )
+        .wait()
+        .expect("purge");
+    assert_eq!(
+        store.document_versions("d5").expect("versions").len(),
+        1,
+        "a restored document keeps its versions"
+    );
+    assert!(store.document("d5").expect("read").is_some());
     store
         .purge(plan, journal_marker("p"))
         .wait()

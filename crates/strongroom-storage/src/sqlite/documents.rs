@@ -300,7 +300,7 @@ pub(super) fn purge_candidates(
         let versions = statement.query_map(params![versions_before, limit], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64)))?.collect::<Result<_, _>>()?;
         let mut statement = connection.prepare_cached("SELECT id FROM documents WHERE trashed_at IS NOT NULL AND trashed_at < ?1 LIMIT ?2")?;
         let documents = statement.query_map(params![trash_before, limit], |row| row.get::<_, String>(0))?.collect::<Result<_, _>>()?;
-        Ok(PurgePlan { versions, documents })
+        Ok(PurgePlan { versions, documents, versions_before, trash_before })
     })
 }
 
@@ -312,13 +312,19 @@ pub(super) fn purge(
     database.write(move |connection| {
         for (document_id, version) in &plan.versions {
             connection
-                .prepare_cached("DELETE FROM document_versions WHERE document_id = ?1 AND version = ?2 AND superseded_at IS NOT NULL")?
-                .execute(params![document_id, *version as i64])?;
+                .prepare_cached("DELETE FROM document_versions WHERE document_id = ?1 AND version = ?2 AND superseded_at IS NOT NULL AND superseded_at < ?3")?
+                .execute(params![document_id, *version as i64, plan.versions_before])?;
         }
         for document_id in &plan.documents {
-            connection.prepare_cached("DELETE FROM document_versions WHERE document_id = ?1")?.execute([document_id])?;
-            connection.prepare_cached("DELETE FROM document_prefixes WHERE document_id = ?1")?.execute([document_id])?;
-            connection.prepare_cached("DELETE FROM documents WHERE id = ?1 AND trashed_at IS NOT NULL")?.execute([document_id])?;
+            // The document row goes first, and only if it is still in the trash past retention;
+            // its versions and prefixes follow only then.
+            let removed = connection
+                .prepare_cached("DELETE FROM documents WHERE id = ?1 AND trashed_at IS NOT NULL AND trashed_at < ?2")?
+                .execute(params![document_id, plan.trash_before])?;
+            if removed > 0 {
+                connection.prepare_cached("DELETE FROM document_versions WHERE document_id = ?1")?.execute([document_id])?;
+                connection.prepare_cached("DELETE FROM document_prefixes WHERE document_id = ?1")?.execute([document_id])?;
+            }
         }
         append_journal(connection, journal)
     })
