@@ -147,7 +147,7 @@ impl Platform {
         Ok(version)
     }
 
-    /// Re-seals a tenant's collections and records still under older key versions, in
+    /// Re-seals a tenant's collections, records and documents still under older key versions, in
     /// batches. Resumable: it finds its work by key version, so a restart picks up where it
     /// stopped. Returns how many items were re-sealed.
     pub async fn reseal_tenant(&self, slug: &str) -> Result<u64, ServiceError> {
@@ -180,6 +180,7 @@ impl Platform {
             .await?;
             total += changed;
             if found < RESEAL_BATCH as usize || changed == 0 {
+                total += self.reseal_documents(&runtime).await?;
                 tracing::info!(tenant_id = %runtime.id, resealed = total, "re-sealing finished");
                 return Ok(total);
             }

@@ -28,6 +28,9 @@ pub trait BlobUpload: Send {
     /// Makes the upload durable under `blob_id`. Returns false when a blob with that id was
     /// already stored (the upload is then discarded: same id, same content).
     fn finish(self: Box<Self>, blob_id: &str) -> Result<bool, StorageError>;
+    /// Makes the upload durable under `blob_id`, atomically replacing the stored blob (used to
+    /// re-seal the same content under a newer key).
+    fn finish_replacing(self: Box<Self>, blob_id: &str) -> Result<(), StorageError>;
 }
 
 pub trait BlobRead: Send {
@@ -172,6 +175,12 @@ impl BlobStore for FsBlobStore {
 }
 
 impl BlobUpload for FsUpload {
+    fn finish_replacing(mut self: Box<Self>, blob_id: &str) -> Result<(), StorageError> {
+        let target = self.durable_file(blob_id)?;
+        std::fs::rename(&self.path, &target)?;
+        sync_directory(target.parent().unwrap_or(&self.root))
+    }
+
     fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
         let file = self
             .file
@@ -181,26 +190,31 @@ impl BlobUpload for FsUpload {
     }
 
     fn finish(mut self: Box<Self>, blob_id: &str) -> Result<bool, StorageError> {
+        let target = self.durable_file(blob_id)?;
+        if target.exists() {
+            return Ok(false);
+        }
+        std::fs::rename(&self.path, &target)?;
+        sync_directory(target.parent().unwrap_or(&self.root))?;
+        Ok(true)
+    }
+}
+
+impl FsUpload {
+    fn durable_file(&mut self, blob_id: &str) -> Result<PathBuf, StorageError> {
         valid_blob_id(blob_id)?;
         let file = self
             .file
             .take()
             .ok_or_else(|| StorageError::Unavailable("upload already finished".into()))?;
         file.sync_all()?;
-        drop(file);
         let shard = self.root.join(&blob_id[..2]);
         if !shard.exists() {
             std::fs::create_dir_all(&shard)?;
             // The new directory's own entry must survive a power cut too.
             sync_directory(&self.root)?;
         }
-        let target = shard.join(blob_id);
-        if target.exists() {
-            return Ok(false);
-        }
-        std::fs::rename(&self.path, &target)?;
-        sync_directory(&shard)?;
-        Ok(true)
+        Ok(shard.join(blob_id))
     }
 }
 

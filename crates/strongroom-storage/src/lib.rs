@@ -166,6 +166,19 @@ pub trait TenantStore: Send + Sync {
     /// Forgets a blob's registration if it is still unreferenced; returns whether it did.
     fn forget_blob(&self, blob_id: &str) -> PendingWrite<bool>;
     fn blob_registered(&self, blob_id: &str) -> Result<bool, StorageError>;
+    /// Document paths and version metadata sealed under a key version below `key_version`.
+    fn document_items_sealed_below(
+        &self,
+        key_version: u32,
+        limit: u32,
+    ) -> Result<(Vec<StoredDocument>, Vec<StoredDocumentVersion>), StorageError>;
+    /// Replaces sealed paths and version metadata with the given re-sealed ones (same content,
+    /// newer key); items that changed meanwhile are left alone. Returns how many changed.
+    fn reseal_document_items(
+        &self,
+        documents: Vec<StoredDocument>,
+        versions: Vec<StoredDocumentVersion>,
+    ) -> PendingWrite<u64>;
     /// Bytes of all registered blobs (the quota counts stored content once).
     fn storage_used_bytes(&self) -> Result<u64, StorageError>;
 }

@@ -766,3 +766,69 @@ async fn validators_head_empty_files_and_whole_blob_swaps() {
         .await;
     assert_eq!(swapped.body["code"], "integrity_error");
 }
+
+#[tokio::test]
+async fn a_tenant_key_rotation_reseals_documents_too() {
+    let (harness, token) = setup().await;
+    let big = content(7, 150_000);
+    upload(&harness, &token, "reports/big.bin", big.clone()).await;
+    upload(&harness, &token, "reports/big.bin", content(8, 70_000)).await;
+    upload(&harness, &token, "empty", Vec::new()).await;
+    let rotated = harness
+        .admin(Request::post("/admin/v1/tenants/acme/keys/rotate").token(&harness.operator))
+        .await;
+    assert_eq!(rotated.body["key_version"], 2);
+    harness.platform.reseal_tenant("acme").await.unwrap();
+
+    let blobs = harness.tenant_dir("acme").await.join("blobs");
+    for blob in files_under(&blobs) {
+        let bytes = std::fs::read(&blob).unwrap();
+        assert_eq!(
+            u32::from_be_bytes(bytes[4..8].try_into().unwrap()),
+            2,
+            "{} still names key version 1",
+            blob.display()
+        );
+    }
+    let database =
+        rusqlite::Connection::open(harness.tenant_dir("acme").await.join("tenant.db")).unwrap();
+    let old: i64 = database
+        .query_row("SELECT (SELECT COUNT(*) FROM documents WHERE key_version < 2) + (SELECT COUNT(*) FROM document_versions WHERE key_version < 2)", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(old, 0, "paths and version metadata are re-sealed");
+    assert_eq!(
+        harness
+            .public(
+                Request::get("/v1/tenants/acme/documents/reports/big.bin?version=1").token(&token)
+            )
+            .await
+            .bytes,
+        big
+    );
+    let part = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents/reports/big.bin?version=1")
+                .token(&token)
+                .header("range", "bytes=65530-65545"),
+        )
+        .await;
+    assert_eq!(part.bytes, big[65530..=65545]);
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/documents/reports/big.bin").token(&token))
+            .await
+            .bytes,
+        content(8, 70_000)
+    );
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/documents/empty").token(&token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let listed = harness
+        .public(Request::get("/v1/tenants/acme/documents?prefix=reports/").token(&token))
+        .await;
+    assert_eq!(listed.body["documents"][0]["path"], "reports/big.bin");
+}

@@ -7,6 +7,7 @@ mod download;
 mod history;
 mod purge;
 mod replay;
+mod reseal;
 mod upload;
 
 pub use download::DocumentContent;

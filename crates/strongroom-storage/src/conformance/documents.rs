@@ -41,6 +41,21 @@ pub fn blob_store_suite(open: &dyn Fn() -> Box<dyn BlobStore>) {
         Err(StorageError::NotFound)
     ));
     assert!(store.open("../../etc/passwd").is_err(), "ids are validated");
+    let mut replacement = store.create().expect("create");
+    replacement.write(b"hello again").expect("write");
+    replacement
+        .finish_replacing("0123456789abcdef")
+        .expect("replace");
+    let mut replaced = [0u8; 11];
+    store
+        .open("0123456789abcdef")
+        .expect("open")
+        .read_exact_at(0, &mut replaced)
+        .expect("read");
+    assert_eq!(
+        &replaced, b"hello again",
+        "a replacement takes the id atomically"
+    );
     store.remove("0123456789abcdef").expect("remove");
     store
         .remove("0123456789abcdef")
@@ -258,4 +273,42 @@ pub(super) fn documents_versions_trash_and_purge(store: &dyn TenantStore) {
         "a referenced blob is never forgotten"
     );
     assert!(store.blob_registered("blob2").expect("read"));
+    let (documents, versions) = store.document_items_sealed_below(2, 100).expect("scan");
+    assert!(!documents.is_empty() && !versions.is_empty());
+    let resealed_documents: Vec<_> = documents
+        .into_iter()
+        .map(|document| StoredDocument {
+            key_version: 2,
+            sealed_path: b"new".to_vec(),
+            ..document
+        })
+        .collect();
+    let resealed_versions: Vec<_> = versions
+        .into_iter()
+        .map(|version| StoredDocumentVersion {
+            key_version: 2,
+            sealed_meta: b"new".to_vec(),
+            ..version
+        })
+        .collect();
+    let expected = (resealed_documents.len() + resealed_versions.len()) as u64;
+    assert_eq!(
+        store
+            .reseal_document_items(resealed_documents.clone(), resealed_versions)
+            .wait()
+            .expect("reseal"),
+        expected
+    );
+    assert_eq!(
+        store.document_items_sealed_below(2, 100).expect("scan"),
+        (vec![], vec![])
+    );
+    assert_eq!(
+        store
+            .reseal_document_items(resealed_documents, vec![])
+            .wait()
+            .expect("reseal"),
+        0,
+        "already re-sealed items are left alone"
+    );
 }

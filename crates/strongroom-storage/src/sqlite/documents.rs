@@ -367,3 +367,46 @@ pub(super) fn used_bytes(database: &SqliteDatabase) -> Result<u64, StorageError>
             .query_row([], |row| row.get::<_, i64>(0))? as u64)
     })
 }
+
+pub(super) fn sealed_below(
+    database: &SqliteDatabase,
+    key_version: u32,
+    limit: u32,
+) -> Result<(Vec<StoredDocument>, Vec<StoredDocumentVersion>), StorageError> {
+    database.read(|connection| {
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE key_version < ?1 LIMIT ?2"
+        ))?;
+        let documents = statement
+            .query_map(params![key_version, limit], document_from_row)?
+            .collect::<Result<_, _>>()?;
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT {VERSION_COLUMNS} FROM document_versions WHERE key_version < ?1 LIMIT ?2"
+        ))?;
+        let versions = statement
+            .query_map(params![key_version, limit], version_from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok((documents, versions))
+    })
+}
+
+pub(super) fn reseal(
+    database: &SqliteDatabase,
+    documents: Vec<StoredDocument>,
+    versions: Vec<StoredDocumentVersion>,
+) -> PendingWrite<u64> {
+    database.write(move |connection| {
+        let mut changed = 0;
+        for document in &documents {
+            changed += connection
+                .prepare_cached("UPDATE documents SET sealed_path = ?3, key_version = ?4 WHERE id = ?1 AND path_id = ?2 AND key_version < ?4")?
+                .execute(params![document.id, document.path_id, document.sealed_path, document.key_version])? as u64;
+        }
+        for version in &versions {
+            changed += connection
+                .prepare_cached("UPDATE document_versions SET sealed_meta = ?3, key_version = ?4 WHERE document_id = ?1 AND version = ?2 AND key_version < ?4")?
+                .execute(params![version.document_id, version.version as i64, version.sealed_meta, version.key_version])? as u64;
+        }
+        Ok(changed)
+    })
+}

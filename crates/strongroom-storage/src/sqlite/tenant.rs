@@ -458,6 +458,22 @@ impl TenantStore for SqliteTenantStore {
         documents::blob_registered(&self.database, blob_id)
     }
 
+    fn document_items_sealed_below(
+        &self,
+        key_version: u32,
+        limit: u32,
+    ) -> Result<(Vec<StoredDocument>, Vec<StoredDocumentVersion>), StorageError> {
+        documents::sealed_below(&self.database, key_version, limit)
+    }
+
+    fn reseal_document_items(
+        &self,
+        documents: Vec<StoredDocument>,
+        versions: Vec<StoredDocumentVersion>,
+    ) -> PendingWrite<u64> {
+        documents::reseal(&self.database, documents, versions)
+    }
+
     fn storage_used_bytes(&self) -> Result<u64, StorageError> {
         documents::used_bytes(&self.database)
     }
