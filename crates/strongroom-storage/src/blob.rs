@@ -79,7 +79,8 @@ impl FsBlobStore {
 }
 
 struct FsUpload {
-    file: Option<File>,
+    /// Buffered: sealed chunks go to the kernel in 1 MiB writes.
+    file: Option<std::io::BufWriter<File>>,
     path: PathBuf,
     root: PathBuf,
     live_uploads: Arc<Mutex<HashSet<PathBuf>>>,
@@ -106,7 +107,7 @@ impl BlobStore for FsBlobStore {
         live.insert(path.clone());
         drop(live);
         Ok(Box::new(FsUpload {
-            file: Some(file),
+            file: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
             path,
             root: self.root.clone(),
             live_uploads: self.live_uploads.clone(),
@@ -206,7 +207,9 @@ impl FsUpload {
         let file = self
             .file
             .take()
-            .ok_or_else(|| StorageError::Unavailable("upload already finished".into()))?;
+            .ok_or_else(|| StorageError::Unavailable("upload already finished".into()))?
+            .into_inner()
+            .map_err(|error| StorageError::Io(error.into_error()))?;
         file.sync_all()?;
         let shard = self.root.join(&blob_id[..2]);
         if !shard.exists() {

@@ -22,6 +22,8 @@ use strongroom_storage::{
 use tokio::sync::mpsc;
 
 const CONTENT_TYPE_LENGTH_MAX: usize = 255;
+/// Bytes gathered from the network before they go to the sealing task (4 pieces in flight).
+const PIECE_BYTES: usize = 256 * 1024;
 
 enum Piece {
     Data(Bytes),
@@ -193,18 +195,32 @@ impl Platform {
             let _permit = permit;
             seal_stream(&writer_context, receiver, size_max, quota_left)
         });
+        // Small network frames are gathered into larger pieces: fewer hand-offs to the writer.
+        let mut gathered: Vec<u8> = Vec::with_capacity(PIECE_BYTES);
         loop {
             match std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await {
                 Some(Ok(bytes)) => {
-                    if sender.send(Piece::Data(bytes)).await.is_err() {
-                        break; // the writer stopped early (a limit); its error is the answer
+                    gathered.extend_from_slice(&bytes);
+                    if gathered.len() >= PIECE_BYTES {
+                        let piece = Bytes::from(std::mem::replace(
+                            &mut gathered,
+                            Vec::with_capacity(PIECE_BYTES),
+                        ));
+                        if sender.send(Piece::Data(piece)).await.is_err() {
+                            break; // the writer stopped early (a limit); its error is the answer
+                        }
                     }
                 }
                 Some(Err(_)) => {
                     let _ = sender.send(Piece::Abort).await;
                     break;
                 }
-                None => break,
+                None => {
+                    if !gathered.is_empty() {
+                        let _ = sender.send(Piece::Data(Bytes::from(gathered))).await;
+                    }
+                    break;
+                }
             }
         }
         drop(sender);
