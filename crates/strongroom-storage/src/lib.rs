@@ -179,6 +179,25 @@ pub trait TenantStore: Send + Sync {
         documents: Vec<StoredDocument>,
         versions: Vec<StoredDocumentVersion>,
     ) -> PendingWrite<u64>;
+    /// Users. Inserts or replaces a user; with `previous_password`, the replaced password joins
+    /// the history, which keeps at most `history_kept` entries. A taken email is a conflict.
+    fn put_user(
+        &self,
+        user: StoredUser,
+        previous_password: Option<Vec<u8>>,
+        history_kept: u32,
+        journal: JournalSealer,
+    ) -> PendingWrite<()>;
+    fn user(&self, user_id: &str) -> Result<Option<StoredUser>, StorageError>;
+    fn user_by_email(&self, email_index: &[u8]) -> Result<Option<StoredUser>, StorageError>;
+    fn list_users(&self) -> Result<Vec<StoredUser>, StorageError>;
+    /// The user's earlier passwords, newest first.
+    fn password_history(&self, user_id: &str) -> Result<Vec<Vec<u8>>, StorageError>;
+    /// Sessions: authentication state, not tenant content, so not journaled.
+    fn insert_session(&self, session: StoredSession) -> PendingWrite<()>;
+    fn session(&self, token_hash: &[u8]) -> Result<Option<StoredSession>, StorageError>;
+    fn touch_session(&self, token_hash: &[u8], last_seen_at: i64) -> PendingWrite<()>;
+    fn end_sessions(&self, user_id: &str, selection: SessionSelection) -> PendingWrite<u64>;
     /// Bytes of all registered blobs (the quota counts stored content once).
     fn storage_used_bytes(&self) -> Result<u64, StorageError>;
 }

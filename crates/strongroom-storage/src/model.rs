@@ -196,3 +196,41 @@ impl PurgePlan {
         self.versions.is_empty() && self.documents.is_empty()
     }
 }
+
+/// A user of a tenant. Email, name and phone are personal data: sealed, with the email also
+/// as a blind index for login. The password hash is sealed too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUser {
+    pub id: String,
+    pub email_index: Vec<u8>,
+    pub sealed_profile: Vec<u8>,
+    pub sealed_password: Option<Vec<u8>>,
+    /// Space-separated built-in role names.
+    pub roles: String,
+    pub disabled: bool,
+    pub must_change_password: bool,
+    pub password_changed_at: Option<i64>,
+    pub key_version: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A login session; only the token's hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    pub token_hash: Vec<u8>,
+    pub user_id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+/// Which of a user's sessions to end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionSelection {
+    /// The session with this token hash (logout).
+    One(Vec<u8>),
+    /// Every session but this one (password change).
+    AllBut(Vec<u8>),
+    /// Every session (disable, admin "end all sessions").
+    All,
+}

@@ -312,3 +312,107 @@ pub(super) fn documents_versions_trash_and_purge(store: &dyn TenantStore) {
         "already re-sealed items are left alone"
     );
 }
+
+pub(super) fn users_passwords_and_sessions(store: &dyn TenantStore) {
+    let user = StoredUser {
+        id: "u1".into(),
+        email_index: b"ann".to_vec(),
+        sealed_profile: b"profile".to_vec(),
+        sealed_password: Some(b"p1".to_vec()),
+        roles: "owner".into(),
+        disabled: false,
+        must_change_password: true,
+        password_changed_at: Some(1),
+        key_version: 1,
+        created_at: 1,
+        updated_at: 1,
+    };
+    store
+        .put_user(user.clone(), None, 5, journal_marker("u"))
+        .wait()
+        .expect("insert");
+    let clash = StoredUser {
+        id: "u2".into(),
+        ..user.clone()
+    };
+    assert!(
+        matches!(
+            store.put_user(clash, None, 5, journal_marker("u")).wait(),
+            Err(StorageError::Conflict(_))
+        ),
+        "emails are unique"
+    );
+    assert_eq!(
+        store.user_by_email(b"ann").expect("read"),
+        Some(user.clone())
+    );
+    for (index, password) in [b"p2", b"p3", b"p4"].iter().enumerate() {
+        let previous = store
+            .user("u1")
+            .expect("read")
+            .expect("there")
+            .sealed_password;
+        let changed = StoredUser {
+            sealed_password: Some(password.to_vec()),
+            updated_at: 10 + index as i64,
+            must_change_password: false,
+            ..user.clone()
+        };
+        store
+            .put_user(changed, previous, 2, journal_marker("u"))
+            .wait()
+            .expect("change");
+    }
+    assert_eq!(
+        store.password_history("u1").expect("history"),
+        vec![b"p3".to_vec(), b"p2".to_vec()],
+        "newest first, at most the kept number"
+    );
+    assert_eq!(store.list_users().expect("list").len(), 1);
+
+    for token in [b"s1", b"s2", b"s3"] {
+        store
+            .insert_session(StoredSession {
+                token_hash: token.to_vec(),
+                user_id: "u1".into(),
+                created_at: 5,
+                last_seen_at: 5,
+            })
+            .wait()
+            .expect("session");
+    }
+    store.touch_session(b"s1", 9).wait().expect("touch");
+    assert_eq!(
+        store
+            .session(b"s1")
+            .expect("read")
+            .expect("there")
+            .last_seen_at,
+        9
+    );
+    assert_eq!(
+        store
+            .end_sessions("u1", SessionSelection::One(b"s2".to_vec()))
+            .wait()
+            .expect("logout"),
+        1
+    );
+    assert_eq!(
+        store
+            .end_sessions("u1", SessionSelection::AllBut(b"s1".to_vec()))
+            .wait()
+            .expect("others"),
+        1
+    );
+    assert!(
+        store.session(b"s1").expect("read").is_some()
+            && store.session(b"s3").expect("read").is_none()
+    );
+    assert_eq!(
+        store
+            .end_sessions("u1", SessionSelection::All)
+            .wait()
+            .expect("all"),
+        1
+    );
+}

@@ -7,7 +7,7 @@ use crate::*;
 mod documents;
 
 pub use documents::blob_store_suite;
-use documents::documents_versions_trash_and_purge;
+use documents::{documents_versions_trash_and_purge, users_passwords_and_sessions};
 
 fn record(collection: &[u8], id: &str, version: u64, created_at: i64, body: &[u8]) -> StoredRecord {
     StoredRecord {
@@ -45,6 +45,7 @@ pub fn tenant_store_suite(open: &dyn Fn() -> Box<dyn TenantStore>) {
     collections_and_resealing(open().as_ref());
     concurrent_writes_all_commit(open);
     documents_versions_trash_and_purge(open().as_ref());
+    users_passwords_and_sessions(open().as_ref());
 }
 
 /// Runs every control-store check on a fresh store from `open`.

@@ -5,6 +5,7 @@ mod control;
 mod database;
 mod documents;
 mod tenant;
+mod users;
 
 pub use control::SqliteControlStore;
 pub use database::SqliteDatabase;

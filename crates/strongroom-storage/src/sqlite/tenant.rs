@@ -1,8 +1,9 @@
-use super::{SqliteDatabase, documents};
+use super::{SqliteDatabase, documents, users};
 use crate::{
     DocumentQuery, DocumentRelocation, IndexEntry, JournalRow, JournalSealer, NewDocumentVersion,
-    PendingWrite, PurgePlan, RecordOrder, RecordQuery, StorageError, StoredCollection,
-    StoredDocument, StoredDocumentVersion, StoredRecord, TenantStore,
+    PendingWrite, PurgePlan, RecordOrder, RecordQuery, SessionSelection, StorageError,
+    StoredCollection, StoredDocument, StoredDocumentVersion, StoredRecord, StoredSession,
+    StoredUser, TenantStore,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::path::Path;
@@ -43,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     );
 ",
     super::documents::MIGRATION,
+    super::users::MIGRATION,
 ];
 
 /// One tenant's SQLite file.
@@ -472,6 +474,54 @@ impl TenantStore for SqliteTenantStore {
         versions: Vec<StoredDocumentVersion>,
     ) -> PendingWrite<u64> {
         documents::reseal(&self.database, documents, versions)
+    }
+
+    fn put_user(
+        &self,
+        user: StoredUser,
+        previous_password: Option<Vec<u8>>,
+        history_kept: u32,
+        journal: JournalSealer,
+    ) -> PendingWrite<()> {
+        users::put_user(
+            &self.database,
+            user,
+            previous_password,
+            history_kept,
+            journal,
+        )
+    }
+
+    fn user(&self, user_id: &str) -> Result<Option<StoredUser>, StorageError> {
+        users::user(&self.database, user_id)
+    }
+
+    fn user_by_email(&self, email_index: &[u8]) -> Result<Option<StoredUser>, StorageError> {
+        users::user_by_email(&self.database, email_index)
+    }
+
+    fn list_users(&self) -> Result<Vec<StoredUser>, StorageError> {
+        users::list(&self.database)
+    }
+
+    fn password_history(&self, user_id: &str) -> Result<Vec<Vec<u8>>, StorageError> {
+        users::password_history(&self.database, user_id)
+    }
+
+    fn insert_session(&self, session: StoredSession) -> PendingWrite<()> {
+        users::insert_session(&self.database, session)
+    }
+
+    fn session(&self, token_hash: &[u8]) -> Result<Option<StoredSession>, StorageError> {
+        users::session(&self.database, token_hash)
+    }
+
+    fn touch_session(&self, token_hash: &[u8], last_seen_at: i64) -> PendingWrite<()> {
+        users::touch_session(&self.database, token_hash, last_seen_at)
+    }
+
+    fn end_sessions(&self, user_id: &str, selection: SessionSelection) -> PendingWrite<u64> {
+        users::end_sessions(&self.database, user_id, selection)
     }
 
     fn storage_used_bytes(&self) -> Result<u64, StorageError> {

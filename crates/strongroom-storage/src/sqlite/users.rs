@@ -1,0 +1,218 @@
+//! Users, their password history and sessions in a tenant's SQLite file.
+
+use super::SqliteDatabase;
+use super::tenant::append_journal;
+use crate::{
+    JournalSealer, PendingWrite, SessionSelection, StorageError, StoredSession, StoredUser,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// Appended to the tenant migrations as format 3. Do not edit once shipped.
+pub(super) const MIGRATION: &str = "
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email_index BLOB NOT NULL UNIQUE,
+        sealed_profile BLOB NOT NULL,
+        sealed_password BLOB,
+        roles TEXT NOT NULL,
+        disabled INTEGER NOT NULL,
+        must_change_password INTEGER NOT NULL,
+        password_changed_at INTEGER,
+        key_version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE password_history (
+        user_id TEXT NOT NULL,
+        sealed_password BLOB NOT NULL,
+        changed_at INTEGER NOT NULL
+    );
+    CREATE INDEX password_history_by_user ON password_history (user_id, changed_at);
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_by_user ON sessions (user_id);
+";
+
+const USER_COLUMNS: &str = "id, email_index, sealed_profile, sealed_password, roles, disabled, must_change_password, password_changed_at, key_version, created_at, updated_at";
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<StoredUser> {
+    Ok(StoredUser {
+        id: row.get(0)?,
+        email_index: row.get(1)?,
+        sealed_profile: row.get(2)?,
+        sealed_password: row.get(3)?,
+        roles: row.get(4)?,
+        disabled: row.get(5)?,
+        must_change_password: row.get(6)?,
+        password_changed_at: row.get(7)?,
+        key_version: row.get::<_, i64>(8)? as u32,
+        created_at: row.get(9)?,
+        updated_at: row.get(10)?,
+    })
+}
+
+fn write_user(connection: &Connection, user: &StoredUser) -> Result<(), StorageError> {
+    connection
+        .prepare_cached(&format!(
+            "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (id) DO UPDATE SET email_index = excluded.email_index, sealed_profile = excluded.sealed_profile,
+             sealed_password = excluded.sealed_password, roles = excluded.roles, disabled = excluded.disabled,
+             must_change_password = excluded.must_change_password, password_changed_at = excluded.password_changed_at,
+             key_version = excluded.key_version, updated_at = excluded.updated_at"
+        ))?
+        .execute(params![
+            user.id,
+            user.email_index,
+            user.sealed_profile,
+            user.sealed_password,
+            user.roles,
+            user.disabled,
+            user.must_change_password,
+            user.password_changed_at,
+            user.key_version,
+            user.created_at,
+            user.updated_at
+        ])
+        .map_err(|error| match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => StorageError::Conflict("a user with this email exists"),
+            _ => error.into(),
+        })?;
+    Ok(())
+}
+
+/// Inserts or replaces a user; with `previous_password`, the replaced password joins the
+/// history, which keeps at most `history_kept` entries.
+pub(super) fn put_user(
+    database: &SqliteDatabase,
+    user: StoredUser,
+    previous_password: Option<Vec<u8>>,
+    history_kept: u32,
+    journal: JournalSealer,
+) -> PendingWrite<()> {
+    database.write(move |connection| {
+        write_user(connection, &user)?;
+        if let Some(previous) = previous_password {
+            connection
+                .prepare_cached("INSERT INTO password_history (user_id, sealed_password, changed_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![user.id, previous, user.updated_at])?;
+            connection
+                .prepare_cached(
+                    "DELETE FROM password_history WHERE user_id = ?1 AND rowid NOT IN
+                     (SELECT rowid FROM password_history WHERE user_id = ?1 ORDER BY changed_at DESC, rowid DESC LIMIT ?2)",
+                )?
+                .execute(params![user.id, history_kept])?;
+        }
+        append_journal(connection, journal)
+    })
+}
+
+pub(super) fn user(
+    database: &SqliteDatabase,
+    user_id: &str,
+) -> Result<Option<StoredUser>, StorageError> {
+    database.read(|connection| {
+        Ok(connection
+            .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+            .query_row([user_id], user_from_row)
+            .optional()?)
+    })
+}
+
+pub(super) fn user_by_email(
+    database: &SqliteDatabase,
+    email_index: &[u8],
+) -> Result<Option<StoredUser>, StorageError> {
+    database.read(|connection| {
+        Ok(connection
+            .prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE email_index = ?1"
+            ))?
+            .query_row([email_index], user_from_row)
+            .optional()?)
+    })
+}
+
+pub(super) fn list(database: &SqliteDatabase) -> Result<Vec<StoredUser>, StorageError> {
+    database.read(|connection| {
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id"
+        ))?;
+        Ok(statement
+            .query_map([], user_from_row)?
+            .collect::<Result<_, _>>()?)
+    })
+}
+
+pub(super) fn password_history(
+    database: &SqliteDatabase,
+    user_id: &str,
+) -> Result<Vec<Vec<u8>>, StorageError> {
+    database.read(|connection| {
+        let mut statement = connection.prepare_cached("SELECT sealed_password FROM password_history WHERE user_id = ?1 ORDER BY changed_at DESC, rowid DESC")?;
+        Ok(statement.query_map([user_id], |row| row.get(0))?.collect::<Result<_, _>>()?)
+    })
+}
+
+pub(super) fn insert_session(
+    database: &SqliteDatabase,
+    session: StoredSession,
+) -> PendingWrite<()> {
+    database.write(move |connection| {
+        connection
+            .prepare_cached("INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![session.token_hash, session.user_id, session.created_at, session.last_seen_at])?;
+        Ok(())
+    })
+}
+
+pub(super) fn session(
+    database: &SqliteDatabase,
+    token_hash: &[u8],
+) -> Result<Option<StoredSession>, StorageError> {
+    database.read(|connection| {
+        Ok(connection
+            .prepare_cached("SELECT token_hash, user_id, created_at, last_seen_at FROM sessions WHERE token_hash = ?1")?
+            .query_row([token_hash], |row| Ok(StoredSession { token_hash: row.get(0)?, user_id: row.get(1)?, created_at: row.get(2)?, last_seen_at: row.get(3)? }))
+            .optional()?)
+    })
+}
+
+pub(super) fn touch_session(
+    database: &SqliteDatabase,
+    token_hash: &[u8],
+    last_seen_at: i64,
+) -> PendingWrite<()> {
+    let token_hash = token_hash.to_vec();
+    database.write(move |connection| {
+        connection
+            .prepare_cached("UPDATE sessions SET last_seen_at = ?2 WHERE token_hash = ?1")?
+            .execute(params![token_hash, last_seen_at])?;
+        Ok(())
+    })
+}
+
+pub(super) fn end_sessions(
+    database: &SqliteDatabase,
+    user_id: &str,
+    selection: SessionSelection,
+) -> PendingWrite<u64> {
+    let user_id = user_id.to_owned();
+    database.write(move |connection| {
+        let removed = match selection {
+            SessionSelection::One(hash) => connection
+                .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND token_hash = ?2")?
+                .execute(params![user_id, hash])?,
+            SessionSelection::AllBut(keep) => connection
+                .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND token_hash <> ?2")?
+                .execute(params![user_id, keep])?,
+            SessionSelection::All => connection
+                .prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
+                .execute([&user_id])?,
+        };
+        Ok(removed as u64)
+    })
+}
