@@ -36,11 +36,49 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
 /// A caller holding a tenant API token.
 pub struct TenantCaller(pub Arc<TokenPrincipal>);
 
+/// The session cookie set at login: `__Host-` keeps it to this host, over HTTPS, path `/`.
+pub const SESSION_COOKIE: &str = "__Host-strongroom-session";
+
+fn session_cookie(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+}
+
+/// The tenant slug of a `/v1/tenants/{slug}/…` path; sessions live in their tenant.
+fn path_slug(parts: &Parts) -> Option<&str> {
+    parts
+        .uri
+        .path()
+        .strip_prefix("/v1/tenants/")?
+        .split('/')
+        .next()
+        .filter(|slug| !slug.is_empty())
+}
+
 impl FromRequestParts<AppState> for TenantCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts)?;
+        let token = match bearer_token(parts) {
+            Ok(token) => token,
+            Err(error) => session_cookie(parts).ok_or(error)?,
+        };
+        if token.starts_with("srs_") {
+            let slug = path_slug(parts).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthenticated,
+                    "a session token works only under /v1/tenants/{slug}",
+                )
+            })?;
+            return Ok(TenantCaller(
+                state.platform.authenticate_session(slug, token).await?,
+            ));
+        }
         Ok(TenantCaller(
             state.platform.authenticate_token(token).await?,
         ))

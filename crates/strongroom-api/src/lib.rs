@@ -56,6 +56,14 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
             routes::documents::post_document
         ))
         .routes(routes!(routes::documents::list_trash))
+        .routes(routes!(
+            routes::users::create_user,
+            routes::users::list_users
+        ))
+        .routes(routes!(routes::users::login))
+        .routes(routes!(routes::users::logout))
+        .routes(routes!(routes::users::me))
+        .routes(routes!(routes::users::change_password))
         .routes(routes!(routes::documents::restore_from_trash))
 }
 
@@ -76,6 +84,7 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::rotate_tenant_key))
         .routes(routes!(routes::admin::rotate_master_key))
         .routes(routes!(routes::admin::purge_documents))
+        .routes(routes!(routes::users::create_first_user))
 }
 
 pub fn public_router(state: AppState) -> Router {

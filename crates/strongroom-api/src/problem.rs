@@ -18,6 +18,8 @@ pub enum ErrorCode {
     SchemaViolation,
     Unauthenticated,
     MissingScope,
+    MissingPermission,
+    PasswordChangeRequired,
     TenantSuspended,
     NotFound,
     MethodNotAllowed,
@@ -33,7 +35,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidQuery,
@@ -41,6 +43,8 @@ impl ErrorCode {
         ErrorCode::SchemaViolation,
         ErrorCode::Unauthenticated,
         ErrorCode::MissingScope,
+        ErrorCode::MissingPermission,
+        ErrorCode::PasswordChangeRequired,
         ErrorCode::TenantSuspended,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
@@ -92,6 +96,16 @@ impl ErrorCode {
                 "missing_scope",
                 StatusCode::FORBIDDEN,
                 "The credential lacks a required scope",
+            ),
+            ErrorCode::MissingPermission => (
+                "missing_permission",
+                StatusCode::FORBIDDEN,
+                "The user lacks a required permission",
+            ),
+            ErrorCode::PasswordChangeRequired => (
+                "password_change_required",
+                StatusCode::FORBIDDEN,
+                "The password must be changed first",
             ),
             ErrorCode::TenantSuspended => (
                 "tenant_suspended",
@@ -235,6 +249,15 @@ impl From<ServiceError> for ApiError {
             ),
             ServiceError::MissingScope(_) => {
                 ApiError::new(ErrorCode::MissingScope, error.to_string())
+            }
+            ServiceError::LoginFailed => {
+                ApiError::new(ErrorCode::Unauthenticated, error.to_string())
+            }
+            ServiceError::MissingPermission(_) => {
+                ApiError::new(ErrorCode::MissingPermission, error.to_string())
+            }
+            ServiceError::PasswordChangeRequired => {
+                ApiError::new(ErrorCode::PasswordChangeRequired, error.to_string())
             }
             ServiceError::TenantSuspended(_) => {
                 ApiError::new(ErrorCode::TenantSuspended, error.to_string())

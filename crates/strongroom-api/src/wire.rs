@@ -449,3 +449,81 @@ impl From<strongroom_service::TrashEntryView> for TrashEntry {
         }
     }
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    #[schema(example = "ann@example.com")]
+    pub email: String,
+    #[schema(example = "Ann Peeters")]
+    pub display_name: String,
+    /// Built-in roles: owner, admin, member, viewer, auditor. None means no rights yet.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub roles: Vec<String>,
+    pub must_change_password: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<User>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedUserResponse {
+    pub user: User,
+    /// Shown once; the user must change it at first sign-in.
+    pub one_time_password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer …` (or rely on the cookie set with it).
+    pub session_token: String,
+    pub must_change_password: bool,
+    pub user: User,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl From<strongroom_service::UserView> for User {
+    fn from(view: strongroom_service::UserView) -> Self {
+        User {
+            id: view.id,
+            email: view.email,
+            display_name: view.display_name,
+            roles: view.roles,
+            must_change_password: view.must_change_password,
+            created_at: view.created_at.to_rfc3339(),
+        }
+    }
+}
+
+impl From<strongroom_service::CreatedUser> for CreatedUserResponse {
+    fn from(created: strongroom_service::CreatedUser) -> Self {
+        CreatedUserResponse {
+            user: created.user.into(),
+            one_time_password: created.one_time_password,
+        }
+    }
+}

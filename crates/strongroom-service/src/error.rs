@@ -13,8 +13,16 @@ pub enum ServiceError {
     NotFound(&'static str),
     #[error("missing or unknown credentials")]
     Unauthenticated,
+    #[error("the email or password is wrong, or the account is disabled")]
+    LoginFailed,
     #[error("this token lacks the {} scope", .0.as_str())]
     MissingScope(Scope),
+    #[error("the {0} permission is needed for this")]
+    MissingPermission(&'static str),
+    #[error(
+        "change your one-time or expired password first (POST /v1/tenants/{{slug}}/me/password)"
+    )]
+    PasswordChangeRequired,
     #[error("tenant {0} is suspended; its data cannot be used until an operator resumes it")]
     TenantSuspended(String),
     #[error("{0}")]

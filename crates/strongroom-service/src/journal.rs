@@ -68,6 +68,10 @@ pub enum JournalChange {
         trash_before: i64,
         at: i64,
     },
+    /// A user was created or changed: the whole user, as the journal is sealed like the row.
+    /// (Password history is not journaled: a replayed user starts with an empty history.)
+    #[serde(rename = "user.put")]
+    UserPut { user: crate::users::UserState },
     #[serde(rename = "record.delete")]
     RecordDelete {
         collection: String,
@@ -127,6 +131,7 @@ fn open_entry(
 /// Applies one opened change to the context's store and waits until it is durable.
 async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), ServiceError> {
     match change {
+        JournalChange::UserPut { user } => crate::users::apply_user(context, user).await?,
         change @ (JournalChange::DocumentVersion { .. }
         | JournalChange::DocumentTrash { .. }
         | JournalChange::DocumentRestore { .. }

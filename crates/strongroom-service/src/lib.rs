@@ -16,6 +16,7 @@ mod sealing;
 mod security;
 mod tenant_context;
 mod tenants;
+mod users;
 mod views;
 
 pub use clock::{Clock, FakeClock, SystemClock};
@@ -25,5 +26,7 @@ pub use journal::JournalChange;
 pub use platform::{Platform, PlatformOptions, StoreOpener, TenantStores, sqlite_store_opener};
 pub use records::RecordUpdate;
 pub use security::{SecurityEventKind, SecurityEvents};
-pub use tenants::{OperatorPrincipal, TokenPrincipal};
+pub use strongroom_domain::Timestamp;
+pub use tenants::{OperatorPrincipal, SessionUser, TokenPrincipal};
+pub use users::{CreatedUser, SignedIn, UserView};
 pub use views::*;

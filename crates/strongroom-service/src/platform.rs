@@ -47,6 +47,8 @@ pub struct PlatformOptions {
     pub page_limit_default: u32,
     pub page_limit_max: u32,
     pub documents: crate::documents::DocumentLimits,
+    /// Argon2id cost for user passwords.
+    pub password_hashing: strongroom_crypto::PasswordHashing,
 }
 
 /// Everything the services share: the control plane, the master key, open tenants and caches.

@@ -6,16 +6,39 @@ use crate::security::SecurityEventKind;
 use crate::{CreatedToken, KeyVersionView, ServiceError, TenantView};
 use std::sync::Arc;
 use strongroom_crypto::{DataKey, WrappedKeyPurpose, hash_token, random_hex_id};
-use strongroom_domain::{DomainError, Scope, ScopeSet, TenantSlug, Timestamp};
+use strongroom_domain::{DomainError, Permission, Scope, ScopeSet, TenantSlug, Timestamp};
 use strongroom_storage::{ApiTokenRow, TenantRow, TenantStatus, WrappedKeyRow};
 
 /// An authenticated API token.
 #[derive(Debug)]
 pub struct TokenPrincipal {
+    /// The API token's id, or for a session the user's id (for logs; never a secret).
     pub token_id: String,
     pub tenant_id: String,
+    /// What an API token may do; empty for sessions.
     pub scopes: ScopeSet,
     pub expires_at: Option<Timestamp>,
+    /// Set when the caller is a signed-in user rather than an API token.
+    pub user: Option<SessionUser>,
+}
+
+/// A signed-in user behind a session token.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub user_id: String,
+    pub session_hash: Vec<u8>,
+    pub grants: Vec<strongroom_domain::Grant>,
+    pub must_change_password: bool,
+}
+
+/// The permission a data scope stands for when the caller is a user.
+fn permission_for(scope: Scope) -> Permission {
+    match scope {
+        Scope::RecordsRead => Permission::RecordsRead,
+        Scope::RecordsWrite => Permission::RecordsWrite,
+        Scope::DocumentsRead => Permission::DocumentsRead,
+        Scope::DocumentsWrite => Permission::DocumentsWrite,
+    }
 }
 
 /// An authenticated operator credential.
@@ -243,6 +266,7 @@ impl Platform {
                     tenant_id: row.tenant_id,
                     scopes: ScopeSet::parse(&scope_names)?,
                     expires_at: row.expires_at.map(Timestamp::from_unix_micros),
+                    user: None,
                 });
                 self.token_cache
                     .write()
@@ -285,11 +309,11 @@ impl Platform {
 
     /// The one place that decides whether a token may act on a tenant's data with a scope.
     /// Another tenant's path answers exactly as a tenant that does not exist.
-    pub(crate) async fn authorize(
+    /// Ownership and suspension: the tenant at `slug` if it is the caller's and active.
+    pub(crate) async fn tenant_for(
         &self,
         principal: &TokenPrincipal,
         slug: &str,
-        scope: Scope,
     ) -> Result<Arc<TenantRuntime>, ServiceError> {
         // Ownership is decided from the tenant's id alone: another tenant's store and keys are
         // never opened on this caller's behalf, so nothing about them can leak into the answer.
@@ -315,15 +339,69 @@ impl Platform {
         if runtime.is_suspended() {
             return Err(ServiceError::TenantSuspended(runtime.slug.clone()));
         }
-        if !principal.scopes.contains(scope) {
+        Ok(runtime)
+    }
+
+    pub(crate) async fn authorize(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        scope: Scope,
+    ) -> Result<Arc<TenantRuntime>, ServiceError> {
+        let runtime = self.tenant_for(principal, slug).await?;
+        let allowed = match &principal.user {
+            None => principal.scopes.contains(scope),
+            Some(user) => {
+                if user.must_change_password {
+                    return Err(ServiceError::PasswordChangeRequired);
+                }
+                strongroom_domain::permits(
+                    &user.grants,
+                    permission_for(scope),
+                    strongroom_domain::Resource::Tenant,
+                )
+            }
+        };
+        if !allowed {
             self.security.raise(
                 SecurityEventKind::ScopeDenied,
                 Some(&runtime.id),
-                &format!("token {} lacks {}", principal.token_id, scope.as_str()),
+                &format!("caller {} lacks {}", principal.token_id, scope.as_str()),
             );
             return Err(ServiceError::MissingScope(scope));
         }
         Ok(runtime)
+    }
+
+    /// The same decision for tenant-wide permissions (users, policy, …), which only signed-in
+    /// users can hold: API tokens carry data scopes only.
+    pub(crate) async fn authorize_user(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        permission: Permission,
+    ) -> Result<(Arc<TenantRuntime>, SessionUser), ServiceError> {
+        let Some(user) = principal.user.clone() else {
+            self.tenant_for(principal, slug).await?;
+            return Err(ServiceError::MissingPermission(permission.as_str()));
+        };
+        let runtime = self.tenant_for(principal, slug).await?;
+        if user.must_change_password {
+            return Err(ServiceError::PasswordChangeRequired);
+        }
+        if !strongroom_domain::permits(
+            &user.grants,
+            permission,
+            strongroom_domain::Resource::Tenant,
+        ) {
+            self.security.raise(
+                SecurityEventKind::ScopeDenied,
+                Some(&runtime.id),
+                &format!("user {} lacks {}", user.user_id, permission.as_str()),
+            );
+            return Err(ServiceError::MissingPermission(permission.as_str()));
+        }
+        Ok((runtime, user))
     }
 }
 

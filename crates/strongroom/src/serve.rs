@@ -57,6 +57,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             trash_retention_days: config.documents.trash_retention_days,
             transfers_max: config.documents.transfers_max,
         },
+        password_hashing: strongroom_crypto::PasswordHashing::default(),
     };
     let platform = Platform::open(
         Arc::new(control),

@@ -3,6 +3,7 @@ pub mod collections;
 pub mod documents;
 pub mod health;
 pub mod records;
+pub mod users;
 
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

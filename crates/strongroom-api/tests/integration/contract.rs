@@ -659,6 +659,12 @@ async fn every_route_is_in_the_openapi_document() {
         ("delete", "/v1/tenants/{slug}/documents/{path}"),
         ("get", "/v1/tenants/{slug}/trash"),
         ("post", "/v1/tenants/{slug}/trash/{id}/restore"),
+        ("get", "/v1/tenants/{slug}/users"),
+        ("post", "/v1/tenants/{slug}/users"),
+        ("post", "/v1/tenants/{slug}/auth/login"),
+        ("post", "/v1/tenants/{slug}/auth/logout"),
+        ("get", "/v1/tenants/{slug}/me"),
+        ("post", "/v1/tenants/{slug}/me/password"),
     ];
     let documented = harness::operations(&document.body);
     let mut expected: Vec<(String, String)> = expected

@@ -158,6 +158,7 @@ impl Harness {
             page_limit_default: 100,
             page_limit_max: 1000,
             documents: test_document_limits(),
+            password_hashing: fast_password_hashing(),
         };
         Platform::open(
             Arc::new(control),
@@ -261,6 +262,15 @@ async fn send(router: &Router, request: Request) -> Response {
         body,
         text,
         bytes: bytes.to_vec(),
+    }
+}
+
+/// Argon2id at a test cost; the production default is exercised by the crypto tests.
+pub fn fast_password_hashing() -> strongroom_crypto::PasswordHashing {
+    strongroom_crypto::PasswordHashing {
+        memory_kib: 64,
+        passes: 1,
+        lanes: 1,
     }
 }
 

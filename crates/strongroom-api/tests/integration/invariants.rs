@@ -484,6 +484,7 @@ async fn rotating_the_master_key_rewraps_everything_and_keeps_a_backup() {
         page_limit_default: 100,
         page_limit_max: 1000,
         documents: crate::harness::test_document_limits(),
+        password_hashing: crate::harness::fast_password_hashing(),
     };
     let refused = strongroom_service::Platform::open(
         Arc::new(control),

@@ -5,3 +5,4 @@ mod contract;
 mod documents;
 mod harness;
 mod invariants;
+mod users;

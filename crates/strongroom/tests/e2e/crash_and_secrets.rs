@@ -135,6 +135,36 @@ async fn secrets_and_content_never_reach_logs_or_disk() {
         .send()
         .await
         .unwrap();
+    let first_user: Value = client
+        .post(server.admin_url("/admin/v1/tenants/acme/users"))
+        .bearer_auth(operator.trim())
+        .json(&json!({"email": "canary-user@example.com", "display_name": "Canary"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let one_time = first_user["one_time_password"].as_str().unwrap().to_owned();
+    let signed_in: Value = client
+        .post(server.public_url("/v1/tenants/acme/auth/login"))
+        .json(&json!({"email": "canary-user@example.com", "password": one_time}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = signed_in["session_token"].as_str().unwrap().to_owned();
+    let new_password = "canary passphrase 5b7e";
+    let changed = client
+        .post(server.public_url("/v1/tenants/acme/me/password"))
+        .bearer_auth(&session)
+        .json(&json!({"current_password": one_time, "new_password": new_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 204);
     let master_key = std::fs::read(server.key_file()).unwrap();
     server.stop();
 
@@ -154,6 +184,10 @@ async fn secrets_and_content_never_reach_logs_or_disk() {
         &master_hex,
         canaries[0],
         canaries[1],
+        &one_time,
+        &session,
+        new_password,
+        "canary-user@example.com",
     ] {
         assert!(
             !logs.contains(needle),
@@ -161,7 +195,16 @@ async fn secrets_and_content_never_reach_logs_or_disk() {
         );
     }
     assert_eq!(
-        files_containing(&server.data_dir(), &canaries),
+        files_containing(
+            &server.data_dir(),
+            &[
+                canaries[0],
+                canaries[1],
+                "canary-user@example.com",
+                new_password,
+                &one_time
+            ]
+        ),
         Vec::<String>::new(),
         "after a graceful stop (WAL checkpointed)"
     );

@@ -1,0 +1,173 @@
+use crate::AppState;
+use crate::extract::{JsonBody, OperatorCaller, PathParams, SESSION_COOKIE, TenantCaller};
+use crate::problem::{ApiError, Problem};
+use crate::routes::json_response;
+use crate::wire::{
+    ChangePasswordRequest, CreateUserRequest, CreatedUserResponse, LoginRequest, LoginResponse,
+    User, UserList,
+};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Create a tenant's first user, an owner who must change the one-time password.
+#[utoipa::path(post, path = "/admin/v1/tenants/{slug}/users", tag = "admin",
+    params(("slug" = String, Path)), request_body = CreateUserRequest,
+    responses((status = 201, body = CreatedUserResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn create_first_user(
+    State(state): State<AppState>,
+    OperatorCaller(operator): OperatorCaller,
+    PathParams(slug): PathParams<String>,
+    JsonBody(request): JsonBody<CreateUserRequest>,
+) -> Result<Response, ApiError> {
+    let created = state
+        .platform
+        .create_first_user(&slug, &request.email, &request.display_name)
+        .await?;
+    tracing::info!(operator = %operator.name, slug = %slug, user_id = %created.user.id, "operator created a tenant's first user");
+    Ok(json_response(
+        StatusCode::CREATED,
+        CreatedUserResponse::from(created),
+        HeaderMap::new(),
+    ))
+}
+
+/// Create a user (users:manage); the one-time password is in this answer only.
+#[utoipa::path(post, path = "/v1/tenants/{slug}/users", tag = "users",
+    params(("slug" = String, Path)), request_body = CreateUserRequest,
+    responses((status = 201, body = CreatedUserResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["users:manage"])))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    JsonBody(request): JsonBody<CreateUserRequest>,
+) -> Result<Response, ApiError> {
+    let created = state
+        .platform
+        .create_user(
+            &caller,
+            &slug,
+            &request.email,
+            &request.display_name,
+            &request.roles,
+        )
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        CreatedUserResponse::from(created),
+        HeaderMap::new(),
+    ))
+}
+
+/// List the tenant's users (users:manage).
+#[utoipa::path(get, path = "/v1/tenants/{slug}/users", tag = "users",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = UserList), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["users:manage"])))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let users = state.platform.list_users(&caller, &slug).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        UserList {
+            users: users.into_iter().map(Into::into).collect(),
+        },
+        HeaderMap::new(),
+    ))
+}
+
+/// Sign in with email and password; answers a session token, also set as a cookie.
+#[utoipa::path(post, path = "/v1/tenants/{slug}/auth/login", tag = "auth",
+    params(("slug" = String, Path)), request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn login(
+    State(state): State<AppState>,
+    PathParams(slug): PathParams<String>,
+    JsonBody(request): JsonBody<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let signed_in = state
+        .platform
+        .login(&slug, &request.email, &request.password)
+        .await?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
+        signed_in.session_token
+    );
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        headers.insert(header::SET_COOKIE, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let body = LoginResponse {
+        must_change_password: signed_in.user.must_change_password,
+        session_token: signed_in.session_token,
+        user: signed_in.user.into(),
+    };
+    Ok(json_response(StatusCode::OK, body, headers))
+}
+
+/// End this session.
+#[utoipa::path(post, path = "/v1/tenants/{slug}/auth/logout", tag = "auth",
+    params(("slug" = String, Path)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn logout(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    state.platform.logout(&caller, &slug).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "__Host-strongroom-session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    Ok(response)
+}
+
+/// The signed-in user's own profile.
+#[utoipa::path(get, path = "/v1/tenants/{slug}/me", tag = "auth",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = User), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn me(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    Ok(json_response(
+        StatusCode::OK,
+        User::from(state.platform.me(&caller, &slug).await?),
+        HeaderMap::new(),
+    ))
+}
+
+/// Change the signed-in user's password (the current one is required); other sessions end.
+#[utoipa::path(post, path = "/v1/tenants/{slug}/me/password", tag = "auth",
+    params(("slug" = String, Path)), request_body = ChangePasswordRequest,
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    JsonBody(request): JsonBody<ChangePasswordRequest>,
+) -> Result<Response, ApiError> {
+    state
+        .platform
+        .change_password(
+            &caller,
+            &slug,
+            &request.current_password,
+            &request.new_password,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,321 @@
+//! Users through the routers: the operator's first owner, one-time passwords, sign-in,
+//! sessions with role permissions, password changes under the policy.
+
+use crate::harness::{Harness, Request};
+use axum::http::StatusCode;
+use serde_json::json;
+
+async fn login(harness: &Harness, email: &str, password: &str) -> crate::harness::Response {
+    harness
+        .public(
+            Request::post("/v1/tenants/acme/auth/login")
+                .json(json!({"email": email, "password": password})),
+        )
+        .await
+}
+
+async fn activated_session(
+    harness: &Harness,
+    email: &str,
+    one_time: &str,
+    new_password: &str,
+) -> String {
+    let first = login(harness, email, one_time).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body["must_change_password"], true);
+    let session = first.body["session_token"].as_str().unwrap().to_owned();
+    let changed = harness
+        .public(
+            Request::post("/v1/tenants/acme/me/password")
+                .token(&session)
+                .json(json!({"current_password": one_time, "new_password": new_password})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
+    session
+}
+
+#[tokio::test]
+async fn owners_sign_in_change_their_one_time_password_and_manage_users() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "Ann@Example.com", "display_name": "Ann"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["user"]["roles"], json!(["owner"]));
+    assert_eq!(created.body["user"]["email"], "ann@example.com");
+    let one_time = created.body["one_time_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "b@example.com", "display_name": "B"})),
+        )
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::CONFLICT,
+        "operators create only the first user"
+    );
+
+    let first = login(&harness, "ann@example.com", &one_time).await;
+    let limited = first.body["session_token"].as_str().unwrap().to_owned();
+    assert!(
+        first
+            .header("set-cookie")
+            .starts_with("__Host-strongroom-session=")
+    );
+    assert!(
+        first.header("set-cookie").contains("HttpOnly")
+            && first.header("set-cookie").contains("SameSite=Strict")
+            && first.header("set-cookie").contains("Secure")
+    );
+    let blocked = harness
+        .public(Request::get("/v1/tenants/acme/collections").token(&limited))
+        .await;
+    assert_eq!(
+        (blocked.status, blocked.body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("password_change_required"))
+    );
+
+    for (new_password, rule) in [
+        ("short", "at least 12"),
+        ("password1234", "common"),
+        (one_time.as_str(), "last 5"),
+    ] {
+        let refused = harness
+            .public(
+                Request::post("/v1/tenants/acme/me/password")
+                    .token(&limited)
+                    .json(json!({"current_password": one_time, "new_password": new_password})),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{new_password}");
+        assert!(
+            refused.body["detail"].as_str().unwrap().contains(rule),
+            "{}",
+            refused.body["detail"]
+        );
+    }
+    let wrong_current = harness
+        .public(
+            Request::post("/v1/tenants/acme/me/password")
+                .token(&limited)
+                .json(
+                    json!({"current_password": "nope", "new_password": "a fine long passphrase"}),
+                ),
+        )
+        .await;
+    assert_eq!(wrong_current.status, StatusCode::UNAUTHORIZED);
+    let other_session = login(&harness, "ann@example.com", &one_time).await.body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let changed = harness
+        .public(
+            Request::post("/v1/tenants/acme/me/password")
+                .token(&limited)
+                .json(
+                    json!({"current_password": one_time, "new_password": "a fine long passphrase"}),
+                ),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/me").token(&other_session))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "other sessions end"
+    );
+    assert_eq!(
+        login(&harness, "ann@example.com", &one_time).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the one-time password is gone"
+    );
+
+    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = harness
+        .public(Request::get("/v1/tenants/acme/me").token(&owner))
+        .await;
+    assert_eq!(
+        (
+            me.body["display_name"].clone(),
+            me.body["must_change_password"].clone()
+        ),
+        (json!("Ann"), json!(false))
+    );
+    assert_eq!(
+        harness
+            .public(
+                Request::put("/v1/tenants/acme/collections/notes")
+                    .token(&owner)
+                    .json(json!({}))
+            )
+            .await
+            .status,
+        StatusCode::CREATED,
+        "owners hold every data permission"
+    );
+    harness
+        .public(
+            Request::post("/v1/tenants/acme/collections/notes/records")
+                .token(&owner)
+                .json(json!({"text": "hi"})),
+        )
+        .await;
+
+    let viewer =
+        harness
+            .public(Request::post("/v1/tenants/acme/users").token(&owner).json(
+                json!({"email": "vic@example.com", "display_name": "Vic", "roles": ["viewer"]}),
+            ))
+            .await;
+    assert_eq!(viewer.status, StatusCode::CREATED, "{}", viewer.body);
+    let viewer_session = activated_session(
+        &harness,
+        "vic@example.com",
+        viewer.body["one_time_password"].as_str().unwrap(),
+        "vic's own long passphrase",
+    )
+    .await;
+    let viewer_session = login(&harness, "vic@example.com", "vic's own long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or(viewer_session);
+    let read = harness
+        .public(Request::get("/v1/tenants/acme/collections/notes/records").token(&viewer_session))
+        .await;
+    assert_eq!(
+        read.body["records"].as_array().unwrap().len(),
+        1,
+        "viewers read"
+    );
+    let write = harness
+        .public(
+            Request::post("/v1/tenants/acme/collections/notes/records")
+                .token(&viewer_session)
+                .json(json!({"text": "no"})),
+        )
+        .await;
+    assert_eq!(
+        (write.status, write.body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("missing_scope")),
+        "viewers do not write"
+    );
+    let manage = harness
+        .public(
+            Request::post("/v1/tenants/acme/users")
+                .token(&viewer_session)
+                .json(json!({"email": "x@example.com", "display_name": "X", "roles": ["owner"]})),
+        )
+        .await;
+    assert_eq!(
+        (manage.status, manage.body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("missing_permission"))
+    );
+    let nobody = harness
+        .public(
+            Request::post("/v1/tenants/acme/users")
+                .token(&owner)
+                .json(json!({"email": "new@example.com", "display_name": "New"})),
+        )
+        .await;
+    assert_eq!(
+        nobody.body["user"]["roles"],
+        json!([]),
+        "a new user has no rights until given a role"
+    );
+    let listed = harness
+        .public(Request::get("/v1/tenants/acme/users").token(&owner))
+        .await;
+    assert_eq!(listed.body["users"].as_array().unwrap().len(), 3);
+    assert!(!listed.text.contains("passphrase") && !listed.text.contains("one_time"));
+
+    assert_eq!(
+        harness
+            .public(Request::post("/v1/tenants/acme/auth/logout").token(&owner))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/me").token(&owner))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn failed_sign_ins_look_alike_and_sessions_stay_in_their_tenant_and_expire() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    harness.tenant_with_token("globex", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    let session = activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let wrong_password = login(&harness, "ann@example.com", "wrong").await;
+    let unknown_email = login(&harness, "nobody@example.com", "wrong").await;
+    assert_eq!(wrong_password.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong_password.body, unknown_email.body,
+        "the answer does not tell whether the email exists"
+    );
+    let elsewhere = harness
+        .public(Request::get("/v1/tenants/globex/collections").token(&session))
+        .await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::UNAUTHORIZED,
+        "a session belongs to its tenant"
+    );
+    let cookie = harness
+        .public(
+            Request::get("/v1/tenants/acme/me")
+                .header("cookie", &format!("__Host-strongroom-session={session}")),
+        )
+        .await;
+    assert_eq!(
+        cookie.status,
+        StatusCode::OK,
+        "the cookie works like the bearer header"
+    );
+    harness.clock.advance_micros(31 * 60 * 1_000_000);
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/me").token(&session))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "idle sessions expire"
+    );
+}
