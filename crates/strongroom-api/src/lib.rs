@@ -64,6 +64,9 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::users::logout))
         .routes(routes!(routes::users::me))
         .routes(routes!(routes::users::change_password))
+        .routes(routes!(routes::users::second_factor))
+        .routes(routes!(routes::users::enrol_totp))
+        .routes(routes!(routes::users::confirm_totp))
         .routes(routes!(routes::documents::restore_from_trash))
 }
 

@@ -493,10 +493,48 @@ pub struct LoginRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct LoginResponse {
+    /// True when a second factor must follow: send a code with `mfa_token` to `auth/mfa`.
+    pub mfa_required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
     /// Send as `Authorization: Bearer …` (or rely on the cookie set with it).
-    pub session_token: String,
-    pub must_change_password: bool,
-    pub user: User,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub must_change_password: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorRequest {
+    pub mfa_token: String,
+    /// A current TOTP code…
+    #[serde(default)]
+    pub code: Option<String>,
+    /// …or one unused recovery code.
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TotpEnrolmentResponse {
+    /// Scan or paste into an authenticator app; then confirm with a code.
+    pub otpauth_uri: String,
+    pub qr_svg: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmTotpRequest {
+    pub code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    /// Each works once in place of a code. Shown once: store them safely.
+    pub recovery_codes: Vec<String>,
 }
 
 #[derive(Deserialize, ToSchema)]

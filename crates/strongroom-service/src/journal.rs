@@ -72,6 +72,13 @@ pub enum JournalChange {
     /// (Password history is not journaled: a replayed user starts with an empty history.)
     #[serde(rename = "user.put")]
     UserPut { user: crate::users::UserState },
+    #[serde(rename = "user.mfa")]
+    UserMfa {
+        user_id: String,
+        confirmed: bool,
+        last_step: Option<i64>,
+        state: crate::mfa::MfaState,
+    },
     #[serde(rename = "record.delete")]
     RecordDelete {
         collection: String,
@@ -132,6 +139,12 @@ fn open_entry(
 async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), ServiceError> {
     match change {
         JournalChange::UserPut { user } => crate::users::apply_user(context, user).await?,
+        JournalChange::UserMfa {
+            user_id,
+            confirmed,
+            last_step,
+            state,
+        } => crate::mfa::apply_mfa(context, user_id, confirmed, last_step, state).await?,
         change @ (JournalChange::DocumentVersion { .. }
         | JournalChange::DocumentTrash { .. }
         | JournalChange::DocumentRestore { .. }

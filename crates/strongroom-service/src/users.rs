@@ -65,10 +65,10 @@ const COMMON_PASSWORDS: &[&str] = &[
 
 /// A user's sealed personal data. Format version inside; do not change a shipped version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Profile {
-    format: u8,
-    email: String,
-    display_name: String,
+pub(crate) struct Profile {
+    pub format: u8,
+    pub email: String,
+    pub display_name: String,
 }
 
 /// Everything about a user, as journaled (the journal is sealed).
@@ -168,6 +168,16 @@ pub struct SignedIn {
     pub user: UserView,
 }
 
+/// What a correct password leads to.
+#[derive(Debug, Clone)]
+pub enum SignIn {
+    Session(SignedIn),
+    /// The user has a second factor: send a code with this token to `auth/mfa`.
+    SecondFactorRequired {
+        mfa_token: String,
+    },
+}
+
 fn invalid(parameter: &str, reason: String) -> ServiceError {
     ServiceError::Invalid(DomainError::InvalidQuery {
         parameter: parameter.to_owned(),
@@ -241,7 +251,10 @@ fn email_index(context: &TenantContext, email: &str) -> Vec<u8> {
         .token("user-email/v1", &[email.as_bytes()])
 }
 
-fn open_profile(context: &TenantContext, user: &StoredUser) -> Result<Profile, ServiceError> {
+pub(crate) fn open_profile(
+    context: &TenantContext,
+    user: &StoredUser,
+) -> Result<Profile, ServiceError> {
     let integrity = || ServiceError::Integrity {
         what: format!("the profile of user {}", user.id),
     };
@@ -429,7 +442,7 @@ impl Platform {
         slug: &str,
         email: &str,
         password: &str,
-    ) -> Result<SignedIn, ServiceError> {
+    ) -> Result<SignIn, ServiceError> {
         let runtime = self
             .tenant(slug)
             .await
@@ -469,6 +482,23 @@ impl Platform {
         if stored_hash.is_some_and(|hash| hashing.needs_upgrade(&hash)) {
             self.store_password(&context, &user, password, None).await?;
         }
+        if context
+            .store
+            .mfa(&user.id)?
+            .is_some_and(|mfa| mfa.confirmed)
+        {
+            let mfa_token = self.start_challenge(&context, &user.id).await?;
+            return Ok(SignIn::SecondFactorRequired { mfa_token });
+        }
+        Ok(SignIn::Session(self.start_session(&context, &user).await?))
+    }
+
+    /// Opens a session for a user whose credentials were checked.
+    pub(crate) async fn start_session(
+        &self,
+        context: &TenantContext,
+        user: &StoredUser,
+    ) -> Result<SignedIn, ServiceError> {
         let token = strongroom_crypto::generate_token("srs")?;
         let now = self.clock.now().unix_micros();
         context
@@ -483,7 +513,7 @@ impl Platform {
         tracing::info!(tenant_id = %context.tenant_id, user_id = %user.id, "user signed in");
         Ok(SignedIn {
             session_token: token,
-            user: user_view(&context, &user)?,
+            user: user_view(context, user)?,
         })
     }
 
@@ -553,7 +583,7 @@ impl Platform {
         principal: &TokenPrincipal,
         slug: &str,
     ) -> Result<UserView, ServiceError> {
-        let (runtime, user) = self.signed_in(principal, slug).await?;
+        let (runtime, user) = self.signed_in_user(principal, slug).await?;
         let context = TenantContext::of(&runtime);
         let stored = context
             .store
@@ -570,7 +600,7 @@ impl Platform {
         current: &str,
         new: &str,
     ) -> Result<(), ServiceError> {
-        let (runtime, session) = self.signed_in(principal, slug).await?;
+        let (runtime, session) = self.signed_in_user(principal, slug).await?;
         let context = TenantContext::of(&runtime);
         let user = context
             .store
@@ -628,7 +658,7 @@ impl Platform {
         Ok(())
     }
 
-    async fn signed_in(
+    pub(crate) async fn signed_in_user(
         &self,
         principal: &TokenPrincipal,
         slug: &str,

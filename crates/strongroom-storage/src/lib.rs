@@ -198,6 +198,13 @@ pub trait TenantStore: Send + Sync {
     fn session(&self, token_hash: &[u8]) -> Result<Option<StoredSession>, StorageError>;
     fn touch_session(&self, token_hash: &[u8], last_seen_at: i64) -> PendingWrite<()>;
     fn end_sessions(&self, user_id: &str, selection: SessionSelection) -> PendingWrite<u64>;
+    /// A user's second factor (journaled: the journal is sealed).
+    fn put_mfa(&self, mfa: StoredMfa, journal: JournalSealer) -> PendingWrite<()>;
+    fn mfa(&self, user_id: &str) -> Result<Option<StoredMfa>, StorageError>;
+    /// Sign-ins waiting for their second factor (authentication state, not journaled).
+    fn put_challenge(&self, challenge: StoredChallenge) -> PendingWrite<()>;
+    fn challenge(&self, token_hash: &[u8]) -> Result<Option<StoredChallenge>, StorageError>;
+    fn remove_challenge(&self, token_hash: &[u8]) -> PendingWrite<()>;
     /// Bytes of all registered blobs (the quota counts stored content once).
     fn storage_used_bytes(&self) -> Result<u64, StorageError>;
 }

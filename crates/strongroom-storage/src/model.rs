@@ -234,3 +234,24 @@ pub enum SessionSelection {
     /// Every session (disable, admin "end all sessions").
     All,
 }
+
+/// A user's second factor: the sealed TOTP secret and recovery-code hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMfa {
+    pub user_id: String,
+    pub sealed: Vec<u8>,
+    pub confirmed: bool,
+    /// The last TOTP time step accepted, so no code is accepted twice.
+    pub last_step: Option<i64>,
+}
+
+/// A sign-in waiting for its second factor; only the token's hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChallenge {
+    pub token_hash: Vec<u8>,
+    pub user_id: String,
+    pub created_at: i64,
+    /// The time step of the latest wrong codes and how many there were in it.
+    pub failed_step: i64,
+    pub failures: u32,
+}

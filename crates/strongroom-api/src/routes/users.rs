@@ -3,12 +3,14 @@ use crate::extract::{JsonBody, OperatorCaller, PathParams, SESSION_COOKIE, Tenan
 use crate::problem::{ApiError, Problem};
 use crate::routes::json_response;
 use crate::wire::{
-    ChangePasswordRequest, CreateUserRequest, CreatedUserResponse, LoginRequest, LoginResponse,
-    User, UserList,
+    ChangePasswordRequest, ConfirmTotpRequest, CreateUserRequest, CreatedUserResponse,
+    LoginRequest, LoginResponse, RecoveryCodes, SecondFactorRequest, TotpEnrolmentResponse, User,
+    UserList,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use strongroom_service::{SignIn, SignedIn};
 
 /// Create a tenant's first user, an owner who must change the one-time password.
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/users", tag = "admin",
@@ -29,7 +31,7 @@ pub async fn create_first_user(
     Ok(json_response(
         StatusCode::CREATED,
         CreatedUserResponse::from(created),
-        HeaderMap::new(),
+        no_store(),
     ))
 }
 
@@ -57,7 +59,7 @@ pub async fn create_user(
     Ok(json_response(
         StatusCode::CREATED,
         CreatedUserResponse::from(created),
-        HeaderMap::new(),
+        no_store(),
     ))
 }
 
@@ -81,7 +83,33 @@ pub async fn list_users(
     ))
 }
 
-/// Sign in with email and password; answers a session token, also set as a cookie.
+fn no_store() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers
+}
+
+fn session_response(signed_in: SignedIn) -> Response {
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
+        signed_in.session_token
+    );
+    let mut headers = no_store();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        headers.insert(header::SET_COOKIE, value);
+    }
+    let body = LoginResponse {
+        mfa_required: false,
+        mfa_token: None,
+        must_change_password: Some(signed_in.user.must_change_password),
+        session_token: Some(signed_in.session_token),
+        user: Some(signed_in.user.into()),
+    };
+    json_response(StatusCode::OK, body, headers)
+}
+
+/// Sign in with email and password: a session (token, also set as a cookie), or, when the
+/// user has a second factor, an `mfa_token` for `auth/mfa`.
 #[utoipa::path(post, path = "/v1/tenants/{slug}/auth/login", tag = "auth",
     params(("slug" = String, Path)), request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
@@ -90,25 +118,44 @@ pub async fn login(
     PathParams(slug): PathParams<String>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let signed_in = state
+    match state
         .platform
         .login(&slug, &request.email, &request.password)
-        .await?;
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
-        signed_in.session_token
-    );
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        headers.insert(header::SET_COOKIE, value);
+        .await?
+    {
+        SignIn::Session(signed_in) => Ok(session_response(signed_in)),
+        SignIn::SecondFactorRequired { mfa_token } => {
+            let body = LoginResponse {
+                mfa_required: true,
+                mfa_token: Some(mfa_token),
+                session_token: None,
+                must_change_password: None,
+                user: None,
+            };
+            Ok(json_response(StatusCode::OK, body, no_store()))
+        }
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let body = LoginResponse {
-        must_change_password: signed_in.user.must_change_password,
-        session_token: signed_in.session_token,
-        user: signed_in.user.into(),
-    };
-    Ok(json_response(StatusCode::OK, body, headers))
+}
+
+/// The second step of signing in: a TOTP code or a recovery code with the `mfa_token`.
+#[utoipa::path(post, path = "/v1/tenants/{slug}/auth/mfa", tag = "auth",
+    params(("slug" = String, Path)), request_body = SecondFactorRequest,
+    responses((status = 200, body = LoginResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn second_factor(
+    State(state): State<AppState>,
+    PathParams(slug): PathParams<String>,
+    JsonBody(request): JsonBody<SecondFactorRequest>,
+) -> Result<Response, ApiError> {
+    let signed_in = state
+        .platform
+        .complete_sign_in(
+            &slug,
+            &request.mfa_token,
+            request.code.as_deref(),
+            request.recovery_code.as_deref(),
+        )
+        .await?;
+    Ok(session_response(signed_in))
 }
 
 /// End this session.
@@ -170,4 +217,47 @@ pub async fn change_password(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Start TOTP enrolment: an otpauth URI and its QR code (SVG).
+#[utoipa::path(post, path = "/v1/tenants/{slug}/me/mfa/totp", tag = "auth",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = TotpEnrolmentResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn enrol_totp(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let enrolment = state.platform.enrol_totp(&caller, &slug).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        TotpEnrolmentResponse {
+            otpauth_uri: enrolment.otpauth_uri,
+            qr_svg: enrolment.qr_svg,
+        },
+        no_store(),
+    ))
+}
+
+/// Confirm TOTP enrolment with a current code; answers ten recovery codes, shown once.
+#[utoipa::path(post, path = "/v1/tenants/{slug}/me/mfa/totp/confirm", tag = "auth",
+    params(("slug" = String, Path)), request_body = ConfirmTotpRequest,
+    responses((status = 200, body = RecoveryCodes), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    JsonBody(request): JsonBody<ConfirmTotpRequest>,
+) -> Result<Response, ApiError> {
+    let recovery_codes = state
+        .platform
+        .confirm_totp(&caller, &slug, &request.code)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        RecoveryCodes { recovery_codes },
+        no_store(),
+    ))
 }

@@ -665,6 +665,9 @@ async fn every_route_is_in_the_openapi_document() {
         ("post", "/v1/tenants/{slug}/auth/logout"),
         ("get", "/v1/tenants/{slug}/me"),
         ("post", "/v1/tenants/{slug}/me/password"),
+        ("post", "/v1/tenants/{slug}/auth/mfa"),
+        ("post", "/v1/tenants/{slug}/me/mfa/totp"),
+        ("post", "/v1/tenants/{slug}/me/mfa/totp/confirm"),
     ];
     let documented = harness::operations(&document.body);
     let mut expected: Vec<(String, String)> = expected

@@ -318,3 +318,8 @@ pub fn files_under(directory: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// The fake clock's time in whole Unix seconds.
+pub fn unix_seconds(clock: &FakeClock) -> i64 {
+    strongroom_service::Clock::now(clock).unix_micros() / 1_000_000
+}

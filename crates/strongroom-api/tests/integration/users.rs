@@ -3,7 +3,7 @@
 
 use crate::harness::{Harness, Request};
 use axum::http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn login(harness: &Harness, email: &str, password: &str) -> crate::harness::Response {
     harness
@@ -317,5 +317,161 @@ async fn failed_sign_ins_look_alike_and_sessions_stay_in_their_tenant_and_expire
             .status,
         StatusCode::UNAUTHORIZED,
         "idle sessions expire"
+    );
+}
+
+/// The code Debian's oathtool computes for a base32 secret at a Unix time.
+fn oathtool_code(secret_base32: &str, unix_seconds: i64) -> String {
+    let output = std::process::Command::new("oathtool")
+        .args([
+            "--totp",
+            "-b",
+            secret_base32,
+            "-N",
+            &format!("@{unix_seconds}"),
+        ])
+        .output()
+        .expect("oathtool is installed (cargo xtask test installs it)");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn totp_second_factor_with_single_use_codes_throttling_and_recovery_codes() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    let session = activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let now = || crate::harness::unix_seconds(&harness.clock);
+
+    let enrolment = harness
+        .public(Request::post("/v1/tenants/acme/me/mfa/totp").token(&session))
+        .await;
+    assert_eq!(enrolment.status, StatusCode::OK, "{}", enrolment.body);
+    let uri = enrolment.body["otpauth_uri"].as_str().unwrap().to_owned();
+    assert!(
+        uri.starts_with("otpauth://totp/Strongroom:ann%40example.com?"),
+        "{uri}"
+    );
+    assert!(enrolment.body["qr_svg"].as_str().unwrap().contains("<svg"));
+    let secret = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let wrong = harness
+        .public(
+            Request::post("/v1/tenants/acme/me/mfa/totp/confirm")
+                .token(&session)
+                .json(json!({"code": "000000"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let confirmed = harness
+        .public(
+            Request::post("/v1/tenants/acme/me/mfa/totp/confirm")
+                .token(&session)
+                .json(json!({"code": oathtool_code(&secret, now())})),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    let recovery: Vec<String> = confirmed.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| code.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+
+    let challenge = login(&harness, "ann@example.com", "a fine long passphrase").await;
+    assert_eq!(
+        (
+            challenge.body["mfa_required"].clone(),
+            challenge.body.get("session_token")
+        ),
+        (json!(true), None)
+    );
+    let mfa_token = challenge.body["mfa_token"].as_str().unwrap().to_owned();
+    let second = |code: Value| {
+        harness.public(
+            Request::post("/v1/tenants/acme/auth/mfa")
+                .json(json!({"mfa_token": mfa_token, "code": code})),
+        )
+    };
+    assert_eq!(
+        second(json!(oathtool_code(&secret, now()))).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the code used to confirm is spent"
+    );
+    harness.clock.advance_micros(30_000_000);
+    for _ in 0..3 {
+        assert_eq!(
+            second(json!("123456")).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let throttled = second(json!(oathtool_code(&secret, now()))).await;
+    assert_eq!(
+        throttled.status,
+        StatusCode::CONFLICT,
+        "three wrong codes close this time step: {}",
+        throttled.body
+    );
+    harness.clock.advance_micros(30_000_000);
+    let signed_in = second(json!(oathtool_code(&secret, now()))).await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    assert!(
+        signed_in.body["session_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("srs_")
+    );
+    assert_eq!(
+        second(json!(oathtool_code(&secret, now()))).await.status,
+        StatusCode::UNAUTHORIZED,
+        "a challenge is used once"
+    );
+
+    let with_recovery = |token: String, code: String| {
+        harness.public(
+            Request::post("/v1/tenants/acme/auth/mfa")
+                .json(json!({"mfa_token": token, "recovery_code": code})),
+        )
+    };
+    let token = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["mfa_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        with_recovery(token, recovery[0].clone()).await.status,
+        StatusCode::OK
+    );
+    let token = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["mfa_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        with_recovery(token, recovery[0].clone()).await.status,
+        StatusCode::UNAUTHORIZED,
+        "each recovery code works once"
     );
 }

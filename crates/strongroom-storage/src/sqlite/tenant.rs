@@ -2,8 +2,8 @@ use super::{SqliteDatabase, documents, users};
 use crate::{
     DocumentQuery, DocumentRelocation, IndexEntry, JournalRow, JournalSealer, NewDocumentVersion,
     PendingWrite, PurgePlan, RecordOrder, RecordQuery, SessionSelection, StorageError,
-    StoredCollection, StoredDocument, StoredDocumentVersion, StoredRecord, StoredSession,
-    StoredUser, TenantStore,
+    StoredChallenge, StoredCollection, StoredDocument, StoredDocumentVersion, StoredMfa,
+    StoredRecord, StoredSession, StoredUser, TenantStore,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::path::Path;
@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
 ",
     super::documents::MIGRATION,
     super::users::MIGRATION,
+    super::users::MFA_MIGRATION,
 ];
 
 /// One tenant's SQLite file.
@@ -522,6 +523,26 @@ impl TenantStore for SqliteTenantStore {
 
     fn end_sessions(&self, user_id: &str, selection: SessionSelection) -> PendingWrite<u64> {
         users::end_sessions(&self.database, user_id, selection)
+    }
+
+    fn put_mfa(&self, mfa: StoredMfa, journal: JournalSealer) -> PendingWrite<()> {
+        users::put_mfa(&self.database, mfa, journal)
+    }
+
+    fn mfa(&self, user_id: &str) -> Result<Option<StoredMfa>, StorageError> {
+        users::mfa(&self.database, user_id)
+    }
+
+    fn put_challenge(&self, challenge: StoredChallenge) -> PendingWrite<()> {
+        users::put_challenge(&self.database, challenge)
+    }
+
+    fn challenge(&self, token_hash: &[u8]) -> Result<Option<StoredChallenge>, StorageError> {
+        users::challenge(&self.database, token_hash)
+    }
+
+    fn remove_challenge(&self, token_hash: &[u8]) -> PendingWrite<()> {
+        users::remove_challenge(&self.database, token_hash)
     }
 
     fn storage_used_bytes(&self) -> Result<u64, StorageError> {

@@ -3,7 +3,8 @@
 use super::SqliteDatabase;
 use super::tenant::append_journal;
 use crate::{
-    JournalSealer, PendingWrite, SessionSelection, StorageError, StoredSession, StoredUser,
+    JournalSealer, PendingWrite, SessionSelection, StorageError, StoredChallenge, StoredMfa,
+    StoredSession, StoredUser,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -35,6 +36,23 @@ pub(super) const MIGRATION: &str = "
         last_seen_at INTEGER NOT NULL
     );
     CREATE INDEX sessions_by_user ON sessions (user_id);
+";
+
+/// Appended to the tenant migrations as format 4. Do not edit once shipped.
+pub(super) const MFA_MIGRATION: &str = "
+    CREATE TABLE user_mfa (
+        user_id TEXT PRIMARY KEY,
+        sealed BLOB NOT NULL,
+        confirmed INTEGER NOT NULL,
+        last_step INTEGER
+    );
+    CREATE TABLE mfa_challenges (
+        token_hash BLOB PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        failed_step INTEGER NOT NULL,
+        failures INTEGER NOT NULL
+    );
 ";
 
 const USER_COLUMNS: &str = "id, email_index, sealed_profile, sealed_password, roles, disabled, must_change_password, password_changed_at, key_version, created_at, updated_at";
@@ -214,5 +232,82 @@ pub(super) fn end_sessions(
                 .execute([&user_id])?,
         };
         Ok(removed as u64)
+    })
+}
+
+pub(super) fn put_mfa(
+    database: &SqliteDatabase,
+    mfa: StoredMfa,
+    journal: JournalSealer,
+) -> PendingWrite<()> {
+    database.write(move |connection| {
+        connection
+            .prepare_cached(
+                "INSERT INTO user_mfa (user_id, sealed, confirmed, last_step) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_id) DO UPDATE SET sealed = excluded.sealed, confirmed = excluded.confirmed, last_step = excluded.last_step",
+            )?
+            .execute(params![mfa.user_id, mfa.sealed, mfa.confirmed, mfa.last_step])?;
+        append_journal(connection, journal)
+    })
+}
+
+pub(super) fn mfa(
+    database: &SqliteDatabase,
+    user_id: &str,
+) -> Result<Option<StoredMfa>, StorageError> {
+    database.read(|connection| {
+        Ok(connection
+            .prepare_cached(
+                "SELECT user_id, sealed, confirmed, last_step FROM user_mfa WHERE user_id = ?1",
+            )?
+            .query_row([user_id], |row| {
+                Ok(StoredMfa {
+                    user_id: row.get(0)?,
+                    sealed: row.get(1)?,
+                    confirmed: row.get(2)?,
+                    last_step: row.get(3)?,
+                })
+            })
+            .optional()?)
+    })
+}
+
+/// Stores a new challenge, or updates a known one's failure count.
+pub(super) fn put_challenge(
+    database: &SqliteDatabase,
+    challenge: StoredChallenge,
+) -> PendingWrite<()> {
+    database.write(move |connection| {
+        connection
+            .prepare_cached(
+                "INSERT INTO mfa_challenges (token_hash, user_id, created_at, failed_step, failures) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (token_hash) DO UPDATE SET failed_step = excluded.failed_step, failures = excluded.failures",
+            )?
+            .execute(params![challenge.token_hash, challenge.user_id, challenge.created_at, challenge.failed_step, challenge.failures])?;
+        Ok(())
+    })
+}
+
+pub(super) fn challenge(
+    database: &SqliteDatabase,
+    token_hash: &[u8],
+) -> Result<Option<StoredChallenge>, StorageError> {
+    database.read(|connection| {
+        Ok(connection
+            .prepare_cached("SELECT token_hash, user_id, created_at, failed_step, failures FROM mfa_challenges WHERE token_hash = ?1")?
+            .query_row([token_hash], |row| {
+                Ok(StoredChallenge { token_hash: row.get(0)?, user_id: row.get(1)?, created_at: row.get(2)?, failed_step: row.get(3)?, failures: row.get(4)? })
+            })
+            .optional()?)
+    })
+}
+
+pub(super) fn remove_challenge(database: &SqliteDatabase, token_hash: &[u8]) -> PendingWrite<()> {
+    let token_hash = token_hash.to_vec();
+    database.write(move |connection| {
+        connection
+            .prepare_cached("DELETE FROM mfa_challenges WHERE token_hash = ?1")?
+            .execute([token_hash])?;
+        Ok(())
     })
 }
