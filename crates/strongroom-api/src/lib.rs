@@ -62,9 +62,14 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::users::login))
         .routes(routes!(routes::users::logout))
-        .routes(routes!(routes::users::me))
+        .routes(routes!(routes::users::me, routes::users::update_me))
         .routes(routes!(routes::users::change_password))
         .routes(routes!(routes::users::second_factor))
+        .routes(routes!(
+            routes::users::update_user,
+            routes::users::delete_user
+        ))
+        .routes(routes!(routes::users::end_user_sessions))
         .routes(routes!(routes::users::enrol_totp))
         .routes(routes!(routes::users::confirm_totp))
         .routes(routes!(routes::documents::restore_from_trash))

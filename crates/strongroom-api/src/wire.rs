@@ -565,3 +565,20 @@ impl From<strongroom_service::CreatedUser> for CreatedUserResponse {
         }
     }
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// Replaces the user's built-in roles.
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+    /// Disabled users cannot sign in; their sessions end.
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    pub display_name: String,
+}

@@ -72,6 +72,8 @@ pub enum JournalChange {
     /// (Password history is not journaled: a replayed user starts with an empty history.)
     #[serde(rename = "user.put")]
     UserPut { user: crate::users::UserState },
+    #[serde(rename = "user.delete")]
+    UserDelete { user_id: String },
     #[serde(rename = "user.mfa")]
     UserMfa {
         user_id: String,
@@ -139,6 +141,9 @@ fn open_entry(
 async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), ServiceError> {
     match change {
         JournalChange::UserPut { user } => crate::users::apply_user(context, user).await?,
+        JournalChange::UserDelete { user_id } => {
+            crate::user_admin::apply_user_delete(context, user_id).await?
+        }
         JournalChange::UserMfa {
             user_id,
             confirmed,

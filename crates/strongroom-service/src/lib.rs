@@ -17,6 +17,7 @@ mod sealing;
 mod security;
 mod tenant_context;
 mod tenants;
+mod user_admin;
 mod users;
 mod views;
 
@@ -30,5 +31,6 @@ pub use records::RecordUpdate;
 pub use security::{SecurityEventKind, SecurityEvents};
 pub use strongroom_domain::Timestamp;
 pub use tenants::{OperatorPrincipal, SessionUser, TokenPrincipal};
+pub use user_admin::UserChange;
 pub use users::{CreatedUser, SignIn, SignedIn, UserView};
 pub use views::*;

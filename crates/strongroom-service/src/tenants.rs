@@ -26,6 +26,8 @@ pub struct TokenPrincipal {
 #[derive(Debug, Clone)]
 pub struct SessionUser {
     pub user_id: String,
+    /// Space-separated built-in role names.
+    pub roles: String,
     pub session_hash: Vec<u8>,
     pub grants: Vec<strongroom_domain::Grant>,
     pub must_change_password: bool,

@@ -87,7 +87,10 @@ pub struct UserState {
 }
 
 /// Seals a user's state into a stored row for `context`.
-fn seal_user(context: &TenantContext, state: &UserState) -> Result<StoredUser, ServiceError> {
+pub(crate) fn seal_user(
+    context: &TenantContext,
+    state: &UserState,
+) -> Result<StoredUser, ServiceError> {
     let profile = Profile {
         format: 1,
         email: state.email.clone(),
@@ -178,7 +181,7 @@ pub enum SignIn {
     },
 }
 
-fn invalid(parameter: &str, reason: String) -> ServiceError {
+pub(crate) fn invalid(parameter: &str, reason: String) -> ServiceError {
     ServiceError::Invalid(DomainError::InvalidQuery {
         parameter: parameter.to_owned(),
         reason,
@@ -202,7 +205,7 @@ fn normalize_email(email: &str) -> Result<String, ServiceError> {
     }
 }
 
-fn parse_roles(roles: &[String]) -> Result<Vec<BuiltinRole>, ServiceError> {
+pub(crate) fn parse_roles(roles: &[String]) -> Result<Vec<BuiltinRole>, ServiceError> {
     roles
         .iter()
         .map(|name| {
@@ -221,7 +224,13 @@ fn parse_roles(roles: &[String]) -> Result<Vec<BuiltinRole>, ServiceError> {
         .collect()
 }
 
-fn grants_of(roles: &str) -> Vec<Grant> {
+pub(crate) fn is_owner(roles: &str) -> bool {
+    roles
+        .split_whitespace()
+        .any(|role| role == BuiltinRole::Owner.as_str())
+}
+
+pub(crate) fn grants_of(roles: &str) -> Vec<Grant> {
     roles
         .split_whitespace()
         .filter_map(|name| {
@@ -269,7 +278,7 @@ pub(crate) fn open_profile(
     serde_json::from_slice(&plaintext).map_err(|_| integrity())
 }
 
-fn open_password(
+pub(crate) fn open_password(
     context: &TenantContext,
     user_id: &str,
     sealed: &[u8],
@@ -285,7 +294,10 @@ fn open_password(
     String::from_utf8(plaintext).map_err(|_| integrity())
 }
 
-fn user_view(context: &TenantContext, user: &StoredUser) -> Result<UserView, ServiceError> {
+pub(crate) fn user_view(
+    context: &TenantContext,
+    user: &StoredUser,
+) -> Result<UserView, ServiceError> {
     let profile = open_profile(context, user)?;
     Ok(UserView {
         id: user.id.clone(),
@@ -341,13 +353,7 @@ impl Platform {
             .authorize_user(principal, slug, Permission::UsersManage)
             .await?;
         let roles = parse_roles(roles)?;
-        if roles.contains(&BuiltinRole::Owner)
-            && !strongroom_domain::permits(
-                &caller.grants,
-                Permission::AuditRead,
-                strongroom_domain::Resource::Tenant,
-            )
-        {
+        if roles.contains(&BuiltinRole::Owner) && !is_owner(&caller.roles) {
             return Err(ServiceError::MissingPermission("owner"));
         }
         self.insert_user(&TenantContext::of(&runtime), email, display_name, &roles)
@@ -558,6 +564,7 @@ impl Platform {
             expires_at: None,
             user: Some(SessionUser {
                 user_id: user.id.clone(),
+                roles: user.roles.clone(),
                 session_hash: token_hash,
                 grants: grants_of(&user.roles),
                 must_change_password: user.must_change_password,

@@ -191,6 +191,8 @@ pub trait TenantStore: Send + Sync {
     fn user(&self, user_id: &str) -> Result<Option<StoredUser>, StorageError>;
     fn user_by_email(&self, email_index: &[u8]) -> Result<Option<StoredUser>, StorageError>;
     fn list_users(&self) -> Result<Vec<StoredUser>, StorageError>;
+    /// Removes a user with their password history, sessions and second factor.
+    fn remove_user(&self, user_id: &str, journal: JournalSealer) -> PendingWrite<()>;
     /// The user's earlier passwords, newest first.
     fn password_history(&self, user_id: &str) -> Result<Vec<Vec<u8>>, StorageError>;
     /// Sessions: authentication state, not tenant content, so not journaled.

@@ -261,3 +261,82 @@ pub async fn confirm_totp(
         no_store(),
     ))
 }
+
+/// Change a user's roles or disable/re-enable them (users:manage); their sessions end.
+#[utoipa::path(patch, path = "/v1/tenants/{slug}/users/{id}", tag = "users",
+    params(("slug" = String, Path), ("id" = String, Path)), request_body = crate::wire::UpdateUserRequest,
+    responses((status = 200, body = User), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["users:manage"])))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams((slug, id)): PathParams<(String, String)>,
+    JsonBody(request): JsonBody<crate::wire::UpdateUserRequest>,
+) -> Result<Response, ApiError> {
+    let change = strongroom_service::UserChange {
+        roles: request.roles,
+        disabled: request.disabled,
+    };
+    let user = state
+        .platform
+        .update_user(&caller, &slug, &id, change)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        User::from(user),
+        HeaderMap::new(),
+    ))
+}
+
+/// Remove a user with their sessions and second factor (users:manage).
+#[utoipa::path(delete, path = "/v1/tenants/{slug}/users/{id}", tag = "users",
+    params(("slug" = String, Path), ("id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["users:manage"])))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams((slug, id)): PathParams<(String, String)>,
+) -> Result<Response, ApiError> {
+    state.platform.delete_user(&caller, &slug, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// End every session of a user (users:manage).
+#[utoipa::path(delete, path = "/v1/tenants/{slug}/users/{id}/sessions", tag = "users",
+    params(("slug" = String, Path), ("id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["users:manage"])))]
+pub async fn end_user_sessions(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams((slug, id)): PathParams<(String, String)>,
+) -> Result<Response, ApiError> {
+    state
+        .platform
+        .end_user_sessions(&caller, &slug, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Change one's own display name.
+#[utoipa::path(patch, path = "/v1/tenants/{slug}/me", tag = "auth",
+    params(("slug" = String, Path)), request_body = crate::wire::UpdateMeRequest,
+    responses((status = 200, body = User), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn update_me(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    JsonBody(request): JsonBody<crate::wire::UpdateMeRequest>,
+) -> Result<Response, ApiError> {
+    let user = state
+        .platform
+        .update_me(&caller, &slug, &request.display_name)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        User::from(user),
+        HeaderMap::new(),
+    ))
+}

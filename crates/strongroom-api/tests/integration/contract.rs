@@ -668,6 +668,10 @@ async fn every_route_is_in_the_openapi_document() {
         ("post", "/v1/tenants/{slug}/auth/mfa"),
         ("post", "/v1/tenants/{slug}/me/mfa/totp"),
         ("post", "/v1/tenants/{slug}/me/mfa/totp/confirm"),
+        ("patch", "/v1/tenants/{slug}/me"),
+        ("patch", "/v1/tenants/{slug}/users/{id}"),
+        ("delete", "/v1/tenants/{slug}/users/{id}"),
+        ("delete", "/v1/tenants/{slug}/users/{id}/sessions"),
     ];
     let documented = harness::operations(&document.body);
     let mut expected: Vec<(String, String)> = expected

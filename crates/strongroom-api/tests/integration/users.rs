@@ -475,3 +475,179 @@ async fn totp_second_factor_with_single_use_codes_throttling_and_recovery_codes(
         "each recovery code works once"
     );
 }
+
+#[tokio::test]
+async fn admins_change_roles_disable_and_remove_users_but_never_the_last_owner() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    let owner_id = created.body["user"]["id"].as_str().unwrap().to_owned();
+    activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for (change, what) in [
+        (json!({"roles": ["admin"]}), "demote"),
+        (json!({"disabled": true}), "disable"),
+    ] {
+        let refused = harness
+            .public(
+                Request::patch(&format!("/v1/tenants/acme/users/{owner_id}"))
+                    .token(&owner)
+                    .json(change),
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::CONFLICT,
+            "{what} the last owner"
+        );
+    }
+    assert_eq!(
+        harness
+            .public(Request::delete(&format!("/v1/tenants/acme/users/{owner_id}")).token(&owner))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+
+    let bob =
+        harness
+            .public(Request::post("/v1/tenants/acme/users").token(&owner).json(
+                json!({"email": "bob@example.com", "display_name": "Bob", "roles": ["member"]}),
+            ))
+            .await;
+    let bob_id = bob.body["user"]["id"].as_str().unwrap().to_owned();
+    activated_session(
+        &harness,
+        "bob@example.com",
+        bob.body["one_time_password"].as_str().unwrap(),
+        "bob's long passphrase",
+    )
+    .await;
+    let bob_session = login(&harness, "bob@example.com", "bob's long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let renamed = harness
+        .public(
+            Request::patch("/v1/tenants/acme/me")
+                .token(&bob_session)
+                .json(json!({"display_name": "Robert"})),
+        )
+        .await;
+    assert_eq!(
+        renamed.body["display_name"], "Robert",
+        "self-service profile"
+    );
+
+    let demoted = harness
+        .public(
+            Request::patch(&format!("/v1/tenants/acme/users/{bob_id}"))
+                .token(&owner)
+                .json(json!({"roles": ["viewer"]})),
+        )
+        .await;
+    assert_eq!(demoted.body["roles"], json!(["viewer"]));
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/me").token(&bob_session))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "a change of rights ends the sessions"
+    );
+    harness
+        .public(
+            Request::patch(&format!("/v1/tenants/acme/users/{bob_id}"))
+                .token(&owner)
+                .json(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(
+        login(&harness, "bob@example.com", "bob's long passphrase")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "disabled users cannot sign in"
+    );
+    harness
+        .public(
+            Request::patch(&format!("/v1/tenants/acme/users/{bob_id}"))
+                .token(&owner)
+                .json(json!({"disabled": false, "roles": ["owner"]})),
+        )
+        .await;
+    assert_eq!(
+        harness
+            .public(
+                Request::patch(&format!("/v1/tenants/acme/users/{owner_id}"))
+                    .token(&owner)
+                    .json(json!({"roles": ["admin"]}))
+            )
+            .await
+            .status,
+        StatusCode::OK,
+        "with a second owner, the first may step down"
+    );
+    let bob_owner = login(&harness, "bob@example.com", "bob's long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        harness
+            .public(
+                Request::delete(&format!("/v1/tenants/acme/users/{owner_id}/sessions"))
+                    .token(&bob_owner)
+            )
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        harness
+            .public(
+                Request::delete(&format!("/v1/tenants/acme/users/{owner_id}")).token(&bob_owner)
+            )
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        login(&harness, "ann@example.com", "a fine long passphrase")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "a removed user is gone"
+    );
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/users").token(&bob_owner))
+            .await
+            .body["users"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -505,6 +505,10 @@ impl TenantStore for SqliteTenantStore {
         users::list(&self.database)
     }
 
+    fn remove_user(&self, user_id: &str, journal: JournalSealer) -> PendingWrite<()> {
+        users::remove_user(&self.database, user_id, journal)
+    }
+
     fn password_history(&self, user_id: &str) -> Result<Vec<Vec<u8>>, StorageError> {
         users::password_history(&self.database, user_id)
     }

@@ -311,3 +311,26 @@ pub(super) fn remove_challenge(database: &SqliteDatabase, token_hash: &[u8]) -> 
         Ok(())
     })
 }
+
+/// Removes a user with everything attached: password history, sessions, second factor.
+pub(super) fn remove_user(
+    database: &SqliteDatabase,
+    user_id: &str,
+    journal: JournalSealer,
+) -> PendingWrite<()> {
+    let user_id = user_id.to_owned();
+    database.write(move |connection| {
+        let removed = connection
+            .prepare_cached("DELETE FROM users WHERE id = ?1")?
+            .execute([&user_id])?;
+        if removed == 0 {
+            return Err(StorageError::NotFound);
+        }
+        for table in ["password_history", "sessions", "user_mfa", "mfa_challenges"] {
+            connection
+                .prepare_cached(&format!("DELETE FROM {table} WHERE user_id = ?1"))?
+                .execute([&user_id])?;
+        }
+        append_journal(connection, journal)
+    })
+}

@@ -1,0 +1,227 @@
+//! Tenant admins change, disable and remove users; users change their own display name. The
+//! last owner can be neither demoted, disabled nor removed, and a change of rights ends the
+//! user's sessions so the new rights apply at once.
+
+use crate::ServiceError;
+use crate::journal::{JournalChange, sealer};
+use crate::platform::Platform;
+use crate::tenant_context::TenantContext;
+use crate::tenants::TokenPrincipal;
+use crate::users::{
+    UserState, UserView, invalid, is_owner, open_password, open_profile, parse_roles, seal_user,
+    user_view,
+};
+use strongroom_domain::Permission;
+use strongroom_storage::{SessionSelection, StoredUser};
+
+const NAME_LENGTH_MAX: usize = 200;
+
+/// What an admin changes about a user; absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    pub roles: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+}
+
+fn state_of(context: &TenantContext, user: &StoredUser) -> Result<UserState, ServiceError> {
+    let profile = open_profile(context, user)?;
+    Ok(UserState {
+        user_id: user.id.clone(),
+        email: profile.email,
+        display_name: profile.display_name,
+        password_hash: user
+            .sealed_password
+            .as_ref()
+            .map(|sealed| open_password(context, &user.id, sealed))
+            .transpose()?,
+        roles: user.roles.clone(),
+        disabled: user.disabled,
+        must_change_password: user.must_change_password,
+        password_changed_at: user.password_changed_at,
+        created_at: user.created_at,
+        updated_at: user.updated_at,
+    })
+}
+
+async fn save(context: &TenantContext, state: UserState) -> Result<StoredUser, ServiceError> {
+    let user = seal_user(context, &state)?;
+    context
+        .store
+        .put_user(
+            user.clone(),
+            None,
+            0,
+            sealer(
+                &context.tenant_id,
+                &context.keys,
+                JournalChange::UserPut { user: state },
+            ),
+        )
+        .await?;
+    Ok(user)
+}
+
+/// Refuses to leave the tenant without an active owner.
+fn keep_an_owner(context: &TenantContext, target: &StoredUser) -> Result<(), ServiceError> {
+    let other_owners = context
+        .store
+        .list_users()?
+        .iter()
+        .filter(|user| user.id != target.id && !user.disabled && is_owner(&user.roles))
+        .count();
+    if other_owners == 0 {
+        return Err(ServiceError::Conflict(
+            "this is the last owner: make another user owner first".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Platform {
+    pub async fn update_user(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        user_id: &str,
+        change: UserChange,
+    ) -> Result<UserView, ServiceError> {
+        let (runtime, caller) = self
+            .authorize_user(principal, slug, Permission::UsersManage)
+            .await?;
+        let context = TenantContext::of(&runtime);
+        let target = context
+            .store
+            .user(user_id)?
+            .ok_or(ServiceError::NotFound("user"))?;
+        let mut state = self.observe(&context, state_of(&context, &target))?;
+        if let Some(roles) = &change.roles {
+            let parsed = parse_roles(roles)?;
+            let new_roles = parsed
+                .iter()
+                .map(|role| role.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            if is_owner(&new_roles) != is_owner(&target.roles) && !is_owner(&caller.roles) {
+                return Err(ServiceError::MissingPermission("owner"));
+            }
+            if is_owner(&target.roles) && !is_owner(&new_roles) {
+                keep_an_owner(&context, &target)?;
+            }
+            state.roles = new_roles;
+        }
+        if let Some(disabled) = change.disabled {
+            if disabled && is_owner(&target.roles) {
+                keep_an_owner(&context, &target)?;
+            }
+            state.disabled = disabled;
+        }
+        let rights_changed = state.roles != target.roles || state.disabled != target.disabled;
+        state.updated_at = self.clock.now().unix_micros().max(target.updated_at + 1);
+        let saved = save(&context, state).await?;
+        if rights_changed {
+            context
+                .store
+                .end_sessions(&target.id, SessionSelection::All)
+                .await?;
+        }
+        user_view(&context, &saved)
+    }
+
+    pub async fn delete_user(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        user_id: &str,
+    ) -> Result<(), ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::UsersManage)
+            .await?;
+        let context = TenantContext::of(&runtime);
+        let target = context
+            .store
+            .user(user_id)?
+            .ok_or(ServiceError::NotFound("user"))?;
+        if is_owner(&target.roles) {
+            keep_an_owner(&context, &target)?;
+        }
+        let change = JournalChange::UserDelete {
+            user_id: target.id.clone(),
+        };
+        context
+            .store
+            .remove_user(
+                &target.id,
+                sealer(&context.tenant_id, &context.keys, change),
+            )
+            .await?;
+        tracing::info!(tenant_id = %context.tenant_id, user_id = %target.id, "user removed");
+        Ok(())
+    }
+
+    /// Ends every session of a user (admin "sign out everywhere").
+    pub async fn end_user_sessions(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        user_id: &str,
+    ) -> Result<u64, ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::UsersManage)
+            .await?;
+        let context = TenantContext::of(&runtime);
+        context
+            .store
+            .user(user_id)?
+            .ok_or(ServiceError::NotFound("user"))?;
+        Ok(context
+            .store
+            .end_sessions(user_id, SessionSelection::All)
+            .await?)
+    }
+
+    /// Self-service: a user changes their own display name.
+    pub async fn update_me(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        display_name: &str,
+    ) -> Result<UserView, ServiceError> {
+        let (runtime, session) = self.signed_in_user(principal, slug).await?;
+        let context = TenantContext::of(&runtime);
+        let display_name = display_name.trim();
+        if display_name.is_empty()
+            || display_name.chars().count() > NAME_LENGTH_MAX
+            || display_name.chars().any(char::is_control)
+        {
+            return Err(invalid(
+                "display_name",
+                format!("must be 1 to {NAME_LENGTH_MAX} characters without control characters"),
+            ));
+        }
+        let user = context
+            .store
+            .user(&session.user_id)?
+            .ok_or(ServiceError::Unauthenticated)?;
+        let mut state = self.observe(&context, state_of(&context, &user))?;
+        state.display_name = display_name.to_owned();
+        state.updated_at = self.clock.now().unix_micros().max(user.updated_at + 1);
+        let saved = save(&context, state).await?;
+        user_view(&context, &saved)
+    }
+}
+
+/// Replays a journaled removal.
+pub(crate) async fn apply_user_delete(
+    context: &TenantContext,
+    user_id: String,
+) -> Result<(), ServiceError> {
+    let journal = sealer(
+        &context.tenant_id,
+        &context.keys,
+        JournalChange::UserDelete {
+            user_id: user_id.clone(),
+        },
+    );
+    context.store.remove_user(&user_id, journal).await?;
+    Ok(())
+}
