@@ -20,6 +20,8 @@ pub enum ErrorCode {
     MissingScope,
     MissingPermission,
     PasswordChangeRequired,
+    AccountLocked,
+    TooManyAttempts,
     TenantSuspended,
     NotFound,
     MethodNotAllowed,
@@ -35,7 +37,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidQuery,
@@ -45,6 +47,8 @@ impl ErrorCode {
         ErrorCode::MissingScope,
         ErrorCode::MissingPermission,
         ErrorCode::PasswordChangeRequired,
+        ErrorCode::AccountLocked,
+        ErrorCode::TooManyAttempts,
         ErrorCode::TenantSuspended,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
@@ -96,6 +100,16 @@ impl ErrorCode {
                 "missing_scope",
                 StatusCode::FORBIDDEN,
                 "The credential lacks a required scope",
+            ),
+            ErrorCode::AccountLocked => (
+                "account_locked",
+                StatusCode::FORBIDDEN,
+                "The account is locked",
+            ),
+            ErrorCode::TooManyAttempts => (
+                "too_many_attempts",
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
             ),
             ErrorCode::MissingPermission => (
                 "missing_permission",
@@ -249,6 +263,12 @@ impl From<ServiceError> for ApiError {
             ),
             ServiceError::MissingScope(_) => {
                 ApiError::new(ErrorCode::MissingScope, error.to_string())
+            }
+            ServiceError::AccountLocked => {
+                ApiError::new(ErrorCode::AccountLocked, error.to_string())
+            }
+            ServiceError::TooManyAttempts { .. } => {
+                ApiError::new(ErrorCode::TooManyAttempts, error.to_string())
             }
             ServiceError::LoginFailed => {
                 ApiError::new(ErrorCode::Unauthenticated, error.to_string())

@@ -575,6 +575,9 @@ pub struct UpdateUserRequest {
     /// Disabled users cannot sign in; their sessions end.
     #[serde(default)]
     pub disabled: Option<bool>,
+    /// `true` unlocks an account locked after failed sign-ins.
+    #[serde(default)]
+    pub unlock: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

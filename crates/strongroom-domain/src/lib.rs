@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod brute_force;
 pub mod byte_range;
 pub mod collection;
 pub mod document_path;

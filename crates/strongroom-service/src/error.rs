@@ -15,6 +15,12 @@ pub enum ServiceError {
     Unauthenticated,
     #[error("the email or password is wrong, or the account is disabled")]
     LoginFailed,
+    #[error("too many failed sign-ins; try again in {retry_after_seconds} seconds")]
+    TooManyAttempts { retry_after_seconds: i64 },
+    #[error(
+        "this account is locked after too many failed sign-ins; an admin of your organisation can unlock it"
+    )]
+    AccountLocked,
     #[error("this token lacks the {} scope", .0.as_str())]
     MissingScope(Scope),
     #[error("the {0} permission is needed for this")]

@@ -17,6 +17,7 @@ mod sealing;
 mod security;
 mod tenant_context;
 mod tenants;
+mod throttle;
 mod user_admin;
 mod users;
 mod views;

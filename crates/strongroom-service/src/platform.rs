@@ -63,6 +63,8 @@ pub struct Platform {
     pub security: SecurityEvents,
     /// Serialises key rotations; data requests never take it.
     pub(crate) rotation: tokio::sync::Mutex<()>,
+    /// Failed sign-ins per source address.
+    pub(crate) address_throttle: crate::throttle::AddressThrottle,
     /// Permits for document transfers in progress.
     pub(crate) transfers: Arc<tokio::sync::Semaphore>,
 }
@@ -91,6 +93,7 @@ impl Platform {
             security: SecurityEvents::default(),
             rotation: tokio::sync::Mutex::new(()),
             transfers,
+            address_throttle: Default::default(),
         }))
     }
 

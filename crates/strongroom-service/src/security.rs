@@ -13,6 +13,12 @@ pub enum SecurityEventKind {
     ScopeDenied,
     /// Stored data failed its integrity check.
     IntegrityFailure,
+    /// Sign-ins to an account were slowed down after failures.
+    LoginThrottled,
+    /// An account locked after too many consecutive failed sign-ins.
+    AccountLocked,
+    /// An address was blocked after failing sign-ins across accounts.
+    AddressBlocked,
 }
 
 impl SecurityEventKind {
@@ -22,6 +28,9 @@ impl SecurityEventKind {
             SecurityEventKind::UnknownToken => "unknown_token",
             SecurityEventKind::ScopeDenied => "scope_denied",
             SecurityEventKind::IntegrityFailure => "integrity_failure",
+            SecurityEventKind::LoginThrottled => "login_throttled",
+            SecurityEventKind::AccountLocked => "account_locked",
+            SecurityEventKind::AddressBlocked => "address_blocked",
         }
     }
 }

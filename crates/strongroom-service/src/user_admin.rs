@@ -21,6 +21,8 @@ const NAME_LENGTH_MAX: usize = 200;
 pub struct UserChange {
     pub roles: Option<Vec<String>>,
     pub disabled: Option<bool>,
+    /// `Some(true)` unlocks an account locked after failed sign-ins.
+    pub unlock: Option<bool>,
 }
 
 fn state_of(context: &TenantContext, user: &StoredUser) -> Result<UserState, ServiceError> {
@@ -114,6 +116,9 @@ impl Platform {
                 keep_an_owner(&context, &target)?;
             }
             state.disabled = disabled;
+        }
+        if change.unlock == Some(true) {
+            context.store.clear_login_failures(&target.id).await?;
         }
         let rights_changed = state.roles != target.roles || state.disabled != target.disabled;
         state.updated_at = self.clock.now().unix_micros().max(target.updated_at + 1);

@@ -6,7 +6,7 @@ use crate::platform::Platform;
 use crate::sealing::TenantRuntime;
 use crate::tenant_context::TenantContext;
 use crate::tenants::{SessionUser, TokenPrincipal};
-use crate::{ServiceError, Timestamp};
+use crate::{SecurityEventKind, ServiceError, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use strongroom_crypto::hash_token;
@@ -448,7 +448,16 @@ impl Platform {
         slug: &str,
         email: &str,
         password: &str,
+        client_address: Option<std::net::IpAddr>,
     ) -> Result<SignIn, ServiceError> {
+        let now_seconds = self.clock.now().unix_micros() / 1_000_000;
+        if let Some(wait) = client_address
+            .and_then(|address| self.address_throttle.blocked_for(address, now_seconds))
+        {
+            return Err(ServiceError::TooManyAttempts {
+                retry_after_seconds: wait,
+            });
+        }
         let runtime = self
             .tenant(slug)
             .await
@@ -463,6 +472,24 @@ impl Platform {
                 .user_by_email(&email_index(&context, &email))?,
             Err(_) => None,
         };
+        if let Some(user) = &user {
+            let failures = context.store.login_failures(&user.id)?;
+            if failures.locked {
+                return Err(ServiceError::AccountLocked);
+            }
+            let ready_at = failures.last_failure_at / 1_000_000
+                + strongroom_domain::brute_force::account_delay_seconds(failures.consecutive);
+            if failures.consecutive > 0 && now_seconds < ready_at {
+                self.security.raise(
+                    SecurityEventKind::LoginThrottled,
+                    Some(&context.tenant_id),
+                    &format!("sign-in to user {} slowed down", user.id),
+                );
+                return Err(ServiceError::TooManyAttempts {
+                    retry_after_seconds: ready_at - now_seconds,
+                });
+            }
+        }
         let stored_hash = match &user {
             Some(user) => user
                 .sealed_password
@@ -482,9 +509,14 @@ impl Platform {
         })
         .await
         .map_err(|error| ServiceError::Internal(error.to_string()))?;
-        let Some(user) = user.filter(|user| verified && !user.disabled) else {
+        let Some(user) = user.clone().filter(|user| verified && !user.disabled) else {
+            self.count_failed_sign_in(&context, user.as_ref(), client_address, now_seconds)
+                .await?;
             return Err(ServiceError::LoginFailed);
         };
+        if context.store.login_failures(&user.id)?.consecutive > 0 {
+            context.store.clear_login_failures(&user.id).await?;
+        }
         if stored_hash.is_some_and(|hash| hashing.needs_upgrade(&hash)) {
             self.store_password(&context, &user, password, None).await?;
         }
@@ -497,6 +529,39 @@ impl Platform {
             return Ok(SignIn::SecondFactorRequired { mfa_token });
         }
         Ok(SignIn::Session(self.start_session(&context, &user).await?))
+    }
+
+    async fn count_failed_sign_in(
+        &self,
+        context: &TenantContext,
+        user: Option<&StoredUser>,
+        client_address: Option<std::net::IpAddr>,
+        now_seconds: i64,
+    ) -> Result<(), ServiceError> {
+        if let Some(user) = user {
+            let lock_after = strongroom_domain::brute_force::ACCOUNT_LOCK_AFTER;
+            let failures = context
+                .store
+                .record_login_failure(&user.id, self.clock.now().unix_micros(), lock_after)
+                .await?;
+            if failures.locked && failures.consecutive == lock_after {
+                self.security.raise(
+                    SecurityEventKind::AccountLocked,
+                    Some(&context.tenant_id),
+                    &format!("user {} locked after {lock_after} failed sign-ins", user.id),
+                );
+            }
+        }
+        if let Some(address) = client_address {
+            if self.address_throttle.record_failure(address, now_seconds) {
+                self.security.raise(
+                    SecurityEventKind::AddressBlocked,
+                    Some(&context.tenant_id),
+                    &format!("address {address} blocked after failed sign-ins across accounts"),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Opens a session for a user whose credentials were checked.

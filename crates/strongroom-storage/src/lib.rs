@@ -200,6 +200,16 @@ pub trait TenantStore: Send + Sync {
     fn session(&self, token_hash: &[u8]) -> Result<Option<StoredSession>, StorageError>;
     fn touch_session(&self, token_hash: &[u8], last_seen_at: i64) -> PendingWrite<()>;
     fn end_sessions(&self, user_id: &str, selection: SessionSelection) -> PendingWrite<u64>;
+    /// Failed sign-ins (security state, not journaled). Recording one locks the account at
+    /// `lock_after` consecutive failures and answers the new count.
+    fn record_login_failure(
+        &self,
+        user_id: &str,
+        at: i64,
+        lock_after: u32,
+    ) -> PendingWrite<LoginFailures>;
+    fn login_failures(&self, user_id: &str) -> Result<LoginFailures, StorageError>;
+    fn clear_login_failures(&self, user_id: &str) -> PendingWrite<()>;
     /// A user's second factor (journaled: the journal is sealed).
     fn put_mfa(&self, mfa: StoredMfa, journal: JournalSealer) -> PendingWrite<()>;
     fn mfa(&self, user_id: &str) -> Result<Option<StoredMfa>, StorageError>;

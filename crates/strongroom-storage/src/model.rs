@@ -255,3 +255,11 @@ pub struct StoredChallenge {
     pub failed_step: i64,
     pub failures: u32,
 }
+
+/// Consecutive failed sign-ins of one account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub consecutive: u32,
+    pub last_failure_at: i64,
+    pub locked: bool,
+}

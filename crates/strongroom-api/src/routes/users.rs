@@ -116,11 +116,17 @@ fn session_response(signed_in: SignedIn) -> Response {
 pub async fn login(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
+    connection: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
     match state
         .platform
-        .login(&slug, &request.email, &request.password)
+        .login(
+            &slug,
+            &request.email,
+            &request.password,
+            connection.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip()),
+        )
         .await?
     {
         SignIn::Session(signed_in) => Ok(session_response(signed_in)),
@@ -276,6 +282,7 @@ pub async fn update_user(
     let change = strongroom_service::UserChange {
         roles: request.roles,
         disabled: request.disabled,
+        unlock: request.unlock,
     };
     let user = state
         .platform

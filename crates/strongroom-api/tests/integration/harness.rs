@@ -38,6 +38,7 @@ impl Response {
 }
 
 pub struct Request {
+    address: Option<std::net::SocketAddr>,
     method: Method,
     uri: String,
     headers: Vec<(String, String)>,
@@ -47,6 +48,7 @@ pub struct Request {
 impl Request {
     pub fn new(method: &str, uri: &str) -> Self {
         Self {
+            address: None,
             method: method.to_uppercase().parse().unwrap(),
             uri: uri.to_owned(),
             headers: Vec::new(),
@@ -68,6 +70,12 @@ impl Request {
     pub fn delete(uri: &str) -> Self {
         Self::new("DELETE", uri)
     }
+    /// As if the request came from this peer address (what the server takes from the socket).
+    pub fn from_address(mut self, address: &str) -> Self {
+        self.address = Some(address.parse().unwrap());
+        self
+    }
+
     pub fn token(self, token: &str) -> Self {
         self.header("authorization", &format!("Bearer {token}"))
     }
@@ -233,6 +241,9 @@ async fn send(router: &Router, request: Request) -> Response {
     let mut builder = axum::http::Request::builder()
         .method(request.method)
         .uri(request.uri);
+    if let Some(address) = request.address {
+        builder = builder.extension(axum::extract::ConnectInfo(address));
+    }
     for (name, value) in request.headers {
         builder = builder.header(name, value);
     }

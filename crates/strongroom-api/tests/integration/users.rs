@@ -651,3 +651,174 @@ async fn admins_change_roles_disable_and_remove_users_but_never_the_last_owner()
         1
     );
 }
+
+fn login_from(
+    harness: &Harness,
+    address: &str,
+    email: &str,
+    password: &str,
+) -> impl std::future::Future<Output = crate::harness::Response> {
+    harness.public(
+        Request::post("/v1/tenants/acme/auth/login")
+            .from_address(address)
+            .json(json!({"email": email, "password": password})),
+    )
+}
+
+#[tokio::test]
+async fn failed_sign_ins_slow_down_lock_accounts_and_block_spraying_addresses() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    let owner_id = created.body["user"]["id"].as_str().unwrap().to_owned();
+    activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let bob = harness
+        .public(
+            Request::post("/v1/tenants/acme/users")
+                .token(
+                    &login(&harness, "ann@example.com", "a fine long passphrase")
+                        .await
+                        .body["session_token"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                )
+                .json(
+                    json!({"email": "bob@example.com", "display_name": "Bob", "roles": ["member"]}),
+                ),
+        )
+        .await;
+    let bob_one_time = bob.body["one_time_password"].as_str().unwrap().to_owned();
+
+    // A growing delay per account.
+    for _ in 0..3 {
+        assert_eq!(
+            login(&harness, "bob@example.com", "wrong").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let slowed = login(&harness, "bob@example.com", &bob_one_time).await;
+    assert_eq!(
+        (slowed.status, slowed.body["code"].clone()),
+        (StatusCode::TOO_MANY_REQUESTS, json!("too_many_attempts"))
+    );
+    assert!(
+        slowed.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 seconds"),
+        "{}",
+        slowed.body["detail"]
+    );
+    harness.clock.advance_micros(1_000_000);
+    assert_eq!(
+        login(&harness, "bob@example.com", &bob_one_time)
+            .await
+            .status,
+        StatusCode::OK,
+        "after the delay, the right password works and resets the count"
+    );
+
+    // A lock after 100 consecutive failures, until an admin unlocks.
+    for _ in 0..100 {
+        harness.clock.advance_micros(901_000_000);
+        assert_eq!(
+            login(&harness, "bob@example.com", "wrong").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    harness.clock.advance_micros(901_000_000);
+    let locked = login(&harness, "bob@example.com", &bob_one_time).await;
+    assert_eq!(
+        (locked.status, locked.body["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("account_locked"))
+    );
+    assert!(
+        locked.body["detail"].as_str().unwrap().contains("admin"),
+        "the real user learns what to do"
+    );
+    assert!(harness.security_count("account_locked") == 1);
+    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob_id = bob.body["user"]["id"].as_str().unwrap();
+    harness
+        .public(
+            Request::patch(&format!("/v1/tenants/acme/users/{bob_id}"))
+                .token(&owner)
+                .json(json!({"unlock": true})),
+        )
+        .await;
+    assert_eq!(
+        login(&harness, "bob@example.com", &bob_one_time)
+            .await
+            .status,
+        StatusCode::OK,
+        "unlocked"
+    );
+
+    // Password spraying from one address blocks the address, across accounts.
+    for index in 0..20 {
+        login_from(
+            &harness,
+            "203.0.113.9:4000",
+            &format!("user{index}@example.com"),
+            "Summer2026!",
+        )
+        .await;
+    }
+    let blocked = login_from(
+        &harness,
+        "203.0.113.9:4001",
+        "ann@example.com",
+        "a fine long passphrase",
+    )
+    .await;
+    assert_eq!(
+        blocked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address is blocked even with a right password"
+    );
+    assert_eq!(
+        login_from(
+            &harness,
+            "198.51.100.7:4000",
+            "ann@example.com",
+            "a fine long passphrase"
+        )
+        .await
+        .status,
+        StatusCode::OK,
+        "other addresses are not"
+    );
+    assert_eq!(harness.security_count("address_blocked"), 1);
+    harness.clock.advance_micros(16 * 60 * 1_000_000);
+    assert_eq!(
+        login_from(
+            &harness,
+            "203.0.113.9:4002",
+            "ann@example.com",
+            "a fine long passphrase"
+        )
+        .await
+        .status,
+        StatusCode::OK,
+        "the block ends"
+    );
+    let _ = owner_id;
+}

@@ -1,9 +1,9 @@
 use super::{SqliteDatabase, documents, users};
 use crate::{
-    DocumentQuery, DocumentRelocation, IndexEntry, JournalRow, JournalSealer, NewDocumentVersion,
-    PendingWrite, PurgePlan, RecordOrder, RecordQuery, SessionSelection, StorageError,
-    StoredChallenge, StoredCollection, StoredDocument, StoredDocumentVersion, StoredMfa,
-    StoredRecord, StoredSession, StoredUser, TenantStore,
+    DocumentQuery, DocumentRelocation, IndexEntry, JournalRow, JournalSealer, LoginFailures,
+    NewDocumentVersion, PendingWrite, PurgePlan, RecordOrder, RecordQuery, SessionSelection,
+    StorageError, StoredChallenge, StoredCollection, StoredDocument, StoredDocumentVersion,
+    StoredMfa, StoredRecord, StoredSession, StoredUser, TenantStore,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::path::Path;
@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     super::documents::MIGRATION,
     super::users::MIGRATION,
     super::users::MFA_MIGRATION,
+    super::users::LOGIN_FAILURES_MIGRATION,
 ];
 
 /// One tenant's SQLite file.
@@ -527,6 +528,23 @@ impl TenantStore for SqliteTenantStore {
 
     fn end_sessions(&self, user_id: &str, selection: SessionSelection) -> PendingWrite<u64> {
         users::end_sessions(&self.database, user_id, selection)
+    }
+
+    fn record_login_failure(
+        &self,
+        user_id: &str,
+        at: i64,
+        lock_after: u32,
+    ) -> PendingWrite<LoginFailures> {
+        users::record_login_failure(&self.database, user_id, at, lock_after)
+    }
+
+    fn login_failures(&self, user_id: &str) -> Result<LoginFailures, StorageError> {
+        users::login_failures(&self.database, user_id)
+    }
+
+    fn clear_login_failures(&self, user_id: &str) -> PendingWrite<()> {
+        users::clear_login_failures(&self.database, user_id)
     }
 
     fn put_mfa(&self, mfa: StoredMfa, journal: JournalSealer) -> PendingWrite<()> {

@@ -3,8 +3,8 @@
 use super::SqliteDatabase;
 use super::tenant::append_journal;
 use crate::{
-    JournalSealer, PendingWrite, SessionSelection, StorageError, StoredChallenge, StoredMfa,
-    StoredSession, StoredUser,
+    JournalSealer, LoginFailures, PendingWrite, SessionSelection, StorageError, StoredChallenge,
+    StoredMfa, StoredSession, StoredUser,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -52,6 +52,16 @@ pub(super) const MFA_MIGRATION: &str = "
         created_at INTEGER NOT NULL,
         failed_step INTEGER NOT NULL,
         failures INTEGER NOT NULL
+    );
+";
+
+/// Appended to the tenant migrations as format 5. Do not edit once shipped.
+pub(super) const LOGIN_FAILURES_MIGRATION: &str = "
+    CREATE TABLE login_failures (
+        user_id TEXT PRIMARY KEY,
+        consecutive INTEGER NOT NULL,
+        last_failure_at INTEGER NOT NULL,
+        locked INTEGER NOT NULL
     );
 ";
 
@@ -332,5 +342,61 @@ pub(super) fn remove_user(
                 .execute([&user_id])?;
         }
         append_journal(connection, journal)
+    })
+}
+
+/// Counts a failed sign-in; at `lock_after` consecutive failures the account locks.
+pub(super) fn record_login_failure(
+    database: &SqliteDatabase,
+    user_id: &str,
+    at: i64,
+    lock_after: u32,
+) -> PendingWrite<LoginFailures> {
+    let user_id = user_id.to_owned();
+    database.write(move |connection| {
+        connection
+            .prepare_cached(
+                "INSERT INTO login_failures (user_id, consecutive, last_failure_at, locked) VALUES (?1, 1, ?2, 0)
+                 ON CONFLICT (user_id) DO UPDATE SET consecutive = consecutive + 1, last_failure_at = excluded.last_failure_at",
+            )?
+            .execute(params![user_id, at])?;
+        connection.prepare_cached("UPDATE login_failures SET locked = 1 WHERE user_id = ?1 AND consecutive >= ?2")?.execute(params![user_id, lock_after])?;
+        read_failures(connection, &user_id).map(Option::unwrap_or_default)
+    })
+}
+
+fn read_failures(
+    connection: &Connection,
+    user_id: &str,
+) -> Result<Option<LoginFailures>, StorageError> {
+    Ok(connection
+        .prepare_cached(
+            "SELECT consecutive, last_failure_at, locked FROM login_failures WHERE user_id = ?1",
+        )?
+        .query_row([user_id], |row| {
+            Ok(LoginFailures {
+                consecutive: row.get(0)?,
+                last_failure_at: row.get(1)?,
+                locked: row.get(2)?,
+            })
+        })
+        .optional()?)
+}
+
+pub(super) fn login_failures(
+    database: &SqliteDatabase,
+    user_id: &str,
+) -> Result<LoginFailures, StorageError> {
+    database.read(|connection| read_failures(connection, user_id).map(Option::unwrap_or_default))
+}
+
+/// Clears the count (after a successful sign-in, or an admin's unlock).
+pub(super) fn clear_login_failures(database: &SqliteDatabase, user_id: &str) -> PendingWrite<()> {
+    let user_id = user_id.to_owned();
+    database.write(move |connection| {
+        connection
+            .prepare_cached("DELETE FROM login_failures WHERE user_id = ?1")?
+            .execute([user_id])?;
+        Ok(())
     })
 }
