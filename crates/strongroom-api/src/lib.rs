@@ -70,6 +70,10 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
             routes::users::delete_user
         ))
         .routes(routes!(routes::users::end_user_sessions))
+        .routes(routes!(
+            routes::users::get_security_policy,
+            routes::users::put_security_policy
+        ))
         .routes(routes!(routes::users::enrol_totp))
         .routes(routes!(routes::users::confirm_totp))
         .routes(routes!(routes::documents::restore_from_trash))

@@ -22,6 +22,7 @@ pub enum ErrorCode {
     PasswordChangeRequired,
     AccountLocked,
     TooManyAttempts,
+    MfaEnrolmentRequired,
     TenantSuspended,
     NotFound,
     MethodNotAllowed,
@@ -37,7 +38,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidQuery,
@@ -49,6 +50,7 @@ impl ErrorCode {
         ErrorCode::PasswordChangeRequired,
         ErrorCode::AccountLocked,
         ErrorCode::TooManyAttempts,
+        ErrorCode::MfaEnrolmentRequired,
         ErrorCode::TenantSuspended,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
@@ -100,6 +102,11 @@ impl ErrorCode {
                 "missing_scope",
                 StatusCode::FORBIDDEN,
                 "The credential lacks a required scope",
+            ),
+            ErrorCode::MfaEnrolmentRequired => (
+                "mfa_enrolment_required",
+                StatusCode::FORBIDDEN,
+                "A second factor must be enrolled first",
             ),
             ErrorCode::AccountLocked => (
                 "account_locked",
@@ -263,6 +270,9 @@ impl From<ServiceError> for ApiError {
             ),
             ServiceError::MissingScope(_) => {
                 ApiError::new(ErrorCode::MissingScope, error.to_string())
+            }
+            ServiceError::MfaEnrolmentRequired => {
+                ApiError::new(ErrorCode::MfaEnrolmentRequired, error.to_string())
             }
             ServiceError::AccountLocked => {
                 ApiError::new(ErrorCode::AccountLocked, error.to_string())

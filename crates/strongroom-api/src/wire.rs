@@ -585,3 +585,108 @@ pub struct UpdateUserRequest {
 pub struct UpdateMeRequest {
     pub display_name: String,
 }
+
+/// How much variety a password needs.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ComplexityWire {
+    None,
+    CharacterClasses {
+        minimum: u8,
+    },
+    /// zxcvbn score 0 to 4.
+    Strength {
+        minimum_score: u8,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordPolicyWire {
+    pub length_min: usize,
+    pub length_max: usize,
+    pub complexity: ComplexityWire,
+    pub reject_common: bool,
+    pub history: u8,
+    pub expiry_days: Option<u32>,
+}
+
+/// Who must sign in with a second factor.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MfaRequirementWire {
+    Optional,
+    Everyone,
+    Roles { roles: Vec<String> },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityPolicyWire {
+    pub password: PasswordPolicyWire,
+    pub mfa: MfaRequirementWire,
+}
+
+impl From<strongroom_service::SecurityPolicy> for SecurityPolicyWire {
+    fn from(policy: strongroom_service::SecurityPolicy) -> Self {
+        use strongroom_domain::Complexity;
+        let password = policy.password;
+        SecurityPolicyWire {
+            password: PasswordPolicyWire {
+                length_min: password.length_min,
+                length_max: password.length_max,
+                complexity: match password.complexity {
+                    Complexity::None => ComplexityWire::None,
+                    Complexity::CharacterClasses { minimum } => {
+                        ComplexityWire::CharacterClasses { minimum }
+                    }
+                    Complexity::Strength { minimum_score } => {
+                        ComplexityWire::Strength { minimum_score }
+                    }
+                },
+                reject_common: password.reject_common,
+                history: password.history,
+                expiry_days: password.expiry_days,
+            },
+            mfa: match policy.mfa {
+                strongroom_service::MfaRequirement::Optional => MfaRequirementWire::Optional,
+                strongroom_service::MfaRequirement::Everyone => MfaRequirementWire::Everyone,
+                strongroom_service::MfaRequirement::Roles { roles } => {
+                    MfaRequirementWire::Roles { roles }
+                }
+            },
+        }
+    }
+}
+
+impl From<SecurityPolicyWire> for strongroom_service::SecurityPolicy {
+    fn from(wire: SecurityPolicyWire) -> Self {
+        use strongroom_domain::Complexity;
+        let password = wire.password;
+        strongroom_service::SecurityPolicy {
+            password: strongroom_domain::PasswordPolicy {
+                length_min: password.length_min,
+                length_max: password.length_max,
+                complexity: match password.complexity {
+                    ComplexityWire::None => Complexity::None,
+                    ComplexityWire::CharacterClasses { minimum } => {
+                        Complexity::CharacterClasses { minimum }
+                    }
+                    ComplexityWire::Strength { minimum_score } => {
+                        Complexity::Strength { minimum_score }
+                    }
+                },
+                reject_common: password.reject_common,
+                history: password.history,
+                expiry_days: password.expiry_days,
+            },
+            mfa: match wire.mfa {
+                MfaRequirementWire::Optional => strongroom_service::MfaRequirement::Optional,
+                MfaRequirementWire::Everyone => strongroom_service::MfaRequirement::Everyone,
+                MfaRequirementWire::Roles { roles } => {
+                    strongroom_service::MfaRequirement::Roles { roles }
+                }
+            },
+        }
+    }
+}

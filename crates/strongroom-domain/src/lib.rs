@@ -23,7 +23,9 @@ pub use collection::{CollectionName, CollectionSchema, FieldSpec, FieldType, Ind
 pub use document_path::{DocumentPath, DocumentPrefix};
 pub use error::DomainError;
 pub use merge_patch::apply_merge_patch;
-pub use password_policy::{Complexity, PasswordContext, PasswordPolicy, PasswordRule};
+pub use password_policy::{
+    Complexity, PasswordContext, PasswordPolicy, PasswordRule, strength_score,
+};
 pub use query::{Cursor, ListOrder, ListQuery, PAGE_LIMIT_MAX};
 pub use scope::{Scope, ScopeSet};
 pub use slug::TenantSlug;

@@ -341,3 +341,27 @@ mod tests {
         assert!(ninety.is_expired(0, 90 * day));
     }
 }
+
+/// zxcvbn's estimate (0 to 4) of how hard `password` is to guess, knowing `user_inputs` (the
+/// user's email and name, which make a password weaker when reused in it).
+pub fn strength_score(password: &str, user_inputs: &[&str]) -> u8 {
+    u8::from(zxcvbn::zxcvbn(password, user_inputs).score())
+}
+
+#[cfg(test)]
+mod strength_tests {
+    #[test]
+    fn zxcvbn_scores_weak_and_strong_passwords() {
+        assert!(super::strength_score("password123", &[]) <= 1);
+        let alone = super::strength_score("annpeeters", &[]);
+        let with_inputs = super::strength_score("annpeeters", &["annpeeters"]);
+        assert!(
+            with_inputs <= alone && with_inputs <= 1,
+            "user inputs make a password weaker"
+        );
+        assert_eq!(
+            super::strength_score("correct horse battery staple violet", &[]),
+            4
+        );
+    }
+}

@@ -29,6 +29,10 @@ pub enum ServiceError {
         "change your one-time or expired password first (POST /v1/tenants/{{slug}}/me/password)"
     )]
     PasswordChangeRequired,
+    #[error(
+        "your organisation requires a second factor: enrol one first (POST /v1/tenants/{{slug}}/me/mfa/totp)"
+    )]
+    MfaEnrolmentRequired,
     #[error("tenant {0} is suspended; its data cannot be used until an operator resumes it")]
     TenantSuspended(String),
     #[error("{0}")]

@@ -72,6 +72,10 @@ pub enum JournalChange {
     /// (Password history is not journaled: a replayed user starts with an empty history.)
     #[serde(rename = "user.put")]
     UserPut { user: crate::users::UserState },
+    #[serde(rename = "policy.security")]
+    SecurityPolicy {
+        policy: crate::security_policy::SecurityPolicy,
+    },
     #[serde(rename = "user.delete")]
     UserDelete { user_id: String },
     #[serde(rename = "user.mfa")]
@@ -141,6 +145,9 @@ fn open_entry(
 async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), ServiceError> {
     match change {
         JournalChange::UserPut { user } => crate::users::apply_user(context, user).await?,
+        JournalChange::SecurityPolicy { policy } => {
+            crate::security_policy::store(context, &policy).await?
+        }
         JournalChange::UserDelete { user_id } => {
             crate::user_admin::apply_user_delete(context, user_id).await?
         }

@@ -30,7 +30,10 @@ pub struct SessionUser {
     pub roles: String,
     pub session_hash: Vec<u8>,
     pub grants: Vec<strongroom_domain::Grant>,
+    /// A one-time or expired password: only the password change is open.
     pub must_change_password: bool,
+    /// The policy requires a second factor this user has not enrolled: only enrolment is open.
+    pub must_enrol_mfa: bool,
 }
 
 /// The permission a data scope stands for when the caller is a user.
@@ -357,6 +360,9 @@ impl Platform {
                 if user.must_change_password {
                     return Err(ServiceError::PasswordChangeRequired);
                 }
+                if user.must_enrol_mfa {
+                    return Err(ServiceError::MfaEnrolmentRequired);
+                }
                 strongroom_domain::permits(
                     &user.grants,
                     permission_for(scope),
@@ -390,6 +396,9 @@ impl Platform {
         let runtime = self.tenant_for(principal, slug).await?;
         if user.must_change_password {
             return Err(ServiceError::PasswordChangeRequired);
+        }
+        if user.must_enrol_mfa {
+            return Err(ServiceError::MfaEnrolmentRequired);
         }
         if !strongroom_domain::permits(
             &user.grants,

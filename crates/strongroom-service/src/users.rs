@@ -10,9 +10,7 @@ use crate::{SecurityEventKind, ServiceError, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use strongroom_crypto::hash_token;
-use strongroom_domain::{
-    BuiltinRole, DomainError, Grant, GrantLimit, PasswordContext, PasswordPolicy, Permission,
-};
+use strongroom_domain::{BuiltinRole, DomainError, Grant, GrantLimit, PasswordContext, Permission};
 use strongroom_storage::{SessionSelection, StorageError, StoredSession, StoredUser};
 
 /// Sessions end after this long without use, and after this long in any case.
@@ -622,6 +620,7 @@ impl Platform {
         if now - session.last_seen_at > SESSION_TOUCH_MICROS {
             context.store.touch_session(&token_hash, now).await?;
         }
+        let policy = self.observe(&context, crate::security_policy::load(&context))?;
         Ok(Arc::new(TokenPrincipal {
             token_id: user.id.clone(),
             tenant_id: runtime.id.clone(),
@@ -632,7 +631,15 @@ impl Platform {
                 roles: user.roles.clone(),
                 session_hash: token_hash,
                 grants: grants_of(&user.roles),
-                must_change_password: user.must_change_password,
+                must_change_password: user.must_change_password
+                    || policy
+                        .password
+                        .is_expired(user.password_changed_at.unwrap_or(user.created_at), now),
+                must_enrol_mfa: policy.requires_mfa(&user.roles)
+                    && !context
+                        .store
+                        .mfa(&user.id)?
+                        .is_some_and(|mfa| mfa.confirmed),
             }),
         }))
     }
@@ -684,7 +691,10 @@ impl Platform {
             .map(|sealed| open_password(&context, &user.id, sealed))
             .transpose()?
             .ok_or(ServiceError::Unauthenticated)?;
-        let policy = PasswordPolicy::default();
+        let policy = self
+            .observe(&context, crate::security_policy::load(&context))?
+            .password;
+        let profile = self.observe(&context, open_profile(&context, &user))?;
         let history: Vec<String> = context
             .store
             .password_history(&user.id)?
@@ -695,6 +705,7 @@ impl Platform {
         let hashing = self.options.password_hashing;
         let (current, new_password) = (current.to_owned(), new.to_owned());
         let (current_ok, rule) = tokio::task::spawn_blocking(move || {
+            let user_inputs = [profile.email.as_str(), profile.display_name.as_str()];
             let current_ok = hashing.verify(&current, &stored);
             let recently_used = |candidate: &str| {
                 hashing.verify(candidate, &stored)
@@ -704,7 +715,7 @@ impl Platform {
                 is_common: &|candidate| {
                     COMMON_PASSWORDS.contains(&candidate.to_lowercase().as_str())
                 },
-                strength: &|_| 0,
+                strength: &|candidate| strongroom_domain::strength_score(candidate, &user_inputs),
                 recently_used: &recently_used,
             };
             (current_ok, policy.check(&new_password, &context))
@@ -774,7 +785,7 @@ impl Platform {
         };
         let updated = seal_user(context, &state)?;
         let change = JournalChange::UserPut { user: state };
-        let history_kept = u32::from(PasswordPolicy::default().history);
+        let history_kept = u32::from(crate::security_policy::load(context)?.password.history);
         context
             .store
             .put_user(

@@ -210,6 +210,9 @@ pub trait TenantStore: Send + Sync {
     ) -> PendingWrite<LoginFailures>;
     fn login_failures(&self, user_id: &str) -> Result<LoginFailures, StorageError>;
     fn clear_login_failures(&self, user_id: &str) -> PendingWrite<()>;
+    /// Tenant settings such as the security policy: sealed values by name, journaled.
+    fn put_setting(&self, name: &str, sealed: Vec<u8>, journal: JournalSealer) -> PendingWrite<()>;
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError>;
     /// A user's second factor (journaled: the journal is sealed).
     fn put_mfa(&self, mfa: StoredMfa, journal: JournalSealer) -> PendingWrite<()>;
     fn mfa(&self, user_id: &str) -> Result<Option<StoredMfa>, StorageError>;

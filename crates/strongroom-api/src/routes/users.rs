@@ -347,3 +347,43 @@ pub async fn update_me(
         HeaderMap::new(),
     ))
 }
+
+/// The tenant's security policy: password rules and who needs a second factor (policy:manage).
+#[utoipa::path(get, path = "/v1/tenants/{slug}/policy/security", tag = "policy",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = crate::wire::SecurityPolicyWire), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["policy:manage"])))]
+pub async fn get_security_policy(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let policy = state.platform.security_policy(&caller, &slug).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::SecurityPolicyWire::from(policy),
+        HeaderMap::new(),
+    ))
+}
+
+/// Replace the tenant's security policy; it applies from the next sign-in or password change.
+#[utoipa::path(put, path = "/v1/tenants/{slug}/policy/security", tag = "policy",
+    params(("slug" = String, Path)), request_body = crate::wire::SecurityPolicyWire,
+    responses((status = 200, body = crate::wire::SecurityPolicyWire), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["policy:manage"])))]
+pub async fn put_security_policy(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    JsonBody(request): JsonBody<crate::wire::SecurityPolicyWire>,
+) -> Result<Response, ApiError> {
+    let policy = state
+        .platform
+        .set_security_policy(&caller, &slug, request.into())
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::SecurityPolicyWire::from(policy),
+        HeaderMap::new(),
+    ))
+}

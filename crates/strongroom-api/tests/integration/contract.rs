@@ -672,6 +672,8 @@ async fn every_route_is_in_the_openapi_document() {
         ("patch", "/v1/tenants/{slug}/users/{id}"),
         ("delete", "/v1/tenants/{slug}/users/{id}"),
         ("delete", "/v1/tenants/{slug}/users/{id}/sessions"),
+        ("get", "/v1/tenants/{slug}/policy/security"),
+        ("put", "/v1/tenants/{slug}/policy/security"),
     ];
     let documented = harness::operations(&document.body);
     let mut expected: Vec<(String, String)> = expected

@@ -822,3 +822,163 @@ async fn failed_sign_ins_slow_down_lock_accounts_and_block_spraying_addresses() 
     );
     let _ = owner_id;
 }
+
+#[tokio::test]
+async fn the_tenant_security_policy_sets_password_rules_mfa_and_expiry() {
+    let harness = Harness::new().await;
+    let api_token = harness.tenant_with_token("acme", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let defaults = harness
+        .public(Request::get("/v1/tenants/acme/policy/security").token(&owner))
+        .await;
+    assert_eq!(
+        (
+            defaults.body["password"]["length_min"].clone(),
+            defaults.body["mfa"]["kind"].clone()
+        ),
+        (json!(12), json!("optional"))
+    );
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/policy/security").token(&api_token))
+            .await
+            .body["code"],
+        "missing_permission",
+        "API tokens carry data scopes only"
+    );
+
+    let policy = |length_min: u32, mfa: Value| json!({"password": {"length_min": length_min, "length_max": 128, "complexity": {"kind": "strength", "minimum_score": 3}, "reject_common": true, "history": 5, "expiry_days": 90}, "mfa": mfa});
+    let too_short = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/security")
+                .token(&owner)
+                .json(policy(8, json!({"kind": "optional"}))),
+        )
+        .await;
+    assert!(
+        too_short.body["detail"].as_str().unwrap().contains("MFA"),
+        "8 characters only when MFA is enforced: {}",
+        too_short.body
+    );
+    let unknown_role = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/security")
+                .token(&owner)
+                .json(policy(14, json!({"kind": "roles", "roles": ["boss"]}))),
+        )
+        .await;
+    assert_eq!(unknown_role.status, StatusCode::BAD_REQUEST);
+    let set = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/security")
+                .token(&owner)
+                .json(policy(14, json!({"kind": "roles", "roles": ["member"]}))),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+
+    let member =
+        harness
+            .public(Request::post("/v1/tenants/acme/users").token(&owner).json(
+                json!({"email": "meg@example.com", "display_name": "Meg", "roles": ["member"]}),
+            ))
+            .await;
+    let one_time = member.body["one_time_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = login(&harness, "meg@example.com", &one_time).await.body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let weak = harness
+        .public(
+            Request::post("/v1/tenants/acme/me/password")
+                .token(&first)
+                .json(json!({"current_password": one_time, "new_password": "megmegmegmegmeg1"})),
+        )
+        .await;
+    assert!(
+        weak.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("too easy to guess"),
+        "{}",
+        weak.body
+    );
+    let changed = harness.public(Request::post("/v1/tenants/acme/me/password").token(&first).json(json!({"current_password": one_time, "new_password": "violet lantern orbit 7 quietly"}))).await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.body);
+    let needs_mfa = harness
+        .public(Request::get("/v1/tenants/acme/collections").token(&first))
+        .await;
+    assert_eq!(
+        needs_mfa.body["code"], "mfa_enrolment_required",
+        "members must enrol before using data"
+    );
+    let enrolment = harness
+        .public(Request::post("/v1/tenants/acme/me/mfa/totp").token(&first))
+        .await;
+    let uri = enrolment.body["otpauth_uri"].as_str().unwrap().to_owned();
+    let secret = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let now = crate::harness::unix_seconds(&harness.clock);
+    assert_eq!(
+        harness
+            .public(
+                Request::post("/v1/tenants/acme/me/mfa/totp/confirm")
+                    .token(&first)
+                    .json(json!({"code": oathtool_code(&secret, now)}))
+            )
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(&first))
+            .await
+            .status,
+        StatusCode::OK,
+        "enrolled: data is open"
+    );
+
+    harness.clock.advance_micros(91 * 24 * 3600 * 1_000_000);
+    let owner_again = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expired = harness
+        .public(Request::get("/v1/tenants/acme/collections").token(&owner_again))
+        .await;
+    assert_eq!(
+        expired.body["code"], "password_change_required",
+        "passwords expire under the policy"
+    );
+}

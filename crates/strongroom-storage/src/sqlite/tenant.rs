@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     super::users::MIGRATION,
     super::users::MFA_MIGRATION,
     super::users::LOGIN_FAILURES_MIGRATION,
+    super::users::SETTINGS_MIGRATION,
 ];
 
 /// One tenant's SQLite file.
@@ -545,6 +546,14 @@ impl TenantStore for SqliteTenantStore {
 
     fn clear_login_failures(&self, user_id: &str) -> PendingWrite<()> {
         users::clear_login_failures(&self.database, user_id)
+    }
+
+    fn put_setting(&self, name: &str, sealed: Vec<u8>, journal: JournalSealer) -> PendingWrite<()> {
+        users::put_setting(&self.database, name, sealed, journal)
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        users::setting(&self.database, name)
     }
 
     fn put_mfa(&self, mfa: StoredMfa, journal: JournalSealer) -> PendingWrite<()> {

@@ -65,6 +65,14 @@ pub(super) const LOGIN_FAILURES_MIGRATION: &str = "
     );
 ";
 
+/// Appended to the tenant migrations as format 6. Do not edit once shipped.
+pub(super) const SETTINGS_MIGRATION: &str = "
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        sealed BLOB NOT NULL
+    );
+";
+
 const USER_COLUMNS: &str = "id, email_index, sealed_profile, sealed_password, roles, disabled, must_change_password, password_changed_at, key_version, created_at, updated_at";
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<StoredUser> {
@@ -398,5 +406,32 @@ pub(super) fn clear_login_failures(database: &SqliteDatabase, user_id: &str) -> 
             .prepare_cached("DELETE FROM login_failures WHERE user_id = ?1")?
             .execute([user_id])?;
         Ok(())
+    })
+}
+
+pub(super) fn put_setting(
+    database: &SqliteDatabase,
+    name: &str,
+    sealed: Vec<u8>,
+    journal: JournalSealer,
+) -> PendingWrite<()> {
+    let name = name.to_owned();
+    database.write(move |connection| {
+        connection
+            .prepare_cached("INSERT INTO settings (name, sealed) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed")?
+            .execute(params![name, sealed])?;
+        append_journal(connection, journal)
+    })
+}
+
+pub(super) fn setting(
+    database: &SqliteDatabase,
+    name: &str,
+) -> Result<Option<Vec<u8>>, StorageError> {
+    database.read(|connection| {
+        Ok(connection
+            .prepare_cached("SELECT sealed FROM settings WHERE name = ?1")?
+            .query_row([name], |row| row.get(0))
+            .optional()?)
     })
 }

@@ -1,0 +1,138 @@
+//! A tenant's security policy, set by its admins (policy:manage): the password rules and who
+//! must use a second factor. Sealed in the tenant's settings and journaled.
+
+use crate::ServiceError;
+use crate::journal::{JournalChange, sealer};
+use crate::platform::Platform;
+use crate::tenant_context::TenantContext;
+use crate::tenants::TokenPrincipal;
+use crate::users::invalid;
+use serde::{Deserialize, Serialize};
+use strongroom_domain::{BuiltinRole, PasswordPolicy, Permission};
+
+const SETTING: &str = "security-policy";
+
+/// Who must sign in with a second factor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MfaRequirement {
+    #[default]
+    Optional,
+    Everyone,
+    /// Users holding any of these built-in roles.
+    Roles {
+        roles: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SecurityPolicy {
+    pub password: PasswordPolicy,
+    pub mfa: MfaRequirement,
+}
+
+impl SecurityPolicy {
+    /// Whether a user with `roles` must have a second factor.
+    pub fn requires_mfa(&self, roles: &str) -> bool {
+        match &self.mfa {
+            MfaRequirement::Optional => false,
+            MfaRequirement::Everyone => true,
+            MfaRequirement::Roles { roles: required } => roles
+                .split_whitespace()
+                .any(|role| required.iter().any(|wanted| wanted == role)),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ServiceError> {
+        let mfa_everyone = self.mfa == MfaRequirement::Everyone;
+        self.password
+            .validate(mfa_everyone)
+            .map_err(|reason| invalid("password", reason))?;
+        if let MfaRequirement::Roles { roles } = &self.mfa {
+            if let Some(unknown) = roles.iter().find(|role| {
+                !BuiltinRole::ALL
+                    .iter()
+                    .any(|known| known.as_str() == role.as_str())
+            }) {
+                return Err(invalid("mfa.roles", format!("unknown role {unknown:?}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn setting_context(tenant_id: &str) -> Vec<u8> {
+    format!("strongroom/setting/v1\0{tenant_id}\0{SETTING}").into_bytes()
+}
+
+/// The tenant's policy, or the defaults when none was set.
+pub(crate) fn load(context: &TenantContext) -> Result<SecurityPolicy, ServiceError> {
+    let Some(sealed) = context.store.setting(SETTING)? else {
+        return Ok(SecurityPolicy::default());
+    };
+    let integrity = || ServiceError::Integrity {
+        what: "the security policy".into(),
+    };
+    let plaintext = context
+        .keys
+        .keyring
+        .open(&setting_context(&context.tenant_id), &sealed)
+        .map_err(|_| integrity())?;
+    serde_json::from_slice(&plaintext).map_err(|_| integrity())
+}
+
+pub(crate) async fn store(
+    context: &TenantContext,
+    policy: &SecurityPolicy,
+) -> Result<(), ServiceError> {
+    let plaintext =
+        serde_json::to_vec(policy).map_err(|error| ServiceError::Internal(error.to_string()))?;
+    let sealed = context
+        .keys
+        .keyring
+        .seal(&setting_context(&context.tenant_id), &plaintext)?;
+    let change = JournalChange::SecurityPolicy {
+        policy: policy.clone(),
+    };
+    context
+        .store
+        .put_setting(
+            SETTING,
+            sealed,
+            sealer(&context.tenant_id, &context.keys, change),
+        )
+        .await?;
+    Ok(())
+}
+
+impl Platform {
+    pub async fn security_policy(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+    ) -> Result<SecurityPolicy, ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::PolicyManage)
+            .await?;
+        let context = TenantContext::of(&runtime);
+        self.observe(&context, load(&context))
+    }
+
+    /// Sets the policy; it applies from the next sign-in or password change.
+    pub async fn set_security_policy(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        policy: SecurityPolicy,
+    ) -> Result<SecurityPolicy, ServiceError> {
+        let (runtime, caller) = self
+            .authorize_user(principal, slug, Permission::PolicyManage)
+            .await?;
+        policy.validate()?;
+        let context = TenantContext::of(&runtime);
+        store(&context, &policy).await?;
+        tracing::info!(tenant_id = %context.tenant_id, user_id = %caller.user_id, "security policy changed");
+        Ok(policy)
+    }
+}
