@@ -982,3 +982,275 @@ async fn the_tenant_security_policy_sets_password_rules_mfa_and_expiry() {
         "passwords expire under the policy"
     );
 }
+
+/// Every route of the public OpenAPI document, called with a session of every built-in role,
+/// against the table of what each role may do. A route missing from the table fails the test.
+#[tokio::test]
+async fn every_route_checks_permissions_for_every_built_in_role() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "owner@example.com", "display_name": "Owner"})),
+        )
+        .await;
+    let owner = activated_session(
+        &harness,
+        "owner@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "owner's long passphrase",
+    )
+    .await;
+    let mut sessions = vec![("owner", owner.clone())];
+    for role in ["admin", "member", "viewer", "auditor"] {
+        let user = harness.public(Request::post("/v1/tenants/acme/users").token(&owner).json(json!({"email": format!("{role}@example.com"), "display_name": role, "roles": [role]}))).await;
+        let session = activated_session(
+            &harness,
+            &format!("{role}@example.com"),
+            user.body["one_time_password"].as_str().unwrap(),
+            &format!("{role}'s long passphrase"),
+        )
+        .await;
+        sessions.push((role, session));
+    }
+    // (method, path, permission needed, body). "signed-in" routes need a session only; "public" none.
+    let table: Vec<(&str, &str, &str, Value)> = vec![
+        ("get", "/openapi.json", "public", Value::Null),
+        (
+            "post",
+            "/v1/tenants/{slug}/auth/login",
+            "public",
+            json!({"email": "x@example.com", "password": "x"}),
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/auth/mfa",
+            "public",
+            json!({"mfa_token": "srm_x", "code": "123456"}),
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/auth/logout",
+            "signed-in",
+            Value::Null,
+        ),
+        ("get", "/v1/tenants/{slug}/me", "signed-in", Value::Null),
+        (
+            "patch",
+            "/v1/tenants/{slug}/me",
+            "signed-in",
+            json!({"display_name": "Me"}),
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/me/password",
+            "signed-in",
+            json!({"current_password": "x", "new_password": "y"}),
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/me/mfa/totp",
+            "signed-in",
+            Value::Null,
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/me/mfa/totp/confirm",
+            "signed-in",
+            json!({"code": "123456"}),
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/collections",
+            "records:read",
+            Value::Null,
+        ),
+        (
+            "put",
+            "/v1/tenants/{slug}/collections/{name}",
+            "records:write",
+            json!({}),
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/collections/{name}/records",
+            "records:read",
+            Value::Null,
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/collections/{name}/records",
+            "records:write",
+            json!({}),
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/collections/{name}/records/{id}",
+            "records:read",
+            Value::Null,
+        ),
+        (
+            "put",
+            "/v1/tenants/{slug}/collections/{name}/records/{id}",
+            "records:write",
+            json!({}),
+        ),
+        (
+            "patch",
+            "/v1/tenants/{slug}/collections/{name}/records/{id}",
+            "records:write",
+            json!({}),
+        ),
+        (
+            "delete",
+            "/v1/tenants/{slug}/collections/{name}/records/{id}",
+            "records:write",
+            Value::Null,
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/documents",
+            "documents:read",
+            Value::Null,
+        ),
+        (
+            "put",
+            "/v1/tenants/{slug}/documents/{path}",
+            "documents:write",
+            json!("content"),
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/documents/{path}",
+            "documents:read",
+            Value::Null,
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/documents/{path}",
+            "documents:write",
+            Value::Null,
+        ),
+        (
+            "delete",
+            "/v1/tenants/{slug}/documents/{path}",
+            "documents:write",
+            Value::Null,
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/trash",
+            "documents:read",
+            Value::Null,
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/trash/{id}/restore",
+            "documents:write",
+            Value::Null,
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/users",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/users",
+            "users:manage",
+            json!({"email": "new-{role}@example.com", "display_name": "New"}),
+        ),
+        (
+            "patch",
+            "/v1/tenants/{slug}/users/{id}",
+            "users:manage",
+            json!({}),
+        ),
+        (
+            "delete",
+            "/v1/tenants/{slug}/users/{id}",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "delete",
+            "/v1/tenants/{slug}/users/{id}/sessions",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/policy/security",
+            "policy:manage",
+            Value::Null,
+        ),
+        (
+            "put",
+            "/v1/tenants/{slug}/policy/security",
+            "policy:manage",
+            json!({"password": {"length_min": 12, "length_max": 128, "complexity": {"kind": "none"}, "reject_common": true, "history": 5, "expiry_days": null}, "mfa": {"kind": "optional"}}),
+        ),
+    ];
+    let document = harness.public(Request::get("/openapi.json")).await;
+    let documented = crate::harness::operations(&document.body);
+    let mut listed: Vec<(String, String)> = table
+        .iter()
+        .map(|(method, path, _, _)| (method.to_string(), path.to_string()))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed, documented,
+        "the permission table covers every documented route"
+    );
+
+    for (role, session) in &sessions {
+        let permissions: Vec<&str> = strongroom_domain::BuiltinRole::ALL
+            .into_iter()
+            .find(|built_in| built_in.as_str() == *role)
+            .unwrap()
+            .permissions()
+            .iter()
+            .map(|permission| permission.as_str())
+            .collect();
+        for (method, path, needed, body) in &table {
+            if *needed == "public" || (*method == "post" && path.ends_with("/logout")) {
+                continue;
+            }
+            let concrete = path
+                .replace("{slug}", "acme")
+                .replace("{name}", "things")
+                .replace("{id}", "0123456789abcdef")
+                .replace(
+                    "{path}",
+                    if *method == "post" {
+                        "docs/a.txt/restore?version=1"
+                    } else {
+                        "docs/a.txt"
+                    },
+                );
+            let mut request = Request::new(method, &concrete).token(session);
+            request = match body {
+                Value::Null => request,
+                Value::String(text) => request.raw("text/plain", text.as_bytes().to_vec()),
+                other => request.json(
+                    serde_json::from_str(&other.to_string().replace("{role}", role)).unwrap(),
+                ),
+            };
+            let response = harness.public(request).await;
+            let denied = response.status == StatusCode::FORBIDDEN
+                && matches!(
+                    response.body["code"].as_str(),
+                    Some("missing_scope" | "missing_permission")
+                );
+            let allowed = *needed == "signed-in" || permissions.contains(needed);
+            assert_eq!(
+                !denied, allowed,
+                "{role} {method} {path}: {} {}",
+                response.status, response.body
+            );
+        }
+    }
+}
