@@ -16,6 +16,7 @@ mod records;
 mod sealing;
 mod security;
 mod security_policy;
+mod session_cache;
 mod tenant_context;
 mod tenants;
 mod throttle;

@@ -170,6 +170,7 @@ impl Platform {
             last_step: None,
         };
         store(&context, mfa, state).await?;
+        self.sessions.invalidate();
         let otpauth_uri = secret.enrolment_uri(ISSUER, &email);
         Ok(TotpEnrolment {
             qr_svg: qr_svg(&otpauth_uri)?,
@@ -210,6 +211,7 @@ impl Platform {
             ..mfa
         };
         store(&context, confirmed, state).await?;
+        self.sessions.invalidate();
         tracing::info!(tenant_id = %context.tenant_id, user_id = %session.user_id, "TOTP enrolled");
         Ok(codes)
     }
@@ -328,6 +330,7 @@ impl Platform {
         };
         updated.sealed = seal_state(&context, &user.id, &state)?;
         store(&context, updated, state).await?;
+        self.sessions.invalidate();
         context.store.remove_challenge(&token_hash).await?;
         self.start_session(&context, &user).await
     }

@@ -63,6 +63,10 @@ pub struct Platform {
     pub security: SecurityEvents,
     /// Serialises key rotations; data requests never take it.
     pub(crate) rotation: tokio::sync::Mutex<()>,
+    /// Signed-in callers, briefly cached.
+    pub(crate) sessions: crate::session_cache::SessionCache,
+    /// Argon2id runs at most this many at once (one per core): more would only thrash memory.
+    pub(crate) hashing_slots: Arc<tokio::sync::Semaphore>,
     /// Failed sign-ins per source address.
     pub(crate) address_throttle: crate::throttle::AddressThrottle,
     /// Permits for document transfers in progress.
@@ -94,6 +98,12 @@ impl Platform {
             rotation: tokio::sync::Mutex::new(()),
             transfers,
             address_throttle: Default::default(),
+            sessions: Default::default(),
+            hashing_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map(|cores| cores.get())
+                    .unwrap_or(1),
+            )),
         }))
     }
 
@@ -110,6 +120,17 @@ impl Platform {
 
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
+    }
+
+    /// A turn to run one Argon2id hash.
+    pub(crate) async fn hashing_slot(
+        &self,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, ServiceError> {
+        self.hashing_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ServiceError::Unavailable("password hashing is shut down".into()))
     }
 
     /// A permit for one document transfer, or 503 when too many are in progress.

@@ -132,6 +132,7 @@ impl Platform {
         policy.validate()?;
         let context = TenantContext::of(&runtime);
         store(&context, &policy).await?;
+        self.sessions.invalidate();
         tracing::info!(tenant_id = %context.tenant_id, user_id = %caller.user_id, "security policy changed");
         Ok(policy)
     }

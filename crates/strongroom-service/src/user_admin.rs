@@ -134,11 +134,13 @@ impl Platform {
         let rights_changed = state.roles != target.roles || state.disabled != target.disabled;
         state.updated_at = self.clock.now().unix_micros().max(target.updated_at + 1);
         let saved = save(&context, state).await?;
+        self.sessions.invalidate();
         if rights_changed {
             context
                 .store
                 .end_sessions(&target.id, SessionSelection::All)
                 .await?;
+            self.sessions.invalidate();
         }
         user_view(&context, &saved)
     }
@@ -173,6 +175,7 @@ impl Platform {
                 sealer(&context.tenant_id, &context.keys, change),
             )
             .await?;
+        self.sessions.invalidate();
         tracing::info!(tenant_id = %context.tenant_id, user_id = %target.id, "user removed");
         Ok(())
     }
@@ -206,6 +209,7 @@ impl Platform {
         display_name: &str,
     ) -> Result<UserView, ServiceError> {
         let (runtime, session) = self.signed_in_user(principal, slug).await?;
+        self.sessions.invalidate();
         let context = TenantContext::of(&runtime);
         let display_name = display_name.trim();
         if display_name.is_empty()
@@ -225,6 +229,7 @@ impl Platform {
         state.display_name = display_name.to_owned();
         state.updated_at = self.clock.now().unix_micros().max(user.updated_at + 1);
         let saved = save(&context, state).await?;
+        self.sessions.invalidate();
         user_view(&context, &saved)
     }
 }

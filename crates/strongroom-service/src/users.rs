@@ -416,9 +416,13 @@ impl Platform {
         let password = one_time_password()?;
         let hashing = self.options.password_hashing;
         let to_hash = password.clone();
-        let hash = tokio::task::spawn_blocking(move || hashing.hash(&to_hash))
-            .await
-            .map_err(|error| ServiceError::Internal(error.to_string()))??;
+        let hashing_slot = self.hashing_slot().await?;
+        let hash = tokio::task::spawn_blocking(move || {
+            let _hashing_slot = hashing_slot;
+            hashing.hash(&to_hash)
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(error.to_string()))??;
         let now = self.clock.now().unix_micros();
         let state = UserState {
             user_id: strongroom_crypto::random_hex_id()?,
@@ -503,11 +507,15 @@ impl Platform {
         };
         let hashing = self.options.password_hashing;
         let (candidate, known) = (password.to_owned(), stored_hash.clone());
-        let verified = tokio::task::spawn_blocking(move || match known {
-            Some(hash) => hashing.verify(&candidate, &hash),
-            None => {
-                let _ = hashing.hash(&candidate); // same cost as a real check
-                false
+        let hashing_slot = self.hashing_slot().await?;
+        let verified = tokio::task::spawn_blocking(move || {
+            let _hashing_slot = hashing_slot;
+            match known {
+                Some(hash) => hashing.verify(&candidate, &hash),
+                None => {
+                    let _ = hashing.hash(&candidate); // same cost as a real check
+                    false
+                }
             }
         })
         .await
@@ -634,6 +642,24 @@ impl Platform {
         slug: &str,
         token: &str,
     ) -> Result<Arc<TokenPrincipal>, ServiceError> {
+        let cache_key = hash_token(token);
+        if let Some(principal) = self
+            .sessions
+            .get(&cache_key, self.clock.now().unix_micros())
+        {
+            return Ok(principal);
+        }
+        let principal = self.load_session(slug, token).await?;
+        self.sessions
+            .insert(cache_key, principal.clone(), self.clock.now().unix_micros());
+        Ok(principal)
+    }
+
+    async fn load_session(
+        &self,
+        slug: &str,
+        token: &str,
+    ) -> Result<Arc<TokenPrincipal>, ServiceError> {
         let runtime = self
             .tenant(slug)
             .await
@@ -696,6 +722,7 @@ impl Platform {
             .store
             .end_sessions(&user.user_id, SessionSelection::One(user.session_hash))
             .await?;
+        self.sessions.invalidate();
         Ok(())
     }
 
@@ -746,7 +773,9 @@ impl Platform {
             .collect::<Result<_, _>>()?;
         let hashing = self.options.password_hashing;
         let (current, new_password) = (current.to_owned(), new.to_owned());
+        let hashing_slot = self.hashing_slot().await?;
         let (current_ok, rule) = tokio::task::spawn_blocking(move || {
+            let _hashing_slot = hashing_slot;
             let user_inputs = [profile.email.as_str(), profile.display_name.as_str()];
             let current_ok = hashing.verify(&current, &stored);
             let recently_used = |candidate: &str| {
@@ -779,6 +808,7 @@ impl Platform {
             .store
             .end_sessions(&user.id, SessionSelection::AllBut(session.session_hash))
             .await?;
+        self.sessions.invalidate();
         tracing::info!(tenant_id = %context.tenant_id, user_id = %user.id, "password changed; other sessions ended");
         Ok(())
     }
@@ -804,9 +834,13 @@ impl Platform {
     ) -> Result<(), ServiceError> {
         let hashing = self.options.password_hashing;
         let to_hash = password.to_owned();
-        let hash = tokio::task::spawn_blocking(move || hashing.hash(&to_hash))
-            .await
-            .map_err(|error| ServiceError::Internal(error.to_string()))??;
+        let hashing_slot = self.hashing_slot().await?;
+        let hash = tokio::task::spawn_blocking(move || {
+            let _hashing_slot = hashing_slot;
+            hashing.hash(&to_hash)
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(error.to_string()))??;
         let now = self.clock.now().unix_micros();
         let profile = open_profile(context, user)?;
         let state = UserState {
@@ -842,6 +876,7 @@ impl Platform {
                 sealer(&context.tenant_id, &context.keys, change),
             )
             .await?;
+        self.sessions.invalidate();
         Ok(())
     }
 }

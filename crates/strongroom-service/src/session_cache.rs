@@ -1,0 +1,47 @@
+//! Signed-in callers, cached briefly so a session read costs about what an API-token read
+//! does. Any change that can affect a session (sign-out, password, roles, disabling,
+//! removal, second factor, policy) empties the cache at once, so no change waits for expiry.
+
+use crate::tenants::TokenPrincipal;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// How long a cached caller is trusted before the store is asked again (and the session's
+/// last-seen time refreshed).
+const CACHE_MICROS: i64 = 15 * 1_000_000;
+const ENTRIES_MAX: usize = 50_000;
+
+#[derive(Default)]
+pub(crate) struct SessionCache {
+    generation: AtomicU64,
+    entries: RwLock<HashMap<[u8; 32], (Arc<TokenPrincipal>, i64, u64)>>,
+}
+
+impl SessionCache {
+    pub fn get(&self, key: &[u8; 32], now: i64) -> Option<Arc<TokenPrincipal>> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let entries = self.entries.read().ok()?;
+        let (principal, cached_at, entry_generation) = entries.get(key)?;
+        (*entry_generation == generation && now - cached_at < CACHE_MICROS && now >= *cached_at)
+            .then(|| principal.clone())
+    }
+
+    pub fn insert(&self, key: [u8; 32], principal: Arc<TokenPrincipal>, now: i64) {
+        let generation = self.generation.load(Ordering::SeqCst);
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= ENTRIES_MAX {
+                entries.clear();
+            }
+            entries.insert(key, (principal, now, generation));
+        }
+    }
+
+    /// Forgets every cached caller.
+    pub fn invalidate(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            entries.clear();
+        }
+    }
+}
