@@ -49,6 +49,30 @@ fn session_cookie(parts: &Parts) -> Option<&str> {
         .find_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
 }
 
+/// A browser sends the session cookie with requests other sites start; SameSite=Strict stops
+/// other sites but not sibling subdomains. Changes made with the cookie must come from the
+/// same origin (`Sec-Fetch-Site`, sent by current browsers); bearer-token clients are not
+/// browsers and are not affected.
+fn refuse_cross_site_writes(parts: &Parts) -> Result<(), ApiError> {
+    let safe_method = matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let site = parts
+        .headers
+        .get("sec-fetch-site")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("none");
+    if safe_method || matches!(site, "same-origin" | "none") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::MissingPermission,
+            "changes made with the session cookie must come from this site's own pages",
+        ))
+    }
+}
+
 /// The tenant slug of a `/v1/tenants/{slug}/…` path; sessions live in their tenant.
 fn path_slug(parts: &Parts) -> Option<&str> {
     parts
@@ -66,7 +90,11 @@ impl FromRequestParts<AppState> for TenantCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = match bearer_token(parts) {
             Ok(token) => token,
-            Err(error) => session_cookie(parts).ok_or(error)?,
+            Err(error) => {
+                let cookie = session_cookie(parts).ok_or(error)?;
+                refuse_cross_site_writes(parts)?;
+                cookie
+            }
         };
         if token.starts_with("srs_") {
             let slug = path_slug(parts).ok_or_else(|| {

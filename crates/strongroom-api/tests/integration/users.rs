@@ -1290,3 +1290,60 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
         }
     }
 }
+
+#[tokio::test]
+async fn cookie_sessions_refuse_changes_started_by_other_sites() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    let session = activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let session = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or(session);
+    let cookie = format!("__Host-strongroom-session={session}");
+    let forged = harness
+        .public(
+            Request::put("/v1/tenants/acme/collections/notes")
+                .header("cookie", &cookie)
+                .header("sec-fetch-site", "same-site")
+                .json(json!({})),
+        )
+        .await;
+    assert_eq!(
+        forged.status,
+        StatusCode::FORBIDDEN,
+        "a sibling subdomain cannot write with the cookie"
+    );
+    let own_page = harness
+        .public(
+            Request::put("/v1/tenants/acme/collections/notes")
+                .header("cookie", &cookie)
+                .header("sec-fetch-site", "same-origin")
+                .json(json!({})),
+        )
+        .await;
+    assert_eq!(own_page.status, StatusCode::CREATED);
+    let read = harness
+        .public(
+            Request::get("/v1/tenants/acme/collections")
+                .header("cookie", &cookie)
+                .header("sec-fetch-site", "cross-site"),
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "reads are not changes");
+}
