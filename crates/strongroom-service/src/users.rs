@@ -6,60 +6,20 @@ use crate::platform::Platform;
 use crate::sealing::TenantRuntime;
 use crate::tenant_context::TenantContext;
 use crate::tenants::{SessionUser, TokenPrincipal};
-use crate::{SecurityEventKind, ServiceError, Timestamp};
+use crate::{ServiceError, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use strongroom_crypto::hash_token;
-use strongroom_domain::{BuiltinRole, DomainError, Grant, GrantLimit, PasswordContext, Permission};
-use strongroom_storage::{SessionSelection, StorageError, StoredSession, StoredUser};
+
+use strongroom_domain::{BuiltinRole, DomainError, Grant, GrantLimit, Permission};
+use strongroom_storage::{StorageError, StoredUser};
 
 /// Sessions end after this long without use, and after this long in any case.
-const SESSION_IDLE_MICROS: i64 = 30 * 60 * 1_000_000;
-const SESSION_ABSOLUTE_MICROS: i64 = 12 * 3600 * 1_000_000;
+pub(crate) const SESSION_IDLE_MICROS: i64 = 30 * 60 * 1_000_000;
+pub(crate) const SESSION_ABSOLUTE_MICROS: i64 = 12 * 3600 * 1_000_000;
 /// Last-seen times are written at most this often, so reads do not all become writes.
-const SESSION_TOUCH_MICROS: i64 = 60 * 1_000_000;
+pub(crate) const SESSION_TOUCH_MICROS: i64 = 60 * 1_000_000;
 const EMAIL_LENGTH_MAX: usize = 254;
 const NAME_LENGTH_MAX: usize = 200;
-/// The few most common passwords, refused by every policy that rejects common passwords. The
-/// shipped 100,000-entry list is still to come (identity issue).
-const COMMON_PASSWORDS: &[&str] = &[
-    "123456",
-    "password",
-    "12345678",
-    "qwerty",
-    "123456789",
-    "12345",
-    "1234",
-    "111111",
-    "1234567",
-    "dragon",
-    "123123",
-    "baseball",
-    "abc123",
-    "football",
-    "monkey",
-    "letmein",
-    "shadow",
-    "master",
-    "696969",
-    "mustang",
-    "michael",
-    "password1",
-    "password123",
-    "qwertyuiop",
-    "iloveyou",
-    "welcome",
-    "admin",
-    "administrator",
-    "passw0rd",
-    "123qwe",
-    "1q2w3e4r",
-    "qwerty123",
-    "123456789012",
-    "password1234",
-    "welcome12345",
-    "administrator1",
-];
 
 /// A user's sealed personal data. Format version inside; do not change a shipped version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -186,7 +146,7 @@ pub(crate) fn invalid(parameter: &str, reason: String) -> ServiceError {
     })
 }
 
-fn normalize_email(email: &str) -> Result<String, ServiceError> {
+pub(crate) fn normalize_email(email: &str) -> Result<String, ServiceError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= EMAIL_LENGTH_MAX
         && email
@@ -270,7 +230,7 @@ fn password_context(tenant_id: &str, user_id: &str) -> Vec<u8> {
     format!("strongroom/user-password/v1\0{tenant_id}\0{user_id}").into_bytes()
 }
 
-fn email_index(context: &TenantContext, email: &str) -> Vec<u8> {
+pub(crate) fn email_index(context: &TenantContext, email: &str) -> Vec<u8> {
     context
         .keys
         .index_key
@@ -463,269 +423,6 @@ impl Platform {
         })
     }
 
-    /// Email and password for a session. Every failure gives the same answer (and takes the
-    /// same hashing time), so the answer does not tell whether the email exists.
-    pub async fn login(
-        &self,
-        slug: &str,
-        email: &str,
-        password: &str,
-        client_address: Option<std::net::IpAddr>,
-    ) -> Result<SignIn, ServiceError> {
-        let now_seconds = self.clock.now().unix_micros() / 1_000_000;
-        if let Some(wait) = client_address
-            .and_then(|address| self.address_throttle.blocked_for(address, now_seconds))
-        {
-            return Err(ServiceError::TooManyAttempts {
-                retry_after_seconds: wait,
-            });
-        }
-        let runtime = self
-            .tenant(slug)
-            .await
-            .map_err(|_| ServiceError::LoginFailed)?;
-        if runtime.is_suspended() {
-            return Err(ServiceError::TenantSuspended(runtime.slug.clone()));
-        }
-        let context = TenantContext::of(&runtime);
-        let user = match normalize_email(email) {
-            Ok(email) => context
-                .store
-                .user_by_email(&email_index(&context, &email))?,
-            Err(_) => None,
-        };
-        if let Some(user) = &user {
-            self.check_account_throttle(&context, user)?;
-        }
-        let stored_hash = match &user {
-            Some(user) => user
-                .sealed_password
-                .as_ref()
-                .map(|sealed| open_password(&context, &user.id, sealed))
-                .transpose()?,
-            None => None,
-        };
-        let hashing = self.options.password_hashing;
-        let (candidate, known) = (password.to_owned(), stored_hash.clone());
-        let hashing_slot = self.hashing_slot().await?;
-        let verified = tokio::task::spawn_blocking(move || {
-            let _hashing_slot = hashing_slot;
-            match known {
-                Some(hash) => hashing.verify(&candidate, &hash),
-                None => {
-                    let _ = hashing.hash(&candidate); // same cost as a real check
-                    false
-                }
-            }
-        })
-        .await
-        .map_err(|error| ServiceError::Internal(error.to_string()))?;
-        let Some(user) = user.clone().filter(|user| verified && !user.disabled) else {
-            self.count_failed_sign_in(&context, user.as_ref(), client_address, now_seconds)
-                .await?;
-            return Err(ServiceError::LoginFailed);
-        };
-        if stored_hash.is_some_and(|hash| hashing.needs_upgrade(&hash)) {
-            self.store_password(&context, &user, password, None).await?;
-        }
-        if context
-            .store
-            .mfa(&user.id)?
-            .is_some_and(|mfa| mfa.confirmed)
-        {
-            let mfa_token = self.start_challenge(&context, &user.id).await?;
-            return Ok(SignIn::SecondFactorRequired { mfa_token });
-        }
-        Ok(SignIn::Session(self.start_session(&context, &user).await?))
-    }
-
-    async fn count_failed_sign_in(
-        &self,
-        context: &TenantContext,
-        user: Option<&StoredUser>,
-        client_address: Option<std::net::IpAddr>,
-        now_seconds: i64,
-    ) -> Result<(), ServiceError> {
-        if let Some(user) = user {
-            let lock_after = strongroom_domain::brute_force::ACCOUNT_LOCK_AFTER;
-            let failures = context
-                .store
-                .record_login_failure(&user.id, self.clock.now().unix_micros(), lock_after)
-                .await?;
-            if failures.locked && failures.consecutive == lock_after {
-                self.security.raise(
-                    SecurityEventKind::AccountLocked,
-                    Some(&context.tenant_id),
-                    &format!("user {} locked after {lock_after} failed sign-ins", user.id),
-                );
-            }
-        }
-        if let Some(address) = client_address {
-            if self.address_throttle.record_failure(address, now_seconds) {
-                self.security.raise(
-                    SecurityEventKind::AddressBlocked,
-                    Some(&context.tenant_id),
-                    &format!("address {address} blocked after failed sign-ins across accounts"),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts a wrong second-factor code like a failed sign-in of the account (delay, lock).
-    pub(crate) async fn count_failed_second_factor(
-        &self,
-        context: &TenantContext,
-        user: &StoredUser,
-    ) -> Result<(), ServiceError> {
-        let now_seconds = self.clock.now().unix_micros() / 1_000_000;
-        self.count_failed_sign_in(context, Some(user), None, now_seconds)
-            .await
-    }
-
-    /// Refuses a sign-in step for a locked account or one still inside its delay.
-    pub(crate) fn check_account_throttle(
-        &self,
-        context: &TenantContext,
-        user: &StoredUser,
-    ) -> Result<(), ServiceError> {
-        let failures = context.store.login_failures(&user.id)?;
-        if failures.locked {
-            return Err(ServiceError::AccountLocked);
-        }
-        let now_seconds = self.clock.now().unix_micros() / 1_000_000;
-        let ready_at = failures.last_failure_at / 1_000_000
-            + strongroom_domain::brute_force::account_delay_seconds(failures.consecutive);
-        if failures.consecutive > 0 && now_seconds < ready_at {
-            self.security.raise(
-                SecurityEventKind::LoginThrottled,
-                Some(&context.tenant_id),
-                &format!("sign-in to user {} slowed down", user.id),
-            );
-            return Err(ServiceError::TooManyAttempts {
-                retry_after_seconds: ready_at - now_seconds,
-            });
-        }
-        Ok(())
-    }
-
-    /// Opens a session for a user whose credentials were checked.
-    pub(crate) async fn start_session(
-        &self,
-        context: &TenantContext,
-        user: &StoredUser,
-    ) -> Result<SignedIn, ServiceError> {
-        if context.store.login_failures(&user.id)?.consecutive > 0 {
-            context.store.clear_login_failures(&user.id).await?;
-        }
-        let token = strongroom_crypto::generate_token("srs")?;
-        let now = self.clock.now().unix_micros();
-        context
-            .store
-            .insert_session(StoredSession {
-                token_hash: hash_token(&token).to_vec(),
-                user_id: user.id.clone(),
-                created_at: now,
-                last_seen_at: now,
-            })
-            .await?;
-        tracing::info!(tenant_id = %context.tenant_id, user_id = %user.id, "user signed in");
-        Ok(SignedIn {
-            session_token: token,
-            user: user_view(context, user)?,
-        })
-    }
-
-    /// The signed-in user behind a session token on this tenant's path.
-    pub async fn authenticate_session(
-        &self,
-        slug: &str,
-        token: &str,
-    ) -> Result<Arc<TokenPrincipal>, ServiceError> {
-        let cache_key = hash_token(token);
-        if let Some(principal) = self
-            .sessions
-            .get(&cache_key, self.clock.now().unix_micros())
-        {
-            return Ok(principal);
-        }
-        let principal = self.load_session(slug, token).await?;
-        self.sessions
-            .insert(cache_key, principal.clone(), self.clock.now().unix_micros());
-        Ok(principal)
-    }
-
-    async fn load_session(
-        &self,
-        slug: &str,
-        token: &str,
-    ) -> Result<Arc<TokenPrincipal>, ServiceError> {
-        let runtime = self
-            .tenant(slug)
-            .await
-            .map_err(|_| ServiceError::Unauthenticated)?;
-        let context = TenantContext::of(&runtime);
-        let token_hash = hash_token(token).to_vec();
-        let session = context
-            .store
-            .session(&token_hash)?
-            .ok_or(ServiceError::Unauthenticated)?;
-        let now = self.clock.now().unix_micros();
-        if now - session.last_seen_at > SESSION_IDLE_MICROS
-            || now - session.created_at > SESSION_ABSOLUTE_MICROS
-        {
-            let _ = context
-                .store
-                .end_sessions(&session.user_id, SessionSelection::One(token_hash))
-                .await;
-            return Err(ServiceError::Unauthenticated);
-        }
-        let user = context
-            .store
-            .user(&session.user_id)?
-            .filter(|user| !user.disabled)
-            .ok_or(ServiceError::Unauthenticated)?;
-        if now - session.last_seen_at > SESSION_TOUCH_MICROS {
-            context.store.touch_session(&token_hash, now).await?;
-        }
-        let policy = self.observe(&context, crate::security_policy::load(&context))?;
-        Ok(Arc::new(TokenPrincipal {
-            token_id: user.id.clone(),
-            tenant_id: runtime.id.clone(),
-            scopes: Default::default(),
-            expires_at: None,
-            user: Some(SessionUser {
-                user_id: user.id.clone(),
-                roles: user.roles.clone(),
-                session_hash: token_hash,
-                grants: grants_of(&user.roles),
-                must_change_password: user.must_change_password
-                    || policy
-                        .password
-                        .is_expired(user.password_changed_at.unwrap_or(user.created_at), now),
-                must_enrol_mfa: policy.requires_mfa(&user.roles)
-                    && !context
-                        .store
-                        .mfa(&user.id)?
-                        .is_some_and(|mfa| mfa.confirmed),
-            }),
-        }))
-    }
-
-    pub async fn logout(&self, principal: &TokenPrincipal, slug: &str) -> Result<(), ServiceError> {
-        let user = principal
-            .user
-            .clone()
-            .ok_or(ServiceError::Unauthenticated)?;
-        let runtime = self.tenant_for(principal, slug).await?;
-        runtime
-            .store
-            .end_sessions(&user.user_id, SessionSelection::One(user.session_hash))
-            .await?;
-        self.sessions.invalidate();
-        Ok(())
-    }
-
     pub async fn me(
         &self,
         principal: &TokenPrincipal,
@@ -740,79 +437,6 @@ impl Platform {
         self.observe(&context, user_view(&context, &stored))
     }
 
-    /// Changes the caller's password (the current one is required); other sessions end.
-    pub async fn change_password(
-        &self,
-        principal: &TokenPrincipal,
-        slug: &str,
-        current: &str,
-        new: &str,
-    ) -> Result<(), ServiceError> {
-        let (runtime, session) = self.signed_in_user(principal, slug).await?;
-        let context = TenantContext::of(&runtime);
-        let user = context
-            .store
-            .user(&session.user_id)?
-            .ok_or(ServiceError::Unauthenticated)?;
-        let stored = user
-            .sealed_password
-            .as_ref()
-            .map(|sealed| open_password(&context, &user.id, sealed))
-            .transpose()?
-            .ok_or(ServiceError::Unauthenticated)?;
-        let policy = self
-            .observe(&context, crate::security_policy::load(&context))?
-            .password;
-        let profile = self.observe(&context, open_profile(&context, &user))?;
-        let history: Vec<String> = context
-            .store
-            .password_history(&user.id)?
-            .iter()
-            .take(usize::from(policy.history))
-            .map(|sealed| open_password(&context, &user.id, sealed))
-            .collect::<Result<_, _>>()?;
-        let hashing = self.options.password_hashing;
-        let (current, new_password) = (current.to_owned(), new.to_owned());
-        let hashing_slot = self.hashing_slot().await?;
-        let (current_ok, rule) = tokio::task::spawn_blocking(move || {
-            let _hashing_slot = hashing_slot;
-            let user_inputs = [profile.email.as_str(), profile.display_name.as_str()];
-            let current_ok = hashing.verify(&current, &stored);
-            let recently_used = |candidate: &str| {
-                hashing.verify(candidate, &stored)
-                    || history.iter().any(|old| hashing.verify(candidate, old))
-            };
-            let context = PasswordContext {
-                is_common: &|candidate| {
-                    COMMON_PASSWORDS.contains(&candidate.to_lowercase().as_str())
-                },
-                strength: &|candidate| strongroom_domain::strength_score(candidate, &user_inputs),
-                recently_used: &recently_used,
-            };
-            (current_ok, policy.check(&new_password, &context))
-        })
-        .await
-        .map_err(|error| ServiceError::Internal(error.to_string()))?;
-        if !current_ok {
-            return Err(ServiceError::LoginFailed);
-        }
-        rule.map_err(|rule| {
-            ServiceError::Invalid(DomainError::InvalidQuery {
-                parameter: "new_password".into(),
-                reason: rule.to_string(),
-            })
-        })?;
-        self.store_password(&context, &user, new, user.sealed_password.clone())
-            .await?;
-        context
-            .store
-            .end_sessions(&user.id, SessionSelection::AllBut(session.session_hash))
-            .await?;
-        self.sessions.invalidate();
-        tracing::info!(tenant_id = %context.tenant_id, user_id = %user.id, "password changed; other sessions ended");
-        Ok(())
-    }
-
     pub(crate) async fn signed_in_user(
         &self,
         principal: &TokenPrincipal,
@@ -823,60 +447,5 @@ impl Platform {
             .clone()
             .ok_or(ServiceError::MissingPermission("a signed-in user"))?;
         Ok((self.tenant_for(principal, slug).await?, user))
-    }
-
-    async fn store_password(
-        &self,
-        context: &TenantContext,
-        user: &StoredUser,
-        password: &str,
-        previous: Option<Vec<u8>>,
-    ) -> Result<(), ServiceError> {
-        let hashing = self.options.password_hashing;
-        let to_hash = password.to_owned();
-        let hashing_slot = self.hashing_slot().await?;
-        let hash = tokio::task::spawn_blocking(move || {
-            let _hashing_slot = hashing_slot;
-            hashing.hash(&to_hash)
-        })
-        .await
-        .map_err(|error| ServiceError::Internal(error.to_string()))??;
-        let now = self.clock.now().unix_micros();
-        let profile = open_profile(context, user)?;
-        let state = UserState {
-            user_id: user.id.clone(),
-            email: profile.email,
-            display_name: profile.display_name,
-            password_hash: Some(hash),
-            roles: user.roles.clone(),
-            disabled: user.disabled,
-            must_change_password: if previous.is_some() {
-                false
-            } else {
-                user.must_change_password
-            },
-            // A rehash at sign-in is not a password change: the expiry clock keeps running.
-            password_changed_at: if previous.is_some() {
-                Some(now)
-            } else {
-                user.password_changed_at
-            },
-            created_at: user.created_at,
-            updated_at: now,
-        };
-        let updated = seal_user(context, &state)?;
-        let change = JournalChange::UserPut { user: state };
-        let history_kept = u32::from(crate::security_policy::load(context)?.password.history);
-        context
-            .store
-            .put_user(
-                updated,
-                previous,
-                history_kept,
-                sealer(&context.tenant_id, &context.keys, change),
-            )
-            .await?;
-        self.sessions.invalidate();
-        Ok(())
     }
 }

@@ -1,0 +1,279 @@
+//! Signing in: password check under the brute-force rules, the session (or a second-factor
+//! challenge), session lookup with its expiry, and signing out.
+
+use crate::platform::Platform;
+use crate::tenant_context::TenantContext;
+use crate::tenants::{SessionUser, TokenPrincipal};
+use crate::users::{
+    SESSION_ABSOLUTE_MICROS, SESSION_IDLE_MICROS, SESSION_TOUCH_MICROS, SignIn, SignedIn,
+    email_index, grants_of, normalize_email, open_password, user_view,
+};
+use crate::{SecurityEventKind, ServiceError};
+use std::sync::Arc;
+use strongroom_crypto::hash_token;
+use strongroom_storage::{SessionSelection, StoredSession, StoredUser};
+
+impl Platform {
+    /// Email and password for a session. Every failure gives the same answer (and takes the
+    /// same hashing time), so the answer does not tell whether the email exists.
+    pub async fn login(
+        &self,
+        slug: &str,
+        email: &str,
+        password: &str,
+        client_address: Option<std::net::IpAddr>,
+    ) -> Result<SignIn, ServiceError> {
+        let now_seconds = self.clock.now().unix_micros() / 1_000_000;
+        if let Some(wait) = client_address
+            .and_then(|address| self.address_throttle.blocked_for(address, now_seconds))
+        {
+            return Err(ServiceError::TooManyAttempts {
+                retry_after_seconds: wait,
+            });
+        }
+        let runtime = self
+            .tenant(slug)
+            .await
+            .map_err(|_| ServiceError::LoginFailed)?;
+        if runtime.is_suspended() {
+            return Err(ServiceError::TenantSuspended(runtime.slug.clone()));
+        }
+        let context = TenantContext::of(&runtime);
+        let user = match normalize_email(email) {
+            Ok(email) => context
+                .store
+                .user_by_email(&email_index(&context, &email))?,
+            Err(_) => None,
+        };
+        if let Some(user) = &user {
+            self.check_account_throttle(&context, user)?;
+        }
+        let stored_hash = match &user {
+            Some(user) => user
+                .sealed_password
+                .as_ref()
+                .map(|sealed| open_password(&context, &user.id, sealed))
+                .transpose()?,
+            None => None,
+        };
+        let hashing = self.options.password_hashing;
+        let (candidate, known) = (password.to_owned(), stored_hash.clone());
+        let hashing_slot = self.hashing_slot().await?;
+        let verified = tokio::task::spawn_blocking(move || {
+            let _hashing_slot = hashing_slot;
+            match known {
+                Some(hash) => hashing.verify(&candidate, &hash),
+                None => {
+                    let _ = hashing.hash(&candidate); // same cost as a real check
+                    false
+                }
+            }
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        let Some(user) = user.clone().filter(|user| verified && !user.disabled) else {
+            self.count_failed_sign_in(&context, user.as_ref(), client_address, now_seconds)
+                .await?;
+            return Err(ServiceError::LoginFailed);
+        };
+        if stored_hash.is_some_and(|hash| hashing.needs_upgrade(&hash)) {
+            self.store_password(&context, &user, password, None).await?;
+        }
+        if context
+            .store
+            .mfa(&user.id)?
+            .is_some_and(|mfa| mfa.confirmed)
+        {
+            let mfa_token = self.start_challenge(&context, &user.id).await?;
+            return Ok(SignIn::SecondFactorRequired { mfa_token });
+        }
+        Ok(SignIn::Session(self.start_session(&context, &user).await?))
+    }
+
+    async fn count_failed_sign_in(
+        &self,
+        context: &TenantContext,
+        user: Option<&StoredUser>,
+        client_address: Option<std::net::IpAddr>,
+        now_seconds: i64,
+    ) -> Result<(), ServiceError> {
+        if let Some(user) = user {
+            let lock_after = strongroom_domain::brute_force::ACCOUNT_LOCK_AFTER;
+            let failures = context
+                .store
+                .record_login_failure(&user.id, self.clock.now().unix_micros(), lock_after)
+                .await?;
+            if failures.locked && failures.consecutive == lock_after {
+                self.security.raise(
+                    SecurityEventKind::AccountLocked,
+                    Some(&context.tenant_id),
+                    &format!("user {} locked after {lock_after} failed sign-ins", user.id),
+                );
+            }
+        }
+        if let Some(address) = client_address {
+            if self.address_throttle.record_failure(address, now_seconds) {
+                self.security.raise(
+                    SecurityEventKind::AddressBlocked,
+                    Some(&context.tenant_id),
+                    &format!("address {address} blocked after failed sign-ins across accounts"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a wrong second-factor code like a failed sign-in of the account (delay, lock).
+    pub(crate) async fn count_failed_second_factor(
+        &self,
+        context: &TenantContext,
+        user: &StoredUser,
+    ) -> Result<(), ServiceError> {
+        let now_seconds = self.clock.now().unix_micros() / 1_000_000;
+        self.count_failed_sign_in(context, Some(user), None, now_seconds)
+            .await
+    }
+
+    /// Refuses a sign-in step for a locked account or one still inside its delay.
+    pub(crate) fn check_account_throttle(
+        &self,
+        context: &TenantContext,
+        user: &StoredUser,
+    ) -> Result<(), ServiceError> {
+        let failures = context.store.login_failures(&user.id)?;
+        if failures.locked {
+            return Err(ServiceError::AccountLocked);
+        }
+        let now_seconds = self.clock.now().unix_micros() / 1_000_000;
+        let ready_at = failures.last_failure_at / 1_000_000
+            + strongroom_domain::brute_force::account_delay_seconds(failures.consecutive);
+        if failures.consecutive > 0 && now_seconds < ready_at {
+            self.security.raise(
+                SecurityEventKind::LoginThrottled,
+                Some(&context.tenant_id),
+                &format!("sign-in to user {} slowed down", user.id),
+            );
+            return Err(ServiceError::TooManyAttempts {
+                retry_after_seconds: ready_at - now_seconds,
+            });
+        }
+        Ok(())
+    }
+
+    /// Opens a session for a user whose credentials were checked.
+    pub(crate) async fn start_session(
+        &self,
+        context: &TenantContext,
+        user: &StoredUser,
+    ) -> Result<SignedIn, ServiceError> {
+        if context.store.login_failures(&user.id)?.consecutive > 0 {
+            context.store.clear_login_failures(&user.id).await?;
+        }
+        let token = strongroom_crypto::generate_token("srs")?;
+        let now = self.clock.now().unix_micros();
+        context
+            .store
+            .insert_session(StoredSession {
+                token_hash: hash_token(&token).to_vec(),
+                user_id: user.id.clone(),
+                created_at: now,
+                last_seen_at: now,
+            })
+            .await?;
+        tracing::info!(tenant_id = %context.tenant_id, user_id = %user.id, "user signed in");
+        Ok(SignedIn {
+            session_token: token,
+            user: user_view(context, user)?,
+        })
+    }
+
+    /// The signed-in user behind a session token on this tenant's path.
+    pub async fn authenticate_session(
+        &self,
+        slug: &str,
+        token: &str,
+    ) -> Result<Arc<TokenPrincipal>, ServiceError> {
+        let cache_key = hash_token(token);
+        if let Some(principal) = self
+            .sessions
+            .get(&cache_key, self.clock.now().unix_micros())
+        {
+            return Ok(principal);
+        }
+        let principal = self.load_session(slug, token).await?;
+        self.sessions
+            .insert(cache_key, principal.clone(), self.clock.now().unix_micros());
+        Ok(principal)
+    }
+
+    async fn load_session(
+        &self,
+        slug: &str,
+        token: &str,
+    ) -> Result<Arc<TokenPrincipal>, ServiceError> {
+        let runtime = self
+            .tenant(slug)
+            .await
+            .map_err(|_| ServiceError::Unauthenticated)?;
+        let context = TenantContext::of(&runtime);
+        let token_hash = hash_token(token).to_vec();
+        let session = context
+            .store
+            .session(&token_hash)?
+            .ok_or(ServiceError::Unauthenticated)?;
+        let now = self.clock.now().unix_micros();
+        if now - session.last_seen_at > SESSION_IDLE_MICROS
+            || now - session.created_at > SESSION_ABSOLUTE_MICROS
+        {
+            let _ = context
+                .store
+                .end_sessions(&session.user_id, SessionSelection::One(token_hash))
+                .await;
+            return Err(ServiceError::Unauthenticated);
+        }
+        let user = context
+            .store
+            .user(&session.user_id)?
+            .filter(|user| !user.disabled)
+            .ok_or(ServiceError::Unauthenticated)?;
+        if now - session.last_seen_at > SESSION_TOUCH_MICROS {
+            context.store.touch_session(&token_hash, now).await?;
+        }
+        let policy = self.observe(&context, crate::security_policy::load(&context))?;
+        Ok(Arc::new(TokenPrincipal {
+            token_id: user.id.clone(),
+            tenant_id: runtime.id.clone(),
+            scopes: Default::default(),
+            expires_at: None,
+            user: Some(SessionUser {
+                user_id: user.id.clone(),
+                roles: user.roles.clone(),
+                session_hash: token_hash,
+                grants: grants_of(&user.roles),
+                must_change_password: user.must_change_password
+                    || policy
+                        .password
+                        .is_expired(user.password_changed_at.unwrap_or(user.created_at), now),
+                must_enrol_mfa: policy.requires_mfa(&user.roles)
+                    && !context
+                        .store
+                        .mfa(&user.id)?
+                        .is_some_and(|mfa| mfa.confirmed),
+            }),
+        }))
+    }
+
+    pub async fn logout(&self, principal: &TokenPrincipal, slug: &str) -> Result<(), ServiceError> {
+        let user = principal
+            .user
+            .clone()
+            .ok_or(ServiceError::Unauthenticated)?;
+        let runtime = self.tenant_for(principal, slug).await?;
+        runtime
+            .store
+            .end_sessions(&user.user_id, SessionSelection::One(user.session_hash))
+            .await?;
+        self.sessions.invalidate();
+        Ok(())
+    }
+}
