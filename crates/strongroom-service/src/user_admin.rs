@@ -249,3 +249,33 @@ pub(crate) async fn apply_user_delete(
     context.store.remove_user(&user_id, journal).await?;
     Ok(())
 }
+
+impl Platform {
+    /// A tenant admin (users:manage) creates an API token for the tenant's applications. The
+    /// token may carry only data scopes the admin holds as permissions themselves.
+    pub async fn create_tenant_token(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        name: &str,
+        scopes: &[String],
+        expires_at: Option<crate::Timestamp>,
+    ) -> Result<crate::CreatedToken, ServiceError> {
+        let (_, caller) = self
+            .authorize_user(principal, slug, Permission::UsersManage)
+            .await?;
+        for scope in scopes {
+            let permission = Permission::parse(scope)?;
+            if !strongroom_domain::permits(
+                &caller.grants,
+                permission,
+                strongroom_domain::Resource::Tenant,
+            ) {
+                return Err(ServiceError::MissingPermission(permission.as_str()));
+            }
+        }
+        let created = self.create_token(slug, name, scopes, expires_at).await?;
+        tracing::info!(user_id = %caller.user_id, token_id = %created.id, "tenant admin created an API token");
+        Ok(created)
+    }
+}

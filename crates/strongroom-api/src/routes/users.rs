@@ -387,3 +387,30 @@ pub async fn put_security_policy(
         HeaderMap::new(),
     ))
 }
+
+/// Create an API token for the tenant's applications (users:manage); shown once.
+#[utoipa::path(post, path = "/v1/tenants/{slug}/tokens", tag = "users",
+    params(("slug" = String, Path)), request_body = crate::wire::CreateTokenRequest,
+    responses((status = 201, body = crate::wire::CreatedTokenResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["users:manage"])))]
+pub async fn create_tenant_token(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    JsonBody(request): JsonBody<crate::wire::CreateTokenRequest>,
+) -> Result<Response, ApiError> {
+    let expires_at = request
+        .expires_at
+        .as_deref()
+        .map(strongroom_domain::Timestamp::parse_rfc3339)
+        .transpose()?;
+    let created = state
+        .platform
+        .create_tenant_token(&caller, &slug, &request.name, &request.scopes, expires_at)
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        crate::wire::CreatedTokenResponse::from(created),
+        no_store(),
+    ))
+}

@@ -674,6 +674,7 @@ async fn every_route_is_in_the_openapi_document() {
         ("delete", "/v1/tenants/{slug}/users/{id}/sessions"),
         ("get", "/v1/tenants/{slug}/policy/security"),
         ("put", "/v1/tenants/{slug}/policy/security"),
+        ("post", "/v1/tenants/{slug}/tokens"),
     ];
     let documented = harness::operations(&document.body);
     let mut expected: Vec<(String, String)> = expected

@@ -1229,6 +1229,12 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
             "policy:manage",
             json!({"password": {"length_min": 12, "length_max": 128, "complexity": {"kind": "none"}, "reject_common": true, "history": 5, "expiry_days": null}, "mfa": {"kind": "optional"}}),
         ),
+        (
+            "post",
+            "/v1/tenants/{slug}/tokens",
+            "users:manage",
+            json!({"name": "ci", "scopes": ["records:read"]}),
+        ),
     ];
     let document = harness.public(Request::get("/openapi.json")).await;
     let documented = crate::harness::operations(&document.body);
@@ -1346,4 +1352,57 @@ async fn cookie_sessions_refuse_changes_started_by_other_sites() {
         )
         .await;
     assert_eq!(read.status, StatusCode::OK, "reads are not changes");
+}
+
+#[tokio::test]
+async fn tenant_admins_create_api_tokens_within_their_own_rights() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = harness
+        .public(
+            Request::post("/v1/tenants/acme/tokens")
+                .token(&owner)
+                .json(json!({"name": "app", "scopes": ["records:read", "records:write"]})),
+        )
+        .await;
+    assert_eq!(token.status, StatusCode::CREATED, "{}", token.body);
+    let secret = token.body["token"].as_str().unwrap();
+    assert_eq!(
+        harness
+            .public(
+                Request::put("/v1/tenants/acme/collections/notes")
+                    .token(secret)
+                    .json(json!({}))
+            )
+            .await
+            .status,
+        StatusCode::CREATED,
+        "the token works"
+    );
+    let expired = harness.public(Request::post("/v1/tenants/acme/tokens").token(&owner).json(json!({"name": "old", "scopes": ["records:read"], "expires_at": "2020-01-01T00:00:00Z"}))).await;
+    assert_eq!(
+        expired.status,
+        StatusCode::BAD_REQUEST,
+        "expiry must be in the future"
+    );
 }
