@@ -467,6 +467,7 @@ pub struct User {
     pub id: String,
     pub email: String,
     pub display_name: String,
+    pub phone: Option<String>,
     pub roles: Vec<String>,
     pub must_change_password: bool,
     pub created_at: String,
@@ -550,6 +551,7 @@ impl From<strongroom_service::UserView> for User {
             id: view.id,
             email: view.email,
             display_name: view.display_name,
+            phone: view.phone,
             roles: view.roles,
             must_change_password: view.must_change_password,
             created_at: view.created_at.to_rfc3339(),
@@ -583,7 +585,11 @@ pub struct UpdateUserRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
-    pub display_name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// For alerts; an empty string removes it.
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 /// How much variety a password needs.

@@ -147,6 +147,7 @@ impl Platform {
             user_id: user.id.clone(),
             email: profile.email,
             display_name: profile.display_name,
+            phone: profile.phone,
             password_hash: Some(hash),
             roles: user.roles.clone(),
             disabled: user.disabled,

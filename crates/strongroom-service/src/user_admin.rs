@@ -31,6 +31,7 @@ fn state_of(context: &TenantContext, user: &StoredUser) -> Result<UserState, Ser
         user_id: user.id.clone(),
         email: profile.email,
         display_name: profile.display_name,
+        phone: profile.phone,
         password_hash: user
             .sealed_password
             .as_ref()
@@ -201,32 +202,46 @@ impl Platform {
             .await?)
     }
 
-    /// Self-service: a user changes their own display name.
+    /// Self-service: a user changes their own display name and phone number (empty clears it).
     pub async fn update_me(
         &self,
         principal: &TokenPrincipal,
         slug: &str,
-        display_name: &str,
+        display_name: Option<&str>,
+        phone: Option<&str>,
     ) -> Result<UserView, ServiceError> {
         let (runtime, session) = self.signed_in_user(principal, slug).await?;
-        self.sessions.invalidate();
         let context = TenantContext::of(&runtime);
-        let display_name = display_name.trim();
-        if display_name.is_empty()
-            || display_name.chars().count() > NAME_LENGTH_MAX
-            || display_name.chars().any(char::is_control)
-        {
-            return Err(invalid(
-                "display_name",
-                format!("must be 1 to {NAME_LENGTH_MAX} characters without control characters"),
-            ));
-        }
         let user = context
             .store
             .user(&session.user_id)?
             .ok_or(ServiceError::Unauthenticated)?;
         let mut state = self.observe(&context, state_of(&context, &user))?;
-        state.display_name = display_name.to_owned();
+        if let Some(display_name) = display_name.map(str::trim) {
+            if display_name.is_empty()
+                || display_name.chars().count() > NAME_LENGTH_MAX
+                || display_name.chars().any(char::is_control)
+            {
+                return Err(invalid(
+                    "display_name",
+                    format!("must be 1 to {NAME_LENGTH_MAX} characters without control characters"),
+                ));
+            }
+            state.display_name = display_name.to_owned();
+        }
+        if let Some(phone) = phone.map(str::trim) {
+            let digits = phone.chars().filter(char::is_ascii_digit).count();
+            let valid = phone.is_empty()
+                || ((6..=15).contains(&digits)
+                    && phone.len() <= 24
+                    && phone.chars().enumerate().all(|(index, c)| {
+                        c.is_ascii_digit() || " ()-".contains(c) || (index == 0 && c == '+')
+                    }));
+            if !valid {
+                return Err(invalid("phone", "use an international number such as +32 470 12 34 56, or an empty string to remove it".into()));
+            }
+            state.phone = (!phone.is_empty()).then(|| phone.to_owned());
+        }
         state.updated_at = self.clock.now().unix_micros().max(user.updated_at + 1);
         let saved = save(&context, state).await?;
         self.sessions.invalidate();

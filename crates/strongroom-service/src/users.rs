@@ -27,6 +27,9 @@ pub(crate) struct Profile {
     pub format: u8,
     pub email: String,
     pub display_name: String,
+    /// For alerts; optional.
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 /// Everything about a user, as journaled (the journal is sealed).
@@ -35,6 +38,8 @@ pub struct UserState {
     pub user_id: String,
     pub email: String,
     pub display_name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
     pub password_hash: Option<String>,
     pub roles: String,
     pub disabled: bool,
@@ -53,6 +58,7 @@ pub(crate) fn seal_user(
         format: 1,
         email: state.email.clone(),
         display_name: state.display_name.clone(),
+        phone: state.phone.clone(),
     };
     let profile_bytes =
         serde_json::to_vec(&profile).map_err(|error| ServiceError::Internal(error.to_string()))?;
@@ -111,6 +117,7 @@ pub struct UserView {
     pub id: String,
     pub email: String,
     pub display_name: String,
+    pub phone: Option<String>,
     pub roles: Vec<String>,
     pub must_change_password: bool,
     pub created_at: Timestamp,
@@ -280,6 +287,7 @@ pub(crate) fn user_view(
         id: user.id.clone(),
         email: profile.email,
         display_name: profile.display_name,
+        phone: profile.phone,
         roles: user.roles.split_whitespace().map(str::to_owned).collect(),
         must_change_password: user.must_change_password,
         created_at: Timestamp::from_unix_micros(user.created_at),
@@ -388,6 +396,7 @@ impl Platform {
             user_id: strongroom_crypto::random_hex_id()?,
             email,
             display_name,
+            phone: None,
             password_hash: Some(hash),
             roles: roles
                 .iter()

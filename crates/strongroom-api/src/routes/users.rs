@@ -339,7 +339,12 @@ pub async fn update_me(
 ) -> Result<Response, ApiError> {
     let user = state
         .platform
-        .update_me(&caller, &slug, &request.display_name)
+        .update_me(
+            &caller,
+            &slug,
+            request.display_name.as_deref(),
+            request.phone.as_deref(),
+        )
         .await?;
     Ok(json_response(
         StatusCode::OK,

@@ -559,6 +559,29 @@ async fn admins_change_roles_disable_and_remove_users_but_never_the_last_owner()
         renamed.body["display_name"], "Robert",
         "self-service profile"
     );
+    let phone = harness
+        .public(
+            Request::patch("/v1/tenants/acme/me")
+                .token(&bob_session)
+                .json(json!({"phone": "+32 470 12 34 56"})),
+        )
+        .await;
+    assert_eq!(
+        (
+            phone.body["phone"].clone(),
+            phone.body["display_name"].clone()
+        ),
+        (json!("+32 470 12 34 56"), json!("Robert")),
+        "contact data for alerts"
+    );
+    let bad_phone = harness
+        .public(
+            Request::patch("/v1/tenants/acme/me")
+                .token(&bob_session)
+                .json(json!({"phone": "call me"})),
+        )
+        .await;
+    assert_eq!(bad_phone.status, StatusCode::BAD_REQUEST);
 
     let demoted = harness
         .public(
