@@ -116,11 +116,12 @@ impl Platform {
         })?;
         self.store_password(&context, &user, new, user.sealed_password.clone())
             .await?;
-        context
-            .store
-            .end_sessions(&user.id, SessionSelection::AllBut(session.session_hash))
-            .await?;
-        self.sessions.invalidate();
+        self.end_sessions(
+            &context,
+            &user.id,
+            SessionSelection::AllBut(session.session_hash),
+        )
+        .await?;
         tracing::info!(tenant_id = %context.tenant_id, user_id = %user.id, "password changed; other sessions ended");
         Ok(())
     }

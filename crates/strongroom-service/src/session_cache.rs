@@ -45,3 +45,18 @@ impl SessionCache {
         }
     }
 }
+
+impl crate::Platform {
+    /// Ends sessions and empties the cache of signed-in callers, so an ended session stops
+    /// working at once. Every service path that ends sessions goes through here.
+    pub(crate) async fn end_sessions(
+        &self,
+        context: &crate::tenant_context::TenantContext,
+        user_id: &str,
+        selection: strongroom_storage::SessionSelection,
+    ) -> Result<u64, crate::ServiceError> {
+        let ended = context.store.end_sessions(user_id, selection).await?;
+        self.sessions.invalidate();
+        Ok(ended)
+    }
+}

@@ -193,7 +193,8 @@ impl Platform {
         slug: &str,
         token: &str,
     ) -> Result<Arc<TokenPrincipal>, ServiceError> {
-        let cache_key = hash_token(token);
+        // Keyed by tenant too: a cached caller is only ever found on its own tenant's path.
+        let cache_key = hash_token(&format!("{slug}\0{token}"));
         if let Some(principal) = self
             .sessions
             .get(&cache_key, self.clock.now().unix_micros())
@@ -225,9 +226,12 @@ impl Platform {
         if now - session.last_seen_at > SESSION_IDLE_MICROS
             || now - session.created_at > SESSION_ABSOLUTE_MICROS
         {
-            let _ = context
-                .store
-                .end_sessions(&session.user_id, SessionSelection::One(token_hash))
+            let _ = self
+                .end_sessions(
+                    &context,
+                    &session.user_id,
+                    SessionSelection::One(token_hash),
+                )
                 .await;
             return Err(ServiceError::Unauthenticated);
         }
@@ -269,11 +273,12 @@ impl Platform {
             .clone()
             .ok_or(ServiceError::Unauthenticated)?;
         let runtime = self.tenant_for(principal, slug).await?;
-        runtime
-            .store
-            .end_sessions(&user.user_id, SessionSelection::One(user.session_hash))
-            .await?;
-        self.sessions.invalidate();
+        self.end_sessions(
+            &TenantContext::of(&runtime),
+            &user.user_id,
+            SessionSelection::One(user.session_hash),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -36,6 +36,20 @@ pub struct SessionUser {
     pub must_enrol_mfa: bool,
 }
 
+impl SessionUser {
+    /// A one-time or expired password, or a required but missing second factor, closes
+    /// everything but the password change and the enrolment.
+    fn check_gates(&self) -> Result<(), ServiceError> {
+        if self.must_change_password {
+            return Err(ServiceError::PasswordChangeRequired);
+        }
+        if self.must_enrol_mfa {
+            return Err(ServiceError::MfaEnrolmentRequired);
+        }
+        Ok(())
+    }
+}
+
 /// The permission a data scope stands for when the caller is a user.
 fn permission_for(scope: Scope) -> Permission {
     match scope {
@@ -357,12 +371,7 @@ impl Platform {
         let allowed = match &principal.user {
             None => principal.scopes.contains(scope),
             Some(user) => {
-                if user.must_change_password {
-                    return Err(ServiceError::PasswordChangeRequired);
-                }
-                if user.must_enrol_mfa {
-                    return Err(ServiceError::MfaEnrolmentRequired);
-                }
+                user.check_gates()?;
                 strongroom_domain::permits(
                     &user.grants,
                     permission_for(scope),
@@ -394,12 +403,7 @@ impl Platform {
             return Err(ServiceError::MissingPermission(permission.as_str()));
         };
         let runtime = self.tenant_for(principal, slug).await?;
-        if user.must_change_password {
-            return Err(ServiceError::PasswordChangeRequired);
-        }
-        if user.must_enrol_mfa {
-            return Err(ServiceError::MfaEnrolmentRequired);
-        }
+        user.check_gates()?;
         if !strongroom_domain::permits(
             &user.grants,
             permission,

@@ -14,8 +14,6 @@ use crate::users::{
 use strongroom_domain::Permission;
 use strongroom_storage::{SessionSelection, StoredUser};
 
-const NAME_LENGTH_MAX: usize = 200;
-
 /// What an admin changes about a user; absent fields stay as they are.
 #[derive(Debug, Clone, Default)]
 pub struct UserChange {
@@ -137,11 +135,8 @@ impl Platform {
         let saved = save(&context, state).await?;
         self.sessions.invalidate();
         if rights_changed {
-            context
-                .store
-                .end_sessions(&target.id, SessionSelection::All)
+            self.end_sessions(&context, &target.id, SessionSelection::All)
                 .await?;
-            self.sessions.invalidate();
         }
         user_view(&context, &saved)
     }
@@ -196,9 +191,8 @@ impl Platform {
             .store
             .user(user_id)?
             .ok_or(ServiceError::NotFound("user"))?;
-        Ok(context
-            .store
-            .end_sessions(user_id, SessionSelection::All)
+        Ok(self
+            .end_sessions(&context, user_id, SessionSelection::All)
             .await?)
     }
 
@@ -217,17 +211,8 @@ impl Platform {
             .user(&session.user_id)?
             .ok_or(ServiceError::Unauthenticated)?;
         let mut state = self.observe(&context, state_of(&context, &user))?;
-        if let Some(display_name) = display_name.map(str::trim) {
-            if display_name.is_empty()
-                || display_name.chars().count() > NAME_LENGTH_MAX
-                || display_name.chars().any(char::is_control)
-            {
-                return Err(invalid(
-                    "display_name",
-                    format!("must be 1 to {NAME_LENGTH_MAX} characters without control characters"),
-                ));
-            }
-            state.display_name = display_name.to_owned();
+        if let Some(display_name) = display_name {
+            state.display_name = crate::users::check_display_name(display_name)?;
         }
         if let Some(phone) = phone.map(str::trim) {
             let digits = phone.chars().filter(char::is_ascii_digit).count();

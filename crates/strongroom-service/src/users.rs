@@ -146,6 +146,21 @@ pub enum SignIn {
     },
 }
 
+/// A display name: 1 to 200 characters, trimmed, no control characters.
+pub(crate) fn check_display_name(display_name: &str) -> Result<String, ServiceError> {
+    let display_name = display_name.trim();
+    if display_name.is_empty()
+        || display_name.chars().count() > NAME_LENGTH_MAX
+        || display_name.chars().any(char::is_control)
+    {
+        return Err(invalid(
+            "display_name",
+            format!("must be 1 to {NAME_LENGTH_MAX} characters without control characters"),
+        ));
+    }
+    Ok(display_name.to_owned())
+}
+
 pub(crate) fn invalid(parameter: &str, reason: String) -> ServiceError {
     ServiceError::Invalid(DomainError::InvalidQuery {
         parameter: parameter.to_owned(),
@@ -371,16 +386,7 @@ impl Platform {
         roles: &[BuiltinRole],
     ) -> Result<CreatedUser, ServiceError> {
         let email = normalize_email(email)?;
-        let display_name = display_name.trim().to_owned();
-        if display_name.is_empty()
-            || display_name.chars().count() > NAME_LENGTH_MAX
-            || display_name.chars().any(char::is_control)
-        {
-            return Err(invalid(
-                "display_name",
-                format!("must be 1 to {NAME_LENGTH_MAX} characters without control characters"),
-            ));
-        }
+        let display_name = check_display_name(display_name)?;
         let password = one_time_password()?;
         let hashing = self.options.password_hashing;
         let to_hash = password.clone();
