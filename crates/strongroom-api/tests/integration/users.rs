@@ -685,6 +685,14 @@ async fn admins_change_roles_disable_and_remove_users_but_never_the_last_owner()
     );
     assert_eq!(
         harness
+            .public(Request::get("/v1/tenants/acme/me").token(&admin_again))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "signing a user out everywhere ends a session that was just in use, at once"
+    );
+    assert_eq!(
+        harness
             .public(
                 Request::delete(&format!("/v1/tenants/acme/users/{owner_id}")).token(&bob_owner)
             )
