@@ -631,6 +631,27 @@ pub enum MfaRequirementWire {
 pub struct SecurityPolicyWire {
     pub password: PasswordPolicyWire,
     pub mfa: MfaRequirementWire,
+    /// Session lifetimes; 30 minutes idle and 12 hours at most when left out.
+    #[serde(default)]
+    pub sessions: SessionTimeoutsWire,
+}
+
+/// How long a session lives: idle 5 minutes to 24 hours, absolute 1 to 720 hours.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionTimeoutsWire {
+    pub idle_minutes: u32,
+    pub absolute_hours: u32,
+}
+
+impl Default for SessionTimeoutsWire {
+    fn default() -> Self {
+        let defaults = strongroom_service::SessionTimeouts::default();
+        SessionTimeoutsWire {
+            idle_minutes: defaults.idle_minutes,
+            absolute_hours: defaults.absolute_hours,
+        }
+    }
 }
 
 impl From<strongroom_service::SecurityPolicy> for SecurityPolicyWire {
@@ -660,6 +681,10 @@ impl From<strongroom_service::SecurityPolicy> for SecurityPolicyWire {
                 strongroom_service::MfaRequirement::Roles { roles } => {
                     MfaRequirementWire::Roles { roles }
                 }
+            },
+            sessions: SessionTimeoutsWire {
+                idle_minutes: policy.sessions.idle_minutes,
+                absolute_hours: policy.sessions.absolute_hours,
             },
         }
     }
@@ -692,6 +717,10 @@ impl From<SecurityPolicyWire> for strongroom_service::SecurityPolicy {
                 MfaRequirementWire::Roles { roles } => {
                     strongroom_service::MfaRequirement::Roles { roles }
                 }
+            },
+            sessions: strongroom_service::SessionTimeouts {
+                idle_minutes: wire.sessions.idle_minutes,
+                absolute_hours: wire.sessions.absolute_hours,
             },
         }
     }

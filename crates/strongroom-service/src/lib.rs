@@ -34,7 +34,7 @@ pub use mfa::TotpEnrolment;
 pub use platform::{Platform, PlatformOptions, StoreOpener, TenantStores, sqlite_store_opener};
 pub use records::RecordUpdate;
 pub use security::{SecurityEventKind, SecurityEvents};
-pub use security_policy::{MfaRequirement, SecurityPolicy};
+pub use security_policy::{MfaRequirement, SecurityPolicy, SessionTimeouts};
 pub use strongroom_domain::Timestamp;
 pub use tenants::{OperatorPrincipal, SessionUser, TokenPrincipal};
 pub use user_admin::UserChange;

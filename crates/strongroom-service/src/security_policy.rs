@@ -25,11 +25,79 @@ pub enum MfaRequirement {
     },
 }
 
+/// How long a session lives: ended after `idle_minutes` without use and after
+/// `absolute_hours` in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionTimeouts {
+    pub idle_minutes: u32,
+    pub absolute_hours: u32,
+}
+
+impl SessionTimeouts {
+    pub const IDLE_MINUTES_RANGE: std::ops::RangeInclusive<u32> = 5..=24 * 60;
+    pub const ABSOLUTE_HOURS_RANGE: std::ops::RangeInclusive<u32> = 1..=30 * 24;
+
+    pub fn idle_micros(&self) -> i64 {
+        i64::from(self.idle_minutes) * 60 * 1_000_000
+    }
+
+    pub fn absolute_micros(&self) -> i64 {
+        i64::from(self.absolute_hours) * 3600 * 1_000_000
+    }
+
+    /// Whether a session created at `created_at` and last used at `last_seen_at` has ended.
+    pub fn has_ended(&self, created_at: i64, last_seen_at: i64, now: i64) -> bool {
+        now - last_seen_at > self.idle_micros() || now - created_at > self.absolute_micros()
+    }
+
+    fn validate(&self) -> Result<(), ServiceError> {
+        if !Self::IDLE_MINUTES_RANGE.contains(&self.idle_minutes) {
+            return Err(invalid(
+                "sessions.idle_minutes",
+                format!(
+                    "must be between {} and {} minutes",
+                    Self::IDLE_MINUTES_RANGE.start(),
+                    Self::IDLE_MINUTES_RANGE.end()
+                ),
+            ));
+        }
+        if !Self::ABSOLUTE_HOURS_RANGE.contains(&self.absolute_hours) {
+            return Err(invalid(
+                "sessions.absolute_hours",
+                format!(
+                    "must be between {} and {} hours",
+                    Self::ABSOLUTE_HOURS_RANGE.start(),
+                    Self::ABSOLUTE_HOURS_RANGE.end()
+                ),
+            ));
+        }
+        if self.idle_micros() > self.absolute_micros() {
+            return Err(invalid(
+                "sessions.idle_minutes",
+                "must not be longer than the absolute timeout".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for SessionTimeouts {
+    /// 30 minutes idle, 12 hours at most.
+    fn default() -> Self {
+        SessionTimeouts {
+            idle_minutes: 30,
+            absolute_hours: 12,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct SecurityPolicy {
     pub password: PasswordPolicy,
     pub mfa: MfaRequirement,
+    pub sessions: SessionTimeouts,
 }
 
 impl SecurityPolicy {
@@ -49,6 +117,7 @@ impl SecurityPolicy {
         self.password
             .validate(mfa_everyone)
             .map_err(|reason| invalid("password", reason))?;
+        self.sessions.validate()?;
         if let MfaRequirement::Roles { roles } = &self.mfa {
             if let Some(unknown) = roles.iter().find(|role| {
                 !BuiltinRole::ALL

@@ -5,8 +5,8 @@ use crate::platform::Platform;
 use crate::tenant_context::TenantContext;
 use crate::tenants::{SessionUser, TokenPrincipal};
 use crate::users::{
-    SESSION_ABSOLUTE_MICROS, SESSION_IDLE_MICROS, SESSION_TOUCH_MICROS, SignIn, SignedIn,
-    email_index, grants_of, normalize_email, open_password, user_view,
+    SESSION_TOUCH_MICROS, SignIn, SignedIn, email_index, grants_of, normalize_email, open_password,
+    user_view,
 };
 use crate::{SecurityEventKind, ServiceError};
 use std::sync::Arc;
@@ -223,8 +223,10 @@ impl Platform {
             .session(&token_hash)?
             .ok_or(ServiceError::Unauthenticated)?;
         let now = self.clock.now().unix_micros();
-        if now - session.last_seen_at > SESSION_IDLE_MICROS
-            || now - session.created_at > SESSION_ABSOLUTE_MICROS
+        let policy = self.observe(&context, crate::security_policy::load(&context))?;
+        if policy
+            .sessions
+            .has_ended(session.created_at, session.last_seen_at, now)
         {
             let _ = self
                 .end_sessions(
@@ -243,7 +245,6 @@ impl Platform {
         if now - session.last_seen_at > SESSION_TOUCH_MICROS {
             context.store.touch_session(&token_hash, now).await?;
         }
-        let policy = self.observe(&context, crate::security_policy::load(&context))?;
         Ok(Arc::new(TokenPrincipal {
             token_id: user.id.clone(),
             tenant_id: runtime.id.clone(),

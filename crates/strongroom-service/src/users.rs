@@ -13,9 +13,6 @@ use std::sync::Arc;
 use strongroom_domain::{BuiltinRole, DomainError, Grant, GrantLimit, Permission};
 use strongroom_storage::{StorageError, StoredUser};
 
-/// Sessions end after this long without use, and after this long in any case.
-pub(crate) const SESSION_IDLE_MICROS: i64 = 30 * 60 * 1_000_000;
-pub(crate) const SESSION_ABSOLUTE_MICROS: i64 = 12 * 3600 * 1_000_000;
 /// Last-seen times are written at most this often, so reads do not all become writes.
 pub(crate) const SESSION_TOUCH_MICROS: i64 = 60 * 1_000_000;
 const EMAIL_LENGTH_MAX: usize = 254;

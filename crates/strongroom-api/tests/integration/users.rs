@@ -320,6 +320,118 @@ async fn failed_sign_ins_look_alike_and_sessions_stay_in_their_tenant_and_expire
     );
 }
 
+#[tokio::test]
+async fn tenant_admins_set_session_timeouts() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    let owner = activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let defaults = harness
+        .public(Request::get("/v1/tenants/acme/policy/security").token(&owner))
+        .await;
+    assert_eq!(
+        defaults.body["sessions"],
+        json!({"idle_minutes": 30, "absolute_hours": 12})
+    );
+    let mut policy = defaults.body.clone();
+    for (sessions, field) in [
+        (
+            json!({"idle_minutes": 1, "absolute_hours": 12}),
+            "idle_minutes",
+        ),
+        (
+            json!({"idle_minutes": 30, "absolute_hours": 0}),
+            "absolute_hours",
+        ),
+        (
+            json!({"idle_minutes": 30, "absolute_hours": 9999}),
+            "absolute_hours",
+        ),
+        (
+            json!({"idle_minutes": 120, "absolute_hours": 1}),
+            "idle_minutes",
+        ),
+    ] {
+        policy["sessions"] = sessions.clone();
+        let refused = harness
+            .public(
+                Request::put("/v1/tenants/acme/policy/security")
+                    .token(&owner)
+                    .json(policy.clone()),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{sessions}");
+        assert!(
+            refused.body["detail"].as_str().unwrap().contains(field),
+            "{sessions}: {}",
+            refused.body
+        );
+    }
+    policy["sessions"] = json!({"idle_minutes": 10, "absolute_hours": 1});
+    let set = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/security")
+                .token(&owner)
+                .json(policy.clone()),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+
+    let me = |token: String| {
+        let harness = &harness;
+        async move {
+            harness
+                .public(Request::get("/v1/tenants/acme/me").token(&token))
+                .await
+                .status
+        }
+    };
+    let idle = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let busy = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The busy session is used every 9 minutes; the idle one is not.
+    for _ in 0..6 {
+        harness.clock.advance_micros(9 * 60 * 1_000_000);
+        assert_eq!(
+            me(busy.clone()).await,
+            StatusCode::OK,
+            "used within 10 minutes"
+        );
+    }
+    assert_eq!(
+        me(idle).await,
+        StatusCode::UNAUTHORIZED,
+        "10 minutes idle ends a session under this tenant's policy"
+    );
+    harness.clock.advance_micros(7 * 60 * 1_000_000);
+    assert_eq!(
+        me(busy).await,
+        StatusCode::UNAUTHORIZED,
+        "no session outlives the absolute timeout of 1 hour, however busy"
+    );
+}
+
 /// The code Debian's oathtool computes for a base32 secret at a Unix time.
 fn oathtool_code(secret_base32: &str, unix_seconds: i64) -> String {
     let output = std::process::Command::new("oathtool")
