@@ -78,6 +78,21 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::users::enrol_totp))
         .routes(routes!(routes::users::confirm_totp))
         .routes(routes!(routes::documents::restore_from_trash))
+        .routes(routes!(routes::access::list_roles))
+        .routes(routes!(
+            routes::access::put_role,
+            routes::access::delete_role
+        ))
+        .routes(routes!(routes::access::list_groups))
+        .routes(routes!(
+            routes::access::put_group,
+            routes::access::delete_group
+        ))
+        .routes(routes!(
+            routes::access::list_grants,
+            routes::access::create_grant
+        ))
+        .routes(routes!(routes::access::delete_grant))
 }
 
 /// The admin listener's routes with their OpenAPI description.

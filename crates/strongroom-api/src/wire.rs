@@ -725,3 +725,142 @@ impl From<SecurityPolicyWire> for strongroom_service::SecurityPolicy {
         }
     }
 }
+
+/// A role: built-in (fixed) or custom (defined by the tenant's admins).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleWire {
+    pub name: String,
+    pub builtin: bool,
+    pub permissions: Vec<String>,
+}
+
+impl From<strongroom_service::RoleView> for RoleWire {
+    fn from(role: strongroom_service::RoleView) -> Self {
+        RoleWire {
+            name: role.name,
+            builtin: role.builtin,
+            permissions: role.permissions,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleList {
+    pub roles: Vec<RoleWire>,
+}
+
+/// A custom role's permissions, such as `records:read` and `documents:download`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutRoleRequest {
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupWire {
+    pub name: String,
+    /// User ids.
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupList {
+    pub groups: Vec<GroupWire>,
+}
+
+/// A group's members (user ids); replaces the members it had.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutGroupRequest {
+    pub members: Vec<String>,
+}
+
+/// Who a grant is for.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GrantSubjectWire {
+    User { id: String },
+    Group { name: String },
+}
+
+/// Where a grant applies: everywhere in the tenant, named collections, or whole document
+/// directories (prefixes ending in `/`).
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GrantLimitWire {
+    #[default]
+    Everything,
+    Collections {
+        names: Vec<String>,
+    },
+    DocumentPrefixes {
+        prefixes: Vec<String>,
+    },
+}
+
+/// Give a role (any but owner) to a user or a group, optionally limited.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGrantRequest {
+    pub subject: GrantSubjectWire,
+    pub role: String,
+    /// Everywhere when left out.
+    #[serde(default)]
+    pub limit: GrantLimitWire,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantWire {
+    pub id: String,
+    pub subject: GrantSubjectWire,
+    pub role: String,
+    pub limit: GrantLimitWire,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantList {
+    pub grants: Vec<GrantWire>,
+}
+
+impl From<GrantSubjectWire> for strongroom_service::GrantSubject {
+    fn from(wire: GrantSubjectWire) -> Self {
+        match wire {
+            GrantSubjectWire::User { id } => strongroom_service::GrantSubject::User { id },
+            GrantSubjectWire::Group { name } => strongroom_service::GrantSubject::Group { name },
+        }
+    }
+}
+
+impl From<GrantLimitWire> for strongroom_service::GrantScope {
+    fn from(wire: GrantLimitWire) -> Self {
+        use strongroom_service::GrantScope;
+        match wire {
+            GrantLimitWire::Everything => GrantScope::Everything,
+            GrantLimitWire::Collections { names } => GrantScope::Collections { names },
+            GrantLimitWire::DocumentPrefixes { prefixes } => {
+                GrantScope::DocumentPrefixes { prefixes }
+            }
+        }
+    }
+}
+
+impl From<strongroom_service::RoleGrant> for GrantWire {
+    fn from(grant: strongroom_service::RoleGrant) -> Self {
+        use strongroom_service::{GrantScope, GrantSubject};
+        GrantWire {
+            id: grant.id,
+            subject: match grant.subject {
+                GrantSubject::User { id } => GrantSubjectWire::User { id },
+                GrantSubject::Group { name } => GrantSubjectWire::Group { name },
+            },
+            role: grant.role,
+            limit: match grant.limit {
+                GrantScope::Everything => GrantLimitWire::Everything,
+                GrantScope::Collections { names } => GrantLimitWire::Collections { names },
+                GrantScope::DocumentPrefixes { prefixes } => {
+                    GrantLimitWire::DocumentPrefixes { prefixes }
+                }
+            },
+        }
+    }
+}

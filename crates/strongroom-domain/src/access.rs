@@ -135,6 +135,8 @@ pub enum Resource<'a> {
     Tenant,
     Collection(&'a str),
     Document(&'a str),
+    /// Somewhere in the tenant: opens a listing, whose entries are then checked one by one.
+    Anywhere,
 }
 
 /// The one decision: does any grant give `permission` on `resource`?
@@ -142,7 +144,7 @@ pub fn permits(grants: &[Grant], permission: Permission, resource: Resource<'_>)
     grants.iter().any(|grant| {
         grant.permissions.contains(&permission)
             && match (&grant.limit, resource) {
-                (GrantLimit::Everything, _) => true,
+                (GrantLimit::Everything, _) | (_, Resource::Anywhere) => true,
                 (GrantLimit::Collections(names), Resource::Collection(name)) => {
                     names.contains(name)
                 }
@@ -224,9 +226,19 @@ mod tests {
             Resource::Collection("customers")
         ));
         assert!(!permits(
-            &[customers],
+            &[customers.clone()],
             Permission::RecordsRead,
             Resource::Collection("invoices")
+        ));
+        assert!(permits(
+            &[customers.clone()],
+            Permission::RecordsRead,
+            Resource::Anywhere
+        ));
+        assert!(!permits(
+            &[customers],
+            Permission::RecordsWrite,
+            Resource::Anywhere
         ));
     }
 

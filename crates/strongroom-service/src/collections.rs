@@ -4,13 +4,13 @@ use crate::journal::{JournalChange, sealer};
 use crate::platform::Platform;
 use crate::sealing::context;
 use crate::tenant_context::TenantContext;
-use crate::tenants::TokenPrincipal;
+use crate::tenants::{Need, TokenPrincipal};
 use crate::{CollectionView, PutOutcome, ServiceError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use strongroom_domain::{CollectionName, CollectionSchema, Scope, Timestamp};
+use strongroom_domain::{CollectionName, CollectionSchema, Permission, Resource, Scope, Timestamp};
 use strongroom_storage::{IndexEntry, PendingWrite, RecordOrder, RecordQuery, StoredCollection};
 
 const REINDEX_BATCH: u32 = 500;
@@ -258,7 +258,7 @@ impl Platform {
         let name = CollectionName::parse(name)?;
         schema.validate()?;
         let context = self
-            .tenant_context(principal, slug, Scope::RecordsWrite)
+            .tenant_context(principal, slug, Need::records_write(name.as_str()))
             .await?;
         let existing = load_collection(&context, name.as_str())?;
         let now = self.clock.now().unix_micros();
@@ -309,13 +309,23 @@ impl Platform {
         slug: &str,
     ) -> Result<Vec<CollectionView>, ServiceError> {
         let context = self
-            .tenant_context(principal, slug, Scope::RecordsRead)
+            .tenant_context(principal, slug, Need::somewhere(Scope::RecordsRead))
             .await?;
         let listed = context
             .store
             .list_collections()?
             .iter()
-            .map(|stored| Ok(collection_view(open_collection(&context, stored)?, stored)))
+            .map(|stored| Ok((open_collection(&context, stored)?, stored)))
+            .filter(|opened| match opened {
+                Ok((definition, _)) => principal.may(
+                    Permission::RecordsRead,
+                    Resource::Collection(&definition.name),
+                ),
+                Err(_) => true,
+            })
+            .map(|opened: Result<_, ServiceError>| {
+                opened.map(|(definition, stored)| collection_view(definition, stored))
+            })
             .collect();
         self.observe(&context, listed)
     }

@@ -78,6 +78,10 @@ pub enum JournalChange {
     },
     #[serde(rename = "user.delete")]
     UserDelete { user_id: String },
+    #[serde(rename = "access.model")]
+    AccessModel {
+        model: crate::access_model::AccessModel,
+    },
     #[serde(rename = "user.mfa")]
     UserMfa {
         user_id: String,
@@ -148,6 +152,7 @@ async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), Ser
         JournalChange::SecurityPolicy { policy } => {
             crate::security_policy::store(context, &policy).await?
         }
+        JournalChange::AccessModel { model } => crate::access_model::store(context, &model).await?,
         JournalChange::UserDelete { user_id } => {
             crate::user_admin::apply_user_delete(context, user_id).await?
         }

@@ -3,6 +3,7 @@
 //! here after reading. No HTTP and no JSON wire formats live here.
 #![forbid(unsafe_code)]
 
+mod access_model;
 mod clock;
 mod collections;
 mod documents;
@@ -18,6 +19,7 @@ mod sealing;
 mod security;
 mod security_policy;
 mod session_cache;
+mod settings;
 mod sign_in;
 mod tenant_context;
 mod tenants;
@@ -26,6 +28,7 @@ mod user_admin;
 mod users;
 mod views;
 
+pub use access_model::{AccessModel, GrantScope, GrantSubject, RoleGrant, RoleView};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use documents::{ContentStream, DocumentContent, DocumentLimits, PurgeReport};
 pub use error::ServiceError;

@@ -6,11 +6,11 @@ use crate::journal::{JournalChange, sealer};
 use crate::platform::Platform;
 use crate::sealing::context;
 use crate::tenant_context::TenantContext;
-use crate::tenants::TokenPrincipal;
+use crate::tenants::{Need, TokenPrincipal};
 use crate::{ListedRecord, RecordPage, RecordView, ServiceError};
 use serde_json::Value;
 use std::sync::Arc;
-use strongroom_domain::{Cursor, ListOrder, ListQuery, Scope, Timestamp, apply_merge_patch};
+use strongroom_domain::{Cursor, ListOrder, ListQuery, Timestamp, apply_merge_patch};
 use strongroom_storage::{
     PendingWrite, RecordOrder, RecordQuery, StorageError, StoredRecord, TenantStore,
 };
@@ -181,7 +181,7 @@ impl Platform {
         body: Value,
     ) -> Result<RecordView, ServiceError> {
         let context = self
-            .tenant_context(principal, slug, Scope::RecordsWrite)
+            .tenant_context(principal, slug, Need::records_write(collection))
             .await?;
         let loaded = self.observe(&context, require_collection(&context, collection))?;
         loaded.schema.check_record(&body)?;
@@ -217,7 +217,7 @@ impl Platform {
         id: &str,
     ) -> Result<RecordView, ServiceError> {
         let context = self
-            .tenant_context(principal, slug, Scope::RecordsRead)
+            .tenant_context(principal, slug, Need::records_read(collection))
             .await?;
         let result = require_collection(&context, collection)
             .and_then(|loaded| read_record(&context, &loaded, id));
@@ -235,7 +235,7 @@ impl Platform {
         if_match: Option<u64>,
     ) -> Result<RecordView, ServiceError> {
         let context = self
-            .tenant_context(principal, slug, Scope::RecordsWrite)
+            .tenant_context(principal, slug, Need::records_write(collection))
             .await?;
         let loaded = self.observe(&context, require_collection(&context, collection))?;
         for _ in 0..=UPDATE_RETRIES_MAX {
@@ -295,7 +295,7 @@ impl Platform {
         if_match: Option<u64>,
     ) -> Result<(), ServiceError> {
         let context = self
-            .tenant_context(principal, slug, Scope::RecordsWrite)
+            .tenant_context(principal, slug, Need::records_write(collection))
             .await?;
         let loaded = self.observe(&context, require_collection(&context, collection))?;
         if !is_record_id(id) {
@@ -333,7 +333,7 @@ impl Platform {
             self.options.page_limit_max,
         )?;
         let context = self
-            .tenant_context(principal, slug, Scope::RecordsRead)
+            .tenant_context(principal, slug, Need::records_read(collection))
             .await?;
         let loaded = self.observe(&context, require_collection(&context, collection))?;
         if loaded.index_pending && !query.filters.is_empty() {

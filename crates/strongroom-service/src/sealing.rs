@@ -21,6 +21,8 @@ pub(crate) struct TenantRuntime {
     /// blobs, so a purge never deletes a blob a commit is about to reference.
     pub blob_lock: Arc<tokio::sync::Mutex<()>>,
     pub collections: Arc<crate::collections::CollectionCache>,
+    /// Serializes changes to the tenant's roles, groups and grants.
+    pub access_lock: tokio::sync::Mutex<()>,
     keys: RwLock<Arc<TenantKeys>>,
     suspended: AtomicBool,
 }
@@ -40,6 +42,7 @@ impl TenantRuntime {
             blobs: stores.blobs,
             blob_lock: Arc::default(),
             collections: Arc::default(),
+            access_lock: tokio::sync::Mutex::default(),
             keys: RwLock::new(Arc::new(keys)),
             suspended: AtomicBool::new(suspended),
         }

@@ -2,7 +2,7 @@
 //! must use a second factor. Sealed in the tenant's settings and journaled.
 
 use crate::ServiceError;
-use crate::journal::{JournalChange, sealer};
+use crate::journal::JournalChange;
 use crate::platform::Platform;
 use crate::tenant_context::TenantContext;
 use crate::tenants::TokenPrincipal;
@@ -131,48 +131,19 @@ impl SecurityPolicy {
     }
 }
 
-fn setting_context(tenant_id: &str) -> Vec<u8> {
-    format!("strongroom/setting/v1\0{tenant_id}\0{SETTING}").into_bytes()
-}
-
 /// The tenant's policy, or the defaults when none was set.
 pub(crate) fn load(context: &TenantContext) -> Result<SecurityPolicy, ServiceError> {
-    let Some(sealed) = context.store.setting(SETTING)? else {
-        return Ok(SecurityPolicy::default());
-    };
-    let integrity = || ServiceError::Integrity {
-        what: "the security policy".into(),
-    };
-    let plaintext = context
-        .keys
-        .keyring
-        .open(&setting_context(&context.tenant_id), &sealed)
-        .map_err(|_| integrity())?;
-    serde_json::from_slice(&plaintext).map_err(|_| integrity())
+    Ok(crate::settings::load(context, SETTING, "the security policy")?.unwrap_or_default())
 }
 
 pub(crate) async fn store(
     context: &TenantContext,
     policy: &SecurityPolicy,
 ) -> Result<(), ServiceError> {
-    let plaintext =
-        serde_json::to_vec(policy).map_err(|error| ServiceError::Internal(error.to_string()))?;
-    let sealed = context
-        .keys
-        .keyring
-        .seal(&setting_context(&context.tenant_id), &plaintext)?;
     let change = JournalChange::SecurityPolicy {
         policy: policy.clone(),
     };
-    context
-        .store
-        .put_setting(
-            SETTING,
-            sealed,
-            sealer(&context.tenant_id, &context.keys, change),
-        )
-        .await?;
-    Ok(())
+    crate::settings::store(context, SETTING, policy, change).await
 }
 
 impl Platform {

@@ -5,8 +5,7 @@ use crate::platform::Platform;
 use crate::tenant_context::TenantContext;
 use crate::tenants::{SessionUser, TokenPrincipal};
 use crate::users::{
-    SESSION_TOUCH_MICROS, SignIn, SignedIn, email_index, grants_of, normalize_email, open_password,
-    user_view,
+    SESSION_TOUCH_MICROS, SignIn, SignedIn, email_index, normalize_email, open_password, user_view,
 };
 use crate::{SecurityEventKind, ServiceError};
 use std::sync::Arc;
@@ -254,7 +253,7 @@ impl Platform {
                 user_id: user.id.clone(),
                 roles: user.roles.clone(),
                 session_hash: token_hash,
-                grants: grants_of(&user.roles),
+                grants: crate::access_model::load(&context)?.grants_for(&user.id, &user.roles),
                 must_change_password: user.must_change_password
                     || policy
                         .password

@@ -76,14 +76,14 @@ impl TenantContext {
 }
 
 impl crate::Platform {
-    /// Authorizes the caller for `scope` on the tenant and returns the context to act in.
+    /// Authorizes the caller for what the route needs on the tenant and returns the context to act in.
     pub(crate) async fn tenant_context(
         &self,
         principal: &crate::TokenPrincipal,
         slug: &str,
-        scope: strongroom_domain::Scope,
+        need: crate::tenants::Need<'_>,
     ) -> Result<TenantContext, crate::ServiceError> {
-        let runtime = self.authorize(principal, slug, scope).await?;
+        let runtime = self.authorize(principal, slug, need).await?;
         Ok(TenantContext::of(&runtime))
     }
 

@@ -6,7 +6,9 @@ use crate::security::SecurityEventKind;
 use crate::{CreatedToken, KeyVersionView, ServiceError, TenantView};
 use std::sync::Arc;
 use strongroom_crypto::{DataKey, WrappedKeyPurpose, hash_token, random_hex_id};
-use strongroom_domain::{DomainError, Permission, Scope, ScopeSet, TenantSlug, Timestamp};
+use strongroom_domain::{
+    DomainError, Permission, Resource, Scope, ScopeSet, TenantSlug, Timestamp,
+};
 use strongroom_storage::{ApiTokenRow, TenantRow, TenantStatus, WrappedKeyRow};
 
 /// An authenticated API token.
@@ -50,13 +52,70 @@ impl SessionUser {
     }
 }
 
-/// The permission a data scope stands for when the caller is a user.
-fn permission_for(scope: Scope) -> Permission {
-    match scope {
-        Scope::RecordsRead => Permission::RecordsRead,
-        Scope::RecordsWrite => Permission::RecordsWrite,
-        Scope::DocumentsRead => Permission::DocumentsRead,
-        Scope::DocumentsWrite => Permission::DocumentsWrite,
+/// What a data route needs: the scope an API token must carry, or the permission a signed-in
+/// user must hold on the resource (a grant may be limited to collections or path prefixes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Need<'a> {
+    pub scope: Scope,
+    pub permission: Permission,
+    pub resource: Resource<'a>,
+}
+
+impl<'a> Need<'a> {
+    pub fn records_read(collection: &'a str) -> Self {
+        Self::of(Scope::RecordsRead, Resource::Collection(collection))
+    }
+
+    pub fn records_write(collection: &'a str) -> Self {
+        Self::of(Scope::RecordsWrite, Resource::Collection(collection))
+    }
+
+    pub fn documents_read(path: &'a str) -> Self {
+        Self::of(Scope::DocumentsRead, Resource::Document(path))
+    }
+
+    pub fn documents_write(path: &'a str) -> Self {
+        Self::of(Scope::DocumentsWrite, Resource::Document(path))
+    }
+
+    /// Content leaves the tenant: users need `documents:download` (API tokens
+    /// `documents:read`).
+    pub fn download(path: &'a str) -> Self {
+        Need {
+            permission: Permission::DocumentsDownload,
+            ..Self::documents_read(path)
+        }
+    }
+
+    /// Somewhere in the tenant: opens a listing (each entry is then checked with
+    /// `TokenPrincipal::may`) or a lookup whose resource is known only later.
+    pub fn somewhere(scope: Scope) -> Self {
+        Self::of(scope, Resource::Anywhere)
+    }
+
+    fn of(scope: Scope, resource: Resource<'a>) -> Self {
+        let permission = match scope {
+            Scope::RecordsRead => Permission::RecordsRead,
+            Scope::RecordsWrite => Permission::RecordsWrite,
+            Scope::DocumentsRead => Permission::DocumentsRead,
+            Scope::DocumentsWrite => Permission::DocumentsWrite,
+        };
+        Need {
+            scope,
+            permission,
+            resource,
+        }
+    }
+}
+
+impl TokenPrincipal {
+    /// Whether a signed-in user's grants give `permission` on `resource`. API tokens are
+    /// tenant-wide: their scope was checked when the tenant was authorized.
+    pub(crate) fn may(&self, permission: Permission, resource: Resource<'_>) -> bool {
+        match &self.user {
+            None => true,
+            Some(user) => strongroom_domain::permits(&user.grants, permission, resource),
+        }
     }
 }
 
@@ -365,29 +424,51 @@ impl Platform {
         &self,
         principal: &TokenPrincipal,
         slug: &str,
-        scope: Scope,
+        need: Need<'_>,
     ) -> Result<Arc<TenantRuntime>, ServiceError> {
         let runtime = self.tenant_for(principal, slug).await?;
+        if let Some(user) = &principal.user {
+            user.check_gates()?;
+        }
         let allowed = match &principal.user {
-            None => principal.scopes.contains(scope),
-            Some(user) => {
-                user.check_gates()?;
-                strongroom_domain::permits(
-                    &user.grants,
-                    permission_for(scope),
-                    strongroom_domain::Resource::Tenant,
-                )
-            }
+            None => principal.scopes.contains(need.scope),
+            Some(_) => principal.may(need.permission, need.resource),
         };
         if !allowed {
-            self.security.raise(
-                SecurityEventKind::ScopeDenied,
-                Some(&runtime.id),
-                &format!("caller {} lacks {}", principal.token_id, scope.as_str()),
-            );
-            return Err(ServiceError::MissingScope(scope));
+            return Err(self.denied(principal, &runtime.id, need));
         }
         Ok(runtime)
+    }
+
+    /// Checks a resource known only after the tenant was opened (a trashed document's path);
+    /// for API tokens the scope checked by `authorize` decides alone.
+    pub(crate) fn authorize_resource(
+        &self,
+        principal: &TokenPrincipal,
+        tenant_id: &str,
+        need: Need<'_>,
+    ) -> Result<(), ServiceError> {
+        if principal.may(need.permission, need.resource) {
+            Ok(())
+        } else {
+            Err(self.denied(principal, tenant_id, need))
+        }
+    }
+
+    fn denied(&self, principal: &TokenPrincipal, tenant_id: &str, need: Need<'_>) -> ServiceError {
+        let what = match principal.user {
+            None => need.scope.as_str(),
+            Some(_) => need.permission.as_str(),
+        };
+        self.security.raise(
+            SecurityEventKind::ScopeDenied,
+            Some(tenant_id),
+            &format!("caller {} lacks {what}", principal.token_id),
+        );
+        match principal.user {
+            None => ServiceError::MissingScope(need.scope),
+            Some(_) => ServiceError::MissingPermission(need.permission.as_str()),
+        }
     }
 
     /// The same decision for tenant-wide permissions (users, policy, …), which only signed-in

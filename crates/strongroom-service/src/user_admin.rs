@@ -171,6 +171,7 @@ impl Platform {
                 sealer(&context.tenant_id, &context.keys, change),
             )
             .await?;
+        self.forget_user_access(&runtime, &target.id).await?;
         self.sessions.invalidate();
         tracing::info!(tenant_id = %context.tenant_id, user_id = %target.id, "user removed");
         Ok(())

@@ -675,6 +675,15 @@ async fn every_route_is_in_the_openapi_document() {
         ("get", "/v1/tenants/{slug}/policy/security"),
         ("put", "/v1/tenants/{slug}/policy/security"),
         ("post", "/v1/tenants/{slug}/tokens"),
+        ("get", "/v1/tenants/{slug}/roles"),
+        ("put", "/v1/tenants/{slug}/roles/{name}"),
+        ("delete", "/v1/tenants/{slug}/roles/{name}"),
+        ("get", "/v1/tenants/{slug}/groups"),
+        ("put", "/v1/tenants/{slug}/groups/{name}"),
+        ("delete", "/v1/tenants/{slug}/groups/{name}"),
+        ("get", "/v1/tenants/{slug}/grants"),
+        ("post", "/v1/tenants/{slug}/grants"),
+        ("delete", "/v1/tenants/{slug}/grants/{id}"),
     ];
     let documented = harness::operations(&document.body);
     let mut expected: Vec<(String, String)> = expected

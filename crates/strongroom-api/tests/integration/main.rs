@@ -1,6 +1,7 @@
 //! The API crate's one integration-test binary: in-process router tests with
 //! `tower::ServiceExt::oneshot` against a real platform on temporary SQLite files.
 
+mod access;
 mod contract;
 mod documents;
 mod harness;

@@ -5,7 +5,11 @@ use crate::harness::{Harness, Request};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-async fn login(harness: &Harness, email: &str, password: &str) -> crate::harness::Response {
+pub(crate) async fn login(
+    harness: &Harness,
+    email: &str,
+    password: &str,
+) -> crate::harness::Response {
     harness
         .public(
             Request::post("/v1/tenants/acme/auth/login")
@@ -14,7 +18,7 @@ async fn login(harness: &Harness, email: &str, password: &str) -> crate::harness
         .await
 }
 
-async fn activated_session(
+pub(crate) async fn activated_session(
     harness: &Harness,
     email: &str,
     one_time: &str,
@@ -216,8 +220,8 @@ async fn owners_sign_in_change_their_one_time_password_and_manage_users() {
         .await;
     assert_eq!(
         (write.status, write.body["code"].clone()),
-        (StatusCode::FORBIDDEN, json!("missing_scope")),
-        "viewers do not write"
+        (StatusCode::FORBIDDEN, json!("missing_permission")),
+        "viewers do not write: a user lacks a permission, a token a scope"
     );
     let manage = harness
         .public(
@@ -1303,7 +1307,7 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
         (
             "get",
             "/v1/tenants/{slug}/documents/{path}",
-            "documents:read",
+            "documents:download",
             Value::Null,
         ),
         (
@@ -1377,6 +1381,60 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
             "/v1/tenants/{slug}/tokens",
             "users:manage",
             json!({"name": "ci", "scopes": ["records:read"]}),
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/roles",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "put",
+            "/v1/tenants/{slug}/roles/{name}",
+            "users:manage",
+            json!({"permissions": ["records:read"]}),
+        ),
+        (
+            "delete",
+            "/v1/tenants/{slug}/roles/{name}",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/groups",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "put",
+            "/v1/tenants/{slug}/groups/{name}",
+            "users:manage",
+            json!({"members": []}),
+        ),
+        (
+            "delete",
+            "/v1/tenants/{slug}/groups/{name}",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/grants",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/grants",
+            "users:manage",
+            json!({"subject": {"kind": "group", "name": "things"}, "role": "viewer"}),
+        ),
+        (
+            "delete",
+            "/v1/tenants/{slug}/grants/{id}",
+            "users:manage",
+            Value::Null,
         ),
     ];
     let document = harness.public(Request::get("/openapi.json")).await;

@@ -7,13 +7,13 @@ use super::{ContentStream, current, document_view, open_meta, version_of};
 use crate::platform::Platform;
 use crate::sealing::context;
 use crate::tenant_context::TenantContext;
-use crate::tenants::TokenPrincipal;
+use crate::tenants::{Need, TokenPrincipal};
 use crate::{ServiceError, views::DocumentView};
 use bytes::Bytes;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use strongroom_crypto::CHUNK_OVERHEAD;
-use strongroom_domain::{ByteRange, DocumentPath, Scope};
+use strongroom_domain::{ByteRange, DocumentPath};
 use strongroom_storage::StoredDocumentVersion;
 use tokio::sync::mpsc;
 
@@ -112,7 +112,7 @@ impl Platform {
     ) -> Result<DocumentContent, ServiceError> {
         let path = DocumentPath::parse(path)?;
         let context = self
-            .tenant_context(principal, slug, Scope::DocumentsRead)
+            .tenant_context(principal, slug, Need::download(path.as_str()))
             .await?;
         let (document, versions) = current(&context, &path)?;
         let chosen = version_of(&versions, version.unwrap_or(document.current_version))?.clone();

@@ -8,10 +8,11 @@ use crate::ServiceError;
 use crate::journal::{JournalChange, sealer};
 use crate::platform::Platform;
 use crate::tenant_context::TenantContext;
-use crate::tenants::TokenPrincipal;
+use crate::tenants::{Need, TokenPrincipal};
 use crate::views::{DocumentPage, DocumentVersionView, DocumentView, TrashEntryView};
 use strongroom_domain::{
-    Cursor, DocumentPath, DocumentPrefix, ListOrder, PAGE_LIMIT_MAX, Scope, Timestamp,
+    Cursor, DocumentPath, DocumentPrefix, ListOrder, PAGE_LIMIT_MAX, Permission, Resource, Scope,
+    Timestamp,
 };
 use strongroom_storage::{
     DocumentQuery, DocumentRelocation, NewDocumentVersion, StorageError, StoredDocument,
@@ -73,7 +74,7 @@ impl Platform {
     ) -> Result<DocumentPage, ServiceError> {
         let prefix = DocumentPrefix::parse(prefix)?;
         let context = self
-            .tenant_context(principal, slug, Scope::DocumentsRead)
+            .tenant_context(principal, slug, Need::somewhere(Scope::DocumentsRead))
             .await?;
         let found = context
             .store
@@ -91,7 +92,10 @@ impl Platform {
                     open_meta(&context, version)?,
                 ))
             })();
-            documents.push(self.observe(&context, view)?);
+            let view = self.observe(&context, view)?;
+            if principal.may(Permission::DocumentsRead, Resource::Document(&view.path)) {
+                documents.push(view);
+            }
         }
         Ok(DocumentPage {
             documents,
@@ -107,7 +111,7 @@ impl Platform {
     ) -> Result<Vec<DocumentVersionView>, ServiceError> {
         let path = DocumentPath::parse(path)?;
         let context = self
-            .tenant_context(principal, slug, Scope::DocumentsRead)
+            .tenant_context(principal, slug, Need::documents_read(path.as_str()))
             .await?;
         let (document, versions) = current(&context, &path)?;
         versions
@@ -136,7 +140,7 @@ impl Platform {
     ) -> Result<DocumentView, ServiceError> {
         let path = DocumentPath::parse(path)?;
         let context = self
-            .tenant_context(principal, slug, Scope::DocumentsWrite)
+            .tenant_context(principal, slug, Need::documents_write(path.as_str()))
             .await?;
         // Held until the new version commits (in its own task, so a dropped request cannot
         // release it early): the purge must not remove the blob this version will name.
@@ -202,7 +206,7 @@ impl Platform {
     ) -> Result<TrashEntryView, ServiceError> {
         let path = DocumentPath::parse(path)?;
         let context = self
-            .tenant_context(principal, slug, Scope::DocumentsWrite)
+            .tenant_context(principal, slug, Need::documents_write(path.as_str()))
             .await?;
         let (document, versions) = current(&context, &path)?;
         let now = self.clock.now().unix_micros();
@@ -235,7 +239,7 @@ impl Platform {
         cursor: Option<&str>,
     ) -> Result<(Vec<TrashEntryView>, Option<String>), ServiceError> {
         let context = self
-            .tenant_context(principal, slug, Scope::DocumentsRead)
+            .tenant_context(principal, slug, Need::somewhere(Scope::DocumentsRead))
             .await?;
         let found = context.store.list_documents(&page_query(
             &context,
@@ -249,6 +253,9 @@ impl Platform {
         for document in found.iter().take(limit.clamp(1, PAGE_LIMIT_MAX) as usize) {
             let versions = context.store.document_versions(&document.id)?;
             let path = self.observe(&context, open_path(&context, document))?;
+            if !principal.may(Permission::DocumentsRead, Resource::Document(&path)) {
+                continue;
+            }
             entries.push(trash_view(
                 path,
                 document,
@@ -269,7 +276,7 @@ impl Platform {
     ) -> Result<DocumentView, ServiceError> {
         let as_path = as_path.map(DocumentPath::parse).transpose()?;
         let context = self
-            .tenant_context(principal, slug, Scope::DocumentsWrite)
+            .tenant_context(principal, slug, Need::somewhere(Scope::DocumentsWrite))
             .await?;
         let valid_id =
             (1..=64).contains(&trash_id.len()) && trash_id.bytes().all(|b| b.is_ascii_hexdigit());
@@ -287,10 +294,20 @@ impl Platform {
             }),
             None => None,
         };
+        // A user limited to some paths restores only from and to those paths; the entry's own
+        // path is known only now.
+        let original_path = self.observe(&context, open_path(&context, &document))?;
         let path = match &as_path {
             Some(path) => path.as_str().to_owned(),
-            None => self.observe(&context, open_path(&context, &document))?,
+            None => original_path.clone(),
         };
+        for touched in [&original_path, &path] {
+            self.authorize_resource(
+                principal,
+                &context.tenant_id,
+                Need::documents_write(touched),
+            )?;
+        }
         let now = self.clock.now().unix_micros();
         let change = JournalChange::DocumentRestore {
             document_id: document.id.clone(),

@@ -11,11 +11,11 @@ use crate::journal::{JournalChange, sealer};
 use crate::platform::Platform;
 use crate::sealing::{context, index_domain};
 use crate::tenant_context::TenantContext;
-use crate::tenants::TokenPrincipal;
+use crate::tenants::{Need, TokenPrincipal};
 use crate::{PutOutcome, ServiceError, views::DocumentView};
 use bytes::Bytes;
 use strongroom_crypto::{BlindIndexKey, ChunkSealer, Sha256Hasher};
-use strongroom_domain::{DocumentPath, Scope};
+use strongroom_domain::DocumentPath;
 use strongroom_storage::{
     BlobUpload, NewDocumentVersion, StorageError, StoredDocument, StoredDocumentVersion,
 };
@@ -176,7 +176,7 @@ impl Platform {
         let path = DocumentPath::parse(path)?;
         let content_type = check_content_type(content_type)?;
         let context = self
-            .tenant_context(principal, slug, Scope::DocumentsWrite)
+            .tenant_context(principal, slug, Need::documents_write(path.as_str()))
             .await?;
         let limits = &self.options.documents;
         // While streaming, a file may fill at most what is left of the quota; the exact check
