@@ -6,6 +6,7 @@
 mod access_model;
 mod clock;
 mod collections;
+mod common_passwords;
 mod documents;
 mod error;
 mod journal;

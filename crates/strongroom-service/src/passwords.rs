@@ -10,47 +10,6 @@ use crate::users::{UserState, open_password, open_profile, seal_user};
 use strongroom_domain::{DomainError, PasswordContext};
 use strongroom_storage::{SessionSelection, StoredUser};
 
-/// The few most common passwords, refused by every policy that rejects common passwords. The
-/// shipped 100,000-entry list is still to come (identity issue).
-const COMMON_PASSWORDS: &[&str] = &[
-    "123456",
-    "password",
-    "12345678",
-    "qwerty",
-    "123456789",
-    "12345",
-    "1234",
-    "111111",
-    "1234567",
-    "dragon",
-    "123123",
-    "baseball",
-    "abc123",
-    "football",
-    "monkey",
-    "letmein",
-    "shadow",
-    "master",
-    "696969",
-    "mustang",
-    "michael",
-    "password1",
-    "password123",
-    "qwertyuiop",
-    "iloveyou",
-    "welcome",
-    "admin",
-    "administrator",
-    "passw0rd",
-    "123qwe",
-    "1q2w3e4r",
-    "qwerty123",
-    "123456789012",
-    "password1234",
-    "welcome12345",
-    "administrator1",
-];
-
 impl Platform {
     /// Changes the caller's password (the current one is required); other sessions end.
     pub async fn change_password(
@@ -95,9 +54,7 @@ impl Platform {
                     || history.iter().any(|old| hashing.verify(candidate, old))
             };
             let context = PasswordContext {
-                is_common: &|candidate| {
-                    COMMON_PASSWORDS.contains(&candidate.to_lowercase().as_str())
-                },
+                is_common: &crate::common_passwords::is_common,
                 strength: &|candidate| strongroom_domain::strength_score(candidate, &user_inputs),
                 recently_used: &recently_used,
             };
