@@ -40,13 +40,17 @@ pub struct TenantCaller(pub Arc<TokenPrincipal>);
 pub const SESSION_COOKIE: &str = "__Host-strongroom-session";
 
 fn session_cookie(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
+    cookie(&parts.headers, SESSION_COOKIE)
+}
+
+/// The value of the cookie `name`, if the request carries it.
+pub(crate) fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
 /// A browser sends the session cookie with requests other sites start; SameSite=Strict stops

@@ -93,6 +93,13 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
             routes::access::create_grant
         ))
         .routes(routes!(routes::access::delete_grant))
+        .routes(routes!(routes::sso::list_providers))
+        .routes(routes!(
+            routes::sso::put_provider,
+            routes::sso::delete_provider
+        ))
+        .routes(routes!(routes::sso::start))
+        .routes(routes!(routes::sso::callback))
 }
 
 /// The admin listener's routes with their OpenAPI description.

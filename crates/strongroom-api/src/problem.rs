@@ -24,6 +24,8 @@ pub enum ErrorCode {
     TooManyAttempts,
     MfaEnrolmentRequired,
     TenantSuspended,
+    SsoFailed,
+    SsoRequired,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -38,7 +40,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidQuery,
@@ -52,6 +54,8 @@ impl ErrorCode {
         ErrorCode::TooManyAttempts,
         ErrorCode::MfaEnrolmentRequired,
         ErrorCode::TenantSuspended,
+        ErrorCode::SsoFailed,
+        ErrorCode::SsoRequired,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Conflict,
@@ -127,6 +131,16 @@ impl ErrorCode {
                 "password_change_required",
                 StatusCode::FORBIDDEN,
                 "The password must be changed first",
+            ),
+            ErrorCode::SsoFailed => (
+                "sso_failed",
+                StatusCode::UNAUTHORIZED,
+                "Single sign-on failed",
+            ),
+            ErrorCode::SsoRequired => (
+                "sso_required",
+                StatusCode::FORBIDDEN,
+                "Sign in through single sign-on",
             ),
             ErrorCode::TenantSuspended => (
                 "tenant_suspended",
@@ -289,6 +303,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::PasswordChangeRequired => {
                 ApiError::new(ErrorCode::PasswordChangeRequired, error.to_string())
             }
+            ServiceError::SsoFailed(_) => ApiError::new(ErrorCode::SsoFailed, error.to_string()),
+            ServiceError::SsoRequired => ApiError::new(ErrorCode::SsoRequired, error.to_string()),
             ServiceError::TenantSuspended(_) => {
                 ApiError::new(ErrorCode::TenantSuspended, error.to_string())
             }

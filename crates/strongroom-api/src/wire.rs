@@ -634,6 +634,9 @@ pub struct SecurityPolicyWire {
     /// Session lifetimes; 30 minutes idle and 12 hours at most when left out.
     #[serde(default)]
     pub sessions: SessionTimeoutsWire,
+    /// Refuse password sign-in: users sign in through a configured single sign-on provider.
+    #[serde(default)]
+    pub sso_required: bool,
 }
 
 /// How long a session lives: idle 5 minutes to 24 hours, absolute 1 to 720 hours.
@@ -686,6 +689,7 @@ impl From<strongroom_service::SecurityPolicy> for SecurityPolicyWire {
                 idle_minutes: policy.sessions.idle_minutes,
                 absolute_hours: policy.sessions.absolute_hours,
             },
+            sso_required: policy.sso_required,
         }
     }
 }
@@ -722,6 +726,7 @@ impl From<SecurityPolicyWire> for strongroom_service::SecurityPolicy {
                 idle_minutes: wire.sessions.idle_minutes,
                 absolute_hours: wire.sessions.absolute_hours,
             },
+            sso_required: wire.sso_required,
         }
     }
 }
@@ -863,4 +868,56 @@ impl From<strongroom_service::RoleGrant> for GrantWire {
             },
         }
     }
+}
+
+/// A single sign-on provider as an admin sees it (the client secret is never shown).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SsoProviderWire {
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub allowed_email_domains: Vec<String>,
+    pub create_users: bool,
+    pub role: Option<String>,
+    /// Register this redirect URI at the provider.
+    pub redirect_uri: String,
+}
+
+impl From<strongroom_service::SsoProviderView> for SsoProviderWire {
+    fn from(view: strongroom_service::SsoProviderView) -> Self {
+        SsoProviderWire {
+            name: view.name,
+            issuer: view.issuer,
+            client_id: view.client_id,
+            allowed_email_domains: view.allowed_email_domains,
+            create_users: view.create_users,
+            role: view.role,
+            redirect_uri: view.redirect_uri,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SsoProviderList {
+    pub providers: Vec<SsoProviderWire>,
+}
+
+/// An OpenID Connect provider for the tenant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSsoProviderRequest {
+    /// https (http only on the loopback interface), such as https://login.microsoftonline.com/<tenant>/v2.0
+    pub issuer: String,
+    pub client_id: String,
+    /// Required for a new provider; left out, the stored one is kept. Stored sealed.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// A sign-in needs a verified email in one of these domains.
+    pub allowed_email_domains: Vec<String>,
+    /// Create a user at the first sign-in of an unknown email (just-in-time).
+    #[serde(default)]
+    pub create_users: bool,
+    /// Built-in role of created users (not owner); none gives no rights until an admin does.
+    #[serde(default)]
+    pub role: Option<String>,
 }

@@ -33,6 +33,12 @@ pub enum ServiceError {
         "your organisation requires a second factor: enrol one first (POST /v1/tenants/{{slug}}/me/mfa/totp)"
     )]
     MfaEnrolmentRequired,
+    #[error("single sign-on failed: {0}")]
+    SsoFailed(String),
+    #[error(
+        "this organisation signs in through single sign-on only: use GET /v1/tenants/{{slug}}/auth/sso/{{provider}}"
+    )]
+    SsoRequired,
     #[error("tenant {0} is suspended; its data cannot be used until an operator resumes it")]
     TenantSuspended(String),
     #[error("{0}")]

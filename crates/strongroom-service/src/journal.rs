@@ -78,6 +78,12 @@ pub enum JournalChange {
     },
     #[serde(rename = "user.delete")]
     UserDelete { user_id: String },
+    #[serde(rename = "sso.providers")]
+    SsoProviders {
+        providers: std::collections::BTreeMap<String, crate::sso::SsoProvider>,
+    },
+    #[serde(rename = "sso.link")]
+    SsoLink { link: String, user_id: String },
     #[serde(rename = "access.model")]
     AccessModel {
         model: crate::access_model::AccessModel,
@@ -153,6 +159,10 @@ async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), Ser
             crate::security_policy::store(context, &policy).await?
         }
         JournalChange::AccessModel { model } => crate::access_model::store(context, &model).await?,
+        JournalChange::SsoProviders { providers } => crate::sso::store(context, &providers).await?,
+        JournalChange::SsoLink { link, user_id } => {
+            crate::sso::store_link(context, &link, &user_id).await?
+        }
         JournalChange::UserDelete { user_id } => {
             crate::user_admin::apply_user_delete(context, user_id).await?
         }

@@ -22,6 +22,7 @@ mod security_policy;
 mod session_cache;
 mod settings;
 mod sign_in;
+mod sso;
 mod tenant_context;
 mod tenants;
 mod throttle;
@@ -39,6 +40,7 @@ pub use platform::{Platform, PlatformOptions, StoreOpener, TenantStores, sqlite_
 pub use records::RecordUpdate;
 pub use security::{SecurityEventKind, SecurityEvents};
 pub use security_policy::{MfaRequirement, SecurityPolicy, SessionTimeouts};
+pub use sso::{SsoCallback, SsoProviderChange, SsoProviderView, SsoStart};
 pub use strongroom_domain::Timestamp;
 pub use tenants::{OperatorPrincipal, SessionUser, TokenPrincipal};
 pub use user_admin::UserChange;

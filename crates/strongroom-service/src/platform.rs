@@ -49,6 +49,9 @@ pub struct PlatformOptions {
     pub documents: crate::documents::DocumentLimits,
     /// Argon2id cost for user passwords.
     pub password_hashing: strongroom_crypto::PasswordHashing,
+    /// The public listener's address as users reach it (`https://host:port`): single sign-on
+    /// redirect URIs are built from it.
+    pub public_url: String,
 }
 
 /// Everything the services share: the control plane, the master key, open tenants and caches.
@@ -71,6 +74,8 @@ pub struct Platform {
     pub(crate) address_throttle: crate::throttle::AddressThrottle,
     /// Permits for document transfers in progress.
     pub(crate) transfers: Arc<tokio::sync::Semaphore>,
+    /// Single sign-ons waiting for the provider's answer.
+    pub(crate) sso_pending: crate::sso::PendingSignIns,
 }
 
 impl Platform {
@@ -99,6 +104,7 @@ impl Platform {
             transfers,
             address_throttle: Default::default(),
             sessions: Default::default(),
+            sso_pending: Default::default(),
             hashing_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism()
                     .map(|cores| cores.get())

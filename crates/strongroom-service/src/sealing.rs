@@ -118,4 +118,5 @@ pub(crate) mod index_domain {
     pub const DOCUMENT_PATH: &str = "document-path/v1";
     pub const DOCUMENT_PREFIX: &str = "document-prefix/v1";
     pub const BLOB_CONTENT: &str = "blob-content/v1";
+    pub const SSO_SUBJECT: &str = "sso-subject/v1";
 }

@@ -19,6 +19,8 @@ pub enum SecurityEventKind {
     AccountLocked,
     /// An address was blocked after failing sign-ins across accounts.
     AddressBlocked,
+    /// A single sign-on answer was refused (bad ID token, domain not allowed).
+    SsoRejected,
 }
 
 impl SecurityEventKind {
@@ -31,6 +33,7 @@ impl SecurityEventKind {
             SecurityEventKind::LoginThrottled => "login_throttled",
             SecurityEventKind::AccountLocked => "account_locked",
             SecurityEventKind::AddressBlocked => "address_blocked",
+            SecurityEventKind::SsoRejected => "sso_rejected",
         }
     }
 }

@@ -98,6 +98,8 @@ pub struct SecurityPolicy {
     pub password: PasswordPolicy,
     pub mfa: MfaRequirement,
     pub sessions: SessionTimeouts,
+    /// Password sign-in refused: users sign in through a configured provider.
+    pub sso_required: bool,
 }
 
 impl SecurityPolicy {
@@ -171,6 +173,17 @@ impl Platform {
             .await?;
         policy.validate()?;
         let context = TenantContext::of(&runtime);
+        let _serialized = runtime.access_lock.lock().await;
+        if policy.sso_required
+            && self
+                .observe(&context, crate::sso::load(&context))?
+                .is_empty()
+        {
+            return Err(invalid(
+                "sso_required",
+                "configure a single sign-on provider first".into(),
+            ));
+        }
         store(&context, &policy).await?;
         self.sessions.invalidate();
         tracing::info!(tenant_id = %context.tenant_id, user_id = %caller.user_id, "security policy changed");

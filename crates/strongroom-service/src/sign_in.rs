@@ -38,6 +38,12 @@ impl Platform {
             return Err(ServiceError::TenantSuspended(runtime.slug.clone()));
         }
         let context = TenantContext::of(&runtime);
+        if self
+            .observe(&context, crate::security_policy::load(&context))?
+            .sso_required
+        {
+            return Err(ServiceError::SsoRequired);
+        }
         let user = match normalize_email(email) {
             Ok(email) => context
                 .store

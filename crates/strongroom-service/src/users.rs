@@ -306,6 +306,31 @@ pub(crate) fn user_view(
     })
 }
 
+/// Stores a new user (409 when the email is taken), journaled whole.
+pub(crate) async fn put_new_user(
+    context: &TenantContext,
+    state: UserState,
+) -> Result<StoredUser, ServiceError> {
+    let user = seal_user(context, &state)?;
+    let change = JournalChange::UserPut { user: state };
+    context
+        .store
+        .put_user(
+            user.clone(),
+            None,
+            0,
+            sealer(&context.tenant_id, &context.keys, change),
+        )
+        .await
+        .map_err(|error| match error {
+            StorageError::Conflict(_) => {
+                ServiceError::Conflict("a user with this email exists".into())
+            }
+            other => other.into(),
+        })?;
+    Ok(user)
+}
+
 /// 20 random characters from an alphabet without look-alikes: about 116 bits.
 fn one_time_password() -> Result<String, ServiceError> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -395,40 +420,27 @@ impl Platform {
         .await
         .map_err(|error| ServiceError::Internal(error.to_string()))??;
         let now = self.clock.now().unix_micros();
-        let state = UserState {
-            user_id: strongroom_crypto::random_hex_id()?,
-            email,
-            display_name,
-            phone: None,
-            password_hash: Some(hash),
-            roles: roles
-                .iter()
-                .map(|role| role.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-            disabled: false,
-            must_change_password: true,
-            password_changed_at: Some(now),
-            created_at: now,
-            updated_at: now,
-        };
-        let user = seal_user(context, &state)?;
-        let change = JournalChange::UserPut { user: state };
-        context
-            .store
-            .put_user(
-                user.clone(),
-                None,
-                0,
-                sealer(&context.tenant_id, &context.keys, change),
-            )
-            .await
-            .map_err(|error| match error {
-                StorageError::Conflict(_) => {
-                    ServiceError::Conflict("a user with this email exists".into())
-                }
-                other => other.into(),
-            })?;
+        let user = put_new_user(
+            context,
+            UserState {
+                user_id: strongroom_crypto::random_hex_id()?,
+                email,
+                display_name,
+                phone: None,
+                password_hash: Some(hash),
+                roles: roles
+                    .iter()
+                    .map(|role| role.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                disabled: false,
+                must_change_password: true,
+                password_changed_at: Some(now),
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await?;
         Ok(CreatedUser {
             user: user_view(context, &user)?,
             one_time_password: password,

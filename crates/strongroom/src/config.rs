@@ -20,6 +20,11 @@ pub struct Config {
     pub key_file: PathBuf,
     /// The public API listener (tenant data, OpenAPI document).
     pub public: ListenerConfig,
+    /// The address users reach the public listener at, such as `https://data.example.com`
+    /// (behind a proxy or a DNS name). Single sign-on redirect URIs are built from it; by
+    /// default `https://<public.listen>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// The admin listener (operator API, health, readiness, metrics).
     pub admin: ListenerConfig,
     pub tls: TlsConfig,
@@ -126,6 +131,7 @@ impl Default for Config {
             public: ListenerConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             },
+            public_url: None,
             admin: ListenerConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 9443)),
             },
@@ -220,6 +226,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("STRONGROOM_DATA_DIR", "data_dir"),
     ("STRONGROOM_KEY_FILE", "key_file"),
     ("STRONGROOM_PUBLIC_LISTEN", "public.listen"),
+    ("STRONGROOM_PUBLIC_URL", "public_url"),
     ("STRONGROOM_ADMIN_LISTEN", "admin.listen"),
     ("STRONGROOM_TLS_CERT_FILE", "tls.cert_file"),
     ("STRONGROOM_TLS_KEY_FILE", "tls.key_file"),
@@ -282,6 +289,9 @@ impl Config {
         if let Some(value) = lookup("STRONGROOM_PUBLIC_LISTEN") {
             self.public.listen = parse("STRONGROOM_PUBLIC_LISTEN", &value)?;
         }
+        if let Some(value) = lookup("STRONGROOM_PUBLIC_URL") {
+            self.public_url = Some(value);
+        }
         if let Some(value) = lookup("STRONGROOM_ADMIN_LISTEN") {
             self.admin.listen = parse("STRONGROOM_ADMIN_LISTEN", &value)?;
         }
@@ -340,6 +350,14 @@ impl Config {
     }
 
     /// Checks that hold in every profile.
+    /// The public listener's address as users reach it.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("https://{}", self.public.listen),
+        }
+    }
+
     pub fn check(&self) -> anyhow::Result<()> {
         if self.public.listen == self.admin.listen {
             bail!(
@@ -351,6 +369,17 @@ impl Config {
             bail!(
                 "set both tls.cert_file and tls.key_file, or neither (for a self-signed test certificate)"
             );
+        }
+        if let Some(url) = &self.public_url {
+            let valid = url.starts_with("https://")
+                && url.len() > "https://".len()
+                && !url.contains(['?', '#', ' '])
+                && !url.trim_end_matches('/').contains("/v1/");
+            if !valid {
+                bail!(
+                    "public_url {url:?} must be the https address users reach the public listener at, such as https://data.example.com"
+                );
+            }
         }
         if self.limits.connections_max == 0 {
             bail!("limits.connections_max must be at least 1");

@@ -58,6 +58,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             transfers_max: config.documents.transfers_max,
         },
         password_hashing: strongroom_crypto::PasswordHashing::default(),
+        public_url: config.public_url(),
     };
     let platform = Platform::open(
         Arc::new(control),

@@ -4,6 +4,7 @@ pub mod collections;
 pub mod documents;
 pub mod health;
 pub mod records;
+pub mod sso;
 pub mod users;
 
 use axum::Json;

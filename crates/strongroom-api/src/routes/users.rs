@@ -83,13 +83,13 @@ pub async fn list_users(
     ))
 }
 
-fn no_store() -> HeaderMap {
+pub(crate) fn no_store() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers
 }
 
-fn session_response(signed_in: SignedIn) -> Response {
+pub(crate) fn session_response(signed_in: SignedIn) -> Response {
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
         signed_in.session_token

@@ -684,6 +684,11 @@ async fn every_route_is_in_the_openapi_document() {
         ("get", "/v1/tenants/{slug}/grants"),
         ("post", "/v1/tenants/{slug}/grants"),
         ("delete", "/v1/tenants/{slug}/grants/{id}"),
+        ("get", "/v1/tenants/{slug}/sso/providers"),
+        ("put", "/v1/tenants/{slug}/sso/providers/{name}"),
+        ("delete", "/v1/tenants/{slug}/sso/providers/{name}"),
+        ("get", "/v1/tenants/{slug}/auth/sso/{name}"),
+        ("get", "/v1/tenants/{slug}/auth/sso/callback"),
     ];
     let documented = harness::operations(&document.body);
     let mut expected: Vec<(String, String)> = expected

@@ -167,6 +167,7 @@ impl Harness {
             page_limit_max: 1000,
             documents: test_document_limits(),
             password_hashing: fast_password_hashing(),
+            public_url: "https://127.0.0.1:8443".into(),
         };
         Platform::open(
             Arc::new(control),

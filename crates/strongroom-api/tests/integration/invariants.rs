@@ -485,6 +485,7 @@ async fn rotating_the_master_key_rewraps_everything_and_keeps_a_backup() {
         page_limit_max: 1000,
         documents: crate::harness::test_document_limits(),
         password_hashing: crate::harness::fast_password_hashing(),
+        public_url: "https://127.0.0.1:8443".into(),
     };
     let refused = strongroom_service::Platform::open(
         Arc::new(control),

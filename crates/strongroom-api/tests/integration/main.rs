@@ -6,4 +6,5 @@ mod contract;
 mod documents;
 mod harness;
 mod invariants;
+mod sso;
 mod users;

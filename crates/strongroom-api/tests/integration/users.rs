@@ -1438,6 +1438,36 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
             "users:manage",
             Value::Null,
         ),
+        (
+            "get",
+            "/v1/tenants/{slug}/sso/providers",
+            "policy:manage",
+            Value::Null,
+        ),
+        (
+            "put",
+            "/v1/tenants/{slug}/sso/providers/{name}",
+            "policy:manage",
+            json!({"issuer": "https://login.example.com", "client_id": "strongroom", "client_secret": "s3cret", "allowed_email_domains": ["example.com"]}),
+        ),
+        (
+            "delete",
+            "/v1/tenants/{slug}/sso/providers/{name}",
+            "policy:manage",
+            Value::Null,
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/auth/sso/{name}",
+            "public",
+            Value::Null,
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/auth/sso/callback",
+            "public",
+            Value::Null,
+        ),
     ];
     let document = harness.public(Request::get("/openapi.json")).await;
     let documented = crate::harness::operations(&document.body);
