@@ -38,7 +38,22 @@ fn test(extra: &[String]) -> Result<(), String> {
         ("curl", "curl"),
         ("testssl", "testssl.sh"),
         ("oathtool", "oathtool"),
+        ("node", "nodejs"),
+        ("npm", "npm"),
     ])?;
+    // The single sign-on tests run a real OpenID Connect provider from the npm registry,
+    // pinned by its lock file.
+    system::run(
+        "npm",
+        &[
+            "ci",
+            "--prefix",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/strongroom/tests/oidc-provider"),
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ],
+    )?;
     let mut arguments = vec!["test", "--workspace", "--all-targets"];
     arguments.extend(extra.iter().map(String::as_str));
     system::run("cargo", &arguments)
