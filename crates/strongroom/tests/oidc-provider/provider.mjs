@@ -1,8 +1,8 @@
 // Non-interactive OpenID Connect provider for relying-party end-to-end tests.
 //
 // Built on oidc-provider 8.8.1 (pinned in package-lock.json): the newest release line that supports
-// Node 18 (Debian 12's nodejs 18.20.4) as well as Node 20. oidc-provider 9.x needs Node >= 20.19
-// (URL.parse, jose 6) and warns below Node 22.
+// Node 18 (Debian 12's nodejs 18.20.4) as well as Node 20. oidc-provider 9.x does not start on Node 18
+// ("URL.parse is not a function") and its runtime check asks for Node 22 LTS or later.
 //
 // Usage:
 //   PORT=9400 \
