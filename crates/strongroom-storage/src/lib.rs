@@ -22,8 +22,63 @@ pub use pending::{PendingWrite, WriteReply};
 /// bound into the ciphertext and reordered entries fail to open.
 pub type JournalSealer = Box<dyn FnOnce(u64) -> Result<Vec<u8>, StorageError> + Send>;
 
+/// Operators, their sessions, break-glass grants and the control plane's own key.
+pub trait OperatorStore: Send + Sync {
+    fn control_keys(&self) -> Result<Vec<ControlKeyRow>, StorageError>;
+    /// Adds a wrap of the control key; one under the same master key is left as it is.
+    fn add_control_key(&self, key: ControlKeyRow) -> Result<(), StorageError>;
+    /// A taken name is a conflict.
+    fn insert_operator(&self, operator: OperatorRow) -> Result<(), StorageError>;
+    /// Replaces the row with the same id. With `retire_tokens`, every operator token (the
+    /// bootstrap token) is removed in the same transaction.
+    fn update_operator(
+        &self,
+        operator: OperatorRow,
+        retire_tokens: bool,
+    ) -> Result<(), StorageError>;
+    fn operator(&self, operator_id: &str) -> Result<Option<OperatorRow>, StorageError>;
+    fn operator_by_name(&self, name: &str) -> Result<Option<OperatorRow>, StorageError>;
+    fn operator_by_enrolment(&self, token_hash: &[u8])
+    -> Result<Option<OperatorRow>, StorageError>;
+    fn list_operators(&self) -> Result<Vec<OperatorRow>, StorageError>;
+    fn insert_operator_session(&self, session: OperatorSessionRow) -> Result<(), StorageError>;
+    fn operator_session(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<OperatorSessionRow>, StorageError>;
+    fn touch_operator_session(
+        &self,
+        token_hash: &[u8],
+        last_seen_at: i64,
+    ) -> Result<(), StorageError>;
+    /// Ends one session, or with `None` every session of the operator.
+    fn end_operator_sessions(
+        &self,
+        operator_id: &str,
+        token_hash: Option<&[u8]>,
+    ) -> Result<u64, StorageError>;
+    fn insert_support_grant(&self, grant: SupportGrantRow) -> Result<(), StorageError>;
+    fn support_grant(&self, grant_id: &str) -> Result<Option<SupportGrantRow>, StorageError>;
+    fn support_grant_by_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<SupportGrantRow>, StorageError>;
+    /// Newest first; of one tenant, or of all.
+    fn support_grants(&self, tenant_id: Option<&str>)
+    -> Result<Vec<SupportGrantRow>, StorageError>;
+    /// Moves a grant from `from` to `to`; false when it was not in `from` (someone was first).
+    fn decide_support_grant(
+        &self,
+        grant_id: &str,
+        from: &[GrantStatus],
+        to: GrantStatus,
+        decided_by: &str,
+        decided_at: i64,
+    ) -> Result<bool, StorageError>;
+}
+
 /// The control plane: tenants, their wrapped keys, API and operator tokens.
-pub trait ControlStore: Send + Sync {
+pub trait ControlStore: OperatorStore + Send + Sync {
     fn insert_tenant(
         &self,
         tenant: TenantRow,

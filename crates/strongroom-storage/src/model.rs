@@ -263,3 +263,105 @@ pub struct LoginFailures {
     pub last_failure_at: i64,
     pub locked: bool,
 }
+
+/// The control plane's own data key (it seals operator secrets), wrapped by one master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlKeyRow {
+    pub master_key_id: String,
+    pub wrapped: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// Where an operator account stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorStatus {
+    /// Created; waiting for its owner to set a password and enrol TOTP.
+    Invited,
+    Active,
+    Disabled,
+}
+
+impl OperatorStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorStatus::Invited => "invited",
+            OperatorStatus::Active => "active",
+            OperatorStatus::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Invited, Self::Active, Self::Disabled]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+}
+
+/// An operator account. Secrets (password hash, TOTP secret) arrive sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorRow {
+    pub id: String,
+    pub name: String,
+    pub status: OperatorStatus,
+    pub sealed_secrets: Option<Vec<u8>>,
+    pub enrolment_token_hash: Option<Vec<u8>>,
+    pub enrolment_expires_at: Option<i64>,
+    pub failed_logins: u32,
+    pub last_failure_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An operator's session; only the token's hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorSessionRow {
+    pub token_hash: Vec<u8>,
+    pub operator_id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+/// Where a break-glass grant stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantStatus {
+    /// Waiting for the tenant's approval.
+    Pending,
+    Active,
+    Denied,
+    Revoked,
+}
+
+impl GrantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantStatus::Pending => "pending",
+            GrantStatus::Active => "active",
+            GrantStatus::Denied => "denied",
+            GrantStatus::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Pending, Self::Active, Self::Denied, Self::Revoked]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+}
+
+/// An operator's time-boxed access to one tenant's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupportGrantRow {
+    pub id: String,
+    pub operator_id: String,
+    pub operator_name: String,
+    pub tenant_id: String,
+    pub justification: String,
+    /// Space-separated data scopes.
+    pub scopes: String,
+    pub token_hash: Vec<u8>,
+    pub status: GrantStatus,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+}

@@ -7,7 +7,8 @@ use rusqlite::{OptionalExtension, Row, params};
 use std::path::Path;
 
 /// Control-plane database formats; entry `i` migrates format `i` to `i + 1`. Append only.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE tenants (
         id TEXT PRIMARY KEY,
         slug TEXT NOT NULL UNIQUE,
@@ -42,10 +43,51 @@ const MIGRATIONS: &[&str] = &["
         token_hash BLOB NOT NULL UNIQUE,
         created_at INTEGER NOT NULL
     );
-"];
+",
+    "
+    CREATE TABLE control_keys (
+        master_key_id TEXT PRIMARY KEY,
+        wrapped BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE operators (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        sealed_secrets BLOB,
+        enrolment_token_hash BLOB UNIQUE,
+        enrolment_expires_at INTEGER,
+        failed_logins INTEGER NOT NULL,
+        last_failure_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE operator_sessions (
+        token_hash BLOB PRIMARY KEY,
+        operator_id TEXT NOT NULL REFERENCES operators (id),
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL
+    );
+    CREATE TABLE support_grants (
+        id TEXT PRIMARY KEY,
+        operator_id TEXT NOT NULL REFERENCES operators (id),
+        operator_name TEXT NOT NULL,
+        tenant_id TEXT NOT NULL REFERENCES tenants (id),
+        justification TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        token_hash BLOB NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        decided_by TEXT,
+        decided_at INTEGER
+    );
+    CREATE INDEX support_grants_by_tenant ON support_grants (tenant_id, created_at);
+",
+];
 
 pub struct SqliteControlStore {
-    database: SqliteDatabase,
+    pub(super) database: SqliteDatabase,
 }
 
 impl SqliteControlStore {
@@ -240,10 +282,15 @@ impl ControlStore for SqliteControlStore {
     fn remove_wraps_except_master(&self, master_key_id: &str) -> Result<u64, StorageError> {
         let master_key_id = master_key_id.to_owned();
         self.database.write_and_wait(move |connection| {
-            Ok(connection.execute(
+            let keys = connection.execute(
                 "DELETE FROM wrapped_keys WHERE master_key_id <> ?1",
-                [master_key_id],
-            )? as u64)
+                [&master_key_id],
+            )?;
+            let control_keys = connection.execute(
+                "DELETE FROM control_keys WHERE master_key_id <> ?1",
+                [&master_key_id],
+            )?;
+            Ok((keys + control_keys) as u64)
         })
     }
 

@@ -4,6 +4,7 @@
 mod control;
 mod database;
 mod documents;
+mod operators;
 mod tenant;
 mod users;
 
