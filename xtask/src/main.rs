@@ -48,7 +48,10 @@ fn test(extra: &[String]) -> Result<(), String> {
         &[
             "ci",
             "--prefix",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/strongroom/tests/oidc-provider"),
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../crates/strongroom/tests/oidc-provider"
+            ),
             "--no-audit",
             "--no-fund",
             "--loglevel=error",

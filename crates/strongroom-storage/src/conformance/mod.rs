@@ -5,6 +5,7 @@
 use crate::*;
 
 mod documents;
+mod operators;
 
 pub use documents::blob_store_suite;
 use documents::{documents_versions_trash_and_purge, users_passwords_and_sessions};
@@ -51,6 +52,7 @@ pub fn tenant_store_suite(open: &dyn Fn() -> Box<dyn TenantStore>) {
 /// Runs every control-store check on a fresh store from `open`.
 pub fn control_store_suite(open: &dyn Fn() -> Box<dyn ControlStore>) {
     tenants_keys_and_tokens(open().as_ref());
+    operators::operators_sessions_and_grants(open().as_ref());
 }
 
 fn records_round_trip_and_journal_in_order(store: &dyn TenantStore) {

@@ -51,16 +51,29 @@ async fn sign_in(server: &TestServer, account: &str) -> Outcome {
     assert_eq!(started.status(), StatusCode::SEE_OTHER);
     let binding = set_cookies(&started)
         .into_iter()
-        .find_map(|cookie| cookie.strip_prefix(&format!("{BINDING_COOKIE}=")).map(str::to_owned))
+        .find_map(|cookie| {
+            cookie
+                .strip_prefix(&format!("{BINDING_COOKIE}="))
+                .map(str::to_owned)
+        })
         .expect("the start binds the sign-in to this browser");
     let authorization = started.headers()[LOCATION].to_str().unwrap().to_owned();
-    for parameter in ["code_challenge_method=S256", "state=", "nonce=", "scope=openid"] {
-        assert!(authorization.contains(parameter), "{parameter} in {authorization}");
+    for parameter in [
+        "code_challenge_method=S256",
+        "state=",
+        "nonce=",
+        "scope=openid",
+    ] {
+        assert!(
+            authorization.contains(parameter),
+            "{parameter} in {authorization}"
+        );
     }
     let callback_prefix = server.public_url("/v1/tenants/acme/auth/sso/callback");
     let issuer_root = {
         let url = reqwest::Url::parse(&authorization).unwrap();
-        format!("{}://{}", url.scheme(), url.host_str().unwrap()) + &format!(":{}", url.port().unwrap())
+        format!("{}://{}", url.scheme(), url.host_str().unwrap())
+            + &format!(":{}", url.port().unwrap())
     };
     let mut next = format!("{authorization}&login_hint={account}");
     let mut jar: Vec<String> = Vec::new();
@@ -75,7 +88,12 @@ async fn sign_in(server: &TestServer, account: &str) -> Outcome {
         let location = response
             .headers()
             .get(LOCATION)
-            .unwrap_or_else(|| panic!("the provider answered {} without a redirect", response.status()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "the provider answered {} without a redirect",
+                    response.status()
+                )
+            })
             .to_str()
             .unwrap()
             .to_owned();
