@@ -111,9 +111,14 @@ impl FromRequestParts<AppState> for TenantCaller {
                 state.platform.authenticate_session(slug, token).await?,
             ));
         }
-        Ok(TenantCaller(
-            state.platform.authenticate_token(token).await?,
-        ))
+        let principal = state.platform.authenticate_token(token).await?;
+        if let (Some(mark), Some(slot)) = (
+            &principal.support,
+            parts.extensions.get::<crate::observe::SupportSlot>(),
+        ) {
+            let _ = slot.0.set(mark.clone());
+        }
+        Ok(TenantCaller(principal))
     }
 }
 

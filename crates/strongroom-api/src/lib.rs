@@ -100,6 +100,10 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::sso::start))
         .routes(routes!(routes::sso::callback))
+        .routes(routes!(routes::support_access::list))
+        .routes(routes!(routes::support_access::approve))
+        .routes(routes!(routes::support_access::deny))
+        .routes(routes!(routes::support_access::revoke))
 }
 
 /// The admin listener's routes with their OpenAPI description.
@@ -120,6 +124,19 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::rotate_master_key))
         .routes(routes!(routes::admin::purge_documents))
         .routes(routes!(routes::users::create_first_user))
+        .routes(routes!(
+            routes::operators::create_operator,
+            routes::operators::list_operators
+        ))
+        .routes(routes!(routes::operators::disable_operator))
+        .routes(routes!(routes::operators::enable_operator))
+        .routes(routes!(routes::operators::enrol))
+        .routes(routes!(routes::operators::confirm_enrolment))
+        .routes(routes!(routes::operators::login))
+        .routes(routes!(routes::operators::logout))
+        .routes(routes!(routes::operators::request_support_access))
+        .routes(routes!(routes::operators::list_support_access))
+        .routes(routes!(routes::operators::revoke_support_access))
 }
 
 pub fn public_router(state: AppState) -> Router {

@@ -68,7 +68,18 @@ fn tenant_of(path: &str) -> &str {
         .unwrap_or("-")
 }
 
-pub async fn observe(State(state): State<ObserveState>, request: Request, next: Next) -> Response {
+/// Filled by the caller extractor when a request is made under a break-glass grant, so the
+/// answer can be marked and the request logged as such.
+#[derive(Clone, Default)]
+pub(crate) struct SupportSlot(pub Arc<std::sync::OnceLock<strongroom_service::SupportMark>>);
+
+pub async fn observe(
+    State(state): State<ObserveState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let support = SupportSlot::default();
+    request.extensions_mut().insert(support.clone());
     let request_id = format!(
         "{}-{}",
         state.prefix,
@@ -78,6 +89,16 @@ pub async fn observe(State(state): State<ObserveState>, request: Request, next: 
     let span = tracing::info_span!("request", request_id = %request_id, listener = state.listener.as_str(), tenant = %tenant_of(request.uri().path()), method = %method);
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
+    if let Some(mark) = support.0.get() {
+        span.in_scope(|| {
+            tracing::info!(target: "support_access", grant_id = %mark.grant_id, operator = %mark.operator, status = status.as_u16(), "request under a break-glass grant")
+        });
+        if let Ok(value) = HeaderValue::from_str(&mark.grant_id) {
+            response
+                .headers_mut()
+                .insert("strongroom-support-grant", value);
+        }
+    }
     if let Some(InternalDetail(detail)) = response.extensions_mut().remove::<InternalDetail>() {
         span.in_scope(
             || tracing::error!(status = status.as_u16(), detail = %detail, "request failed"),

@@ -294,6 +294,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::TooManyAttempts { .. } => {
                 ApiError::new(ErrorCode::TooManyAttempts, error.to_string())
             }
+            ServiceError::InvalidCredential(detail) => {
+                ApiError::new(ErrorCode::Unauthenticated, detail)
+            }
             ServiceError::LoginFailed => {
                 ApiError::new(ErrorCode::Unauthenticated, error.to_string())
             }

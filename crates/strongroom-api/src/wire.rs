@@ -637,6 +637,9 @@ pub struct SecurityPolicyWire {
     /// Refuse password sign-in: users sign in through a configured single sign-on provider.
     #[serde(default)]
     pub sso_required: bool,
+    /// Operators' break-glass grants need an admin's approval before they work.
+    #[serde(default)]
+    pub support_access_approval: bool,
 }
 
 /// How long a session lives: idle 5 minutes to 24 hours, absolute 1 to 720 hours.
@@ -690,6 +693,7 @@ impl From<strongroom_service::SecurityPolicy> for SecurityPolicyWire {
                 absolute_hours: policy.sessions.absolute_hours,
             },
             sso_required: policy.sso_required,
+            support_access_approval: policy.support_access_approval,
         }
     }
 }
@@ -727,6 +731,7 @@ impl From<SecurityPolicyWire> for strongroom_service::SecurityPolicy {
                 absolute_hours: wire.sessions.absolute_hours,
             },
             sso_required: wire.sso_required,
+            support_access_approval: wire.support_access_approval,
         }
     }
 }
@@ -920,4 +925,148 @@ pub struct PutSsoProviderRequest {
     /// Built-in role of created users (not owner); none gives no rights until an admin does.
     #[serde(default)]
     pub role: Option<String>,
+}
+
+/// An operator account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperatorWire {
+    pub id: String,
+    pub name: String,
+    /// invited, active or disabled.
+    pub status: String,
+    /// Locked after too many failed sign-ins; another operator's enable unlocks it.
+    pub locked: bool,
+    pub created_at: String,
+}
+
+impl From<strongroom_service::OperatorView> for OperatorWire {
+    fn from(view: strongroom_service::OperatorView) -> Self {
+        OperatorWire {
+            id: view.id,
+            name: view.name,
+            status: view.status,
+            locked: view.locked,
+            created_at: view.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperatorList {
+    pub operators: Vec<OperatorWire>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOperatorRequest {
+    /// 2 to 40 characters a-z, 0-9, '.', '-' and '_'.
+    pub name: String,
+}
+
+/// Give the enrolment token to the new operator, once; it works for 24 hours.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedOperatorResponse {
+    pub operator: OperatorWire,
+    pub enrolment_token: String,
+    pub enrolment_expires_at: String,
+}
+
+/// Step one of enrolment: the new operator's own password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorEnrolRequest {
+    pub enrolment_token: String,
+    /// 12 to 256 characters, not a common password.
+    pub password: String,
+}
+
+/// Step two of enrolment: a code from the authenticator app.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfirmRequest {
+    pub enrolment_token: String,
+    pub code: String,
+}
+
+/// Operators always sign in with name, password and a TOTP code.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorLoginRequest {
+    pub name: String,
+    pub password: String,
+    pub code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OperatorSessionResponse {
+    /// Send as `Authorization: Bearer …` on the admin listener; 30 minutes idle, 8 hours at most.
+    pub session_token: String,
+    pub operator: OperatorWire,
+}
+
+impl From<strongroom_service::OperatorSignedIn> for OperatorSessionResponse {
+    fn from(signed_in: strongroom_service::OperatorSignedIn) -> Self {
+        OperatorSessionResponse {
+            session_token: signed_in.session_token,
+            operator: signed_in.operator.into(),
+        }
+    }
+}
+
+/// Break-glass access to one tenant's data.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupportAccessRequest {
+    /// Why, in 10 to 1000 characters (a ticket number and the reason); the tenant sees it.
+    pub justification: String,
+    /// Data scopes, such as records:read.
+    pub scopes: Vec<String>,
+    /// 1 to 1440 (24 hours).
+    pub duration_minutes: u32,
+}
+
+/// A break-glass grant as operators and the tenant's admins see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupportGrantWire {
+    pub id: String,
+    pub operator: String,
+    pub tenant: String,
+    pub justification: String,
+    pub scopes: Vec<String>,
+    /// pending, active, denied, revoked or expired.
+    pub status: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+}
+
+impl From<strongroom_service::SupportGrantView> for SupportGrantWire {
+    fn from(view: strongroom_service::SupportGrantView) -> Self {
+        SupportGrantWire {
+            id: view.id,
+            operator: view.operator,
+            tenant: view.tenant_slug,
+            justification: view.justification,
+            scopes: view.scopes,
+            status: view.status,
+            created_at: view.created_at.to_rfc3339(),
+            expires_at: view.expires_at.to_rfc3339(),
+            decided_by: view.decided_by,
+            decided_at: view.decided_at.map(|at| at.to_rfc3339()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SupportGrantList {
+    pub grants: Vec<SupportGrantWire>,
+}
+
+/// The grant with its token, shown once: send it as `Authorization: Bearer …` on the public
+/// listener. Every request made with it is marked and visible to the tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedSupportGrantResponse {
+    pub grant: SupportGrantWire,
+    pub token: String,
 }

@@ -34,6 +34,8 @@ pub struct DataKey {
 pub enum WrappedKeyPurpose {
     Data,
     BlindIndex,
+    /// The control plane's own key, which seals operator secrets.
+    Control,
 }
 
 impl WrappedKeyPurpose {
@@ -41,6 +43,7 @@ impl WrappedKeyPurpose {
         match self {
             WrappedKeyPurpose::Data => "data",
             WrappedKeyPurpose::BlindIndex => "index",
+            WrappedKeyPurpose::Control => "control",
         }
     }
 }

@@ -13,6 +13,8 @@ pub enum ServiceError {
     NotFound(&'static str),
     #[error("missing or unknown credentials")]
     Unauthenticated,
+    #[error("{0}")]
+    InvalidCredential(String),
     #[error("the email or password is wrong, or the account is disabled")]
     LoginFailed,
     #[error("too many failed sign-ins; try again in {retry_after_seconds} seconds")]

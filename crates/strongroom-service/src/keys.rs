@@ -65,6 +65,12 @@ impl Platform {
             }
             let count = rewrapped.len();
             control.add_wrapped_keys(rewrapped)?;
+            crate::operators::rewrap_control_key(
+                control.as_ref(),
+                &old_for_job,
+                &new_for_job,
+                now,
+            )?;
             let backup = master_key_file::backup(&key_file, &stamp).map_err(key_error)?;
             std::fs::rename(&staged, &key_file).map_err(|error| {
                 ServiceError::Unavailable(format!("installing the new key file: {error}"))

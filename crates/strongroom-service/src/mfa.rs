@@ -125,7 +125,7 @@ fn recovery_code() -> Result<String, ServiceError> {
     ))
 }
 
-fn qr_svg(uri: &str) -> Result<String, ServiceError> {
+pub(crate) fn qr_svg(uri: &str) -> Result<String, ServiceError> {
     let code = qrcode::QrCode::new(uri.as_bytes())
         .map_err(|error| ServiceError::Internal(format!("QR code: {error}")))?;
     Ok(code

@@ -76,6 +76,8 @@ pub struct Platform {
     pub(crate) transfers: Arc<tokio::sync::Semaphore>,
     /// Single sign-ons waiting for the provider's answer.
     pub(crate) sso_pending: crate::sso::PendingSignIns,
+    /// The control plane's key: seals operator secrets.
+    pub(crate) control_keyring: strongroom_crypto::Keyring,
 }
 
 impl Platform {
@@ -88,6 +90,11 @@ impl Platform {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, ServiceError> {
         verify_master_opens_all_keys(control.as_ref(), &master)?;
+        let control_keyring = crate::operators::open_control_key(
+            control.as_ref(),
+            &master,
+            clock.now().unix_micros(),
+        )?;
         let transfers = Arc::new(tokio::sync::Semaphore::new(
             options.documents.transfers_max.max(1),
         ));
@@ -105,6 +112,7 @@ impl Platform {
             address_throttle: Default::default(),
             sessions: Default::default(),
             sso_pending: Default::default(),
+            control_keyring,
             hashing_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism()
                     .map(|cores| cores.get())
@@ -237,7 +245,12 @@ impl Platform {
         let control = self.control.clone();
         let now = self.clock.now().unix_micros();
         blocking(move || {
-            if control.operator_token_count()? > 0 {
+            // Once an operator has enrolled, the realm has real accounts: no bootstrap token.
+            let enrolled = control
+                .list_operators()?
+                .iter()
+                .any(|operator| operator.status != strongroom_storage::OperatorStatus::Invited);
+            if enrolled || control.operator_token_count()? > 0 {
                 return Ok(None);
             }
             let secret = strongroom_crypto::generate_token("sro")?;
@@ -292,6 +305,7 @@ pub(crate) fn unwrap_tenant_keys(
         match purpose {
             WrappedKeyPurpose::Data => data_keys.push((row.version, key)),
             WrappedKeyPurpose::BlindIndex => index_key = Some(BlindIndexKey::new(&key)),
+            WrappedKeyPurpose::Control => {}
         }
     }
     let keyring = Keyring::new(data_keys);

@@ -21,6 +21,8 @@ pub enum SecurityEventKind {
     AddressBlocked,
     /// A single sign-on answer was refused (bad ID token, domain not allowed).
     SsoRejected,
+    /// An operator was given break-glass access to a tenant's data.
+    SupportAccessGranted,
 }
 
 impl SecurityEventKind {
@@ -34,6 +36,7 @@ impl SecurityEventKind {
             SecurityEventKind::AccountLocked => "account_locked",
             SecurityEventKind::AddressBlocked => "address_blocked",
             SecurityEventKind::SsoRejected => "sso_rejected",
+            SecurityEventKind::SupportAccessGranted => "support_access_granted",
         }
     }
 }

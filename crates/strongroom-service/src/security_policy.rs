@@ -100,6 +100,8 @@ pub struct SecurityPolicy {
     pub sessions: SessionTimeouts,
     /// Password sign-in refused: users sign in through a configured provider.
     pub sso_required: bool,
+    /// Operators' break-glass grants wait for an admin's approval before they work.
+    pub support_access_approval: bool,
 }
 
 impl SecurityPolicy {

@@ -255,6 +255,7 @@ impl Platform {
             tenant_id: runtime.id.clone(),
             scopes: Default::default(),
             expires_at: None,
+            support: None,
             user: Some(SessionUser {
                 user_id: user.id.clone(),
                 roles: user.roles.clone(),

@@ -22,6 +22,15 @@ pub struct TokenPrincipal {
     pub expires_at: Option<Timestamp>,
     /// Set when the caller is a signed-in user rather than an API token.
     pub user: Option<SessionUser>,
+    /// Set when the caller is an operator under a break-glass grant.
+    pub support: Option<SupportMark>,
+}
+
+/// Marks every request made under a break-glass grant.
+#[derive(Debug, Clone)]
+pub struct SupportMark {
+    pub grant_id: String,
+    pub operator: String,
 }
 
 /// A signed-in user behind a session token.
@@ -124,6 +133,10 @@ impl TokenPrincipal {
 pub struct OperatorPrincipal {
     pub credential_id: String,
     pub name: String,
+    /// The operator account; `None` for the bootstrap token.
+    pub operator_id: Option<String>,
+    /// The session's token hash; `None` for the bootstrap token.
+    pub session_hash: Option<Vec<u8>>,
 }
 
 const TENANT_NAME_LENGTH_MAX: usize = 200;
@@ -264,6 +277,25 @@ impl Platform {
         self.tenant_view(slug).await
     }
 
+    /// An operator creates a tenant's API token, only while the tenant has no users: from then
+    /// on its admins create tokens, and operators reach tenant data only through break-glass
+    /// grants.
+    pub async fn create_token_as_operator(
+        &self,
+        slug: &str,
+        name: &str,
+        scopes: &[String],
+        expires_at: Option<Timestamp>,
+    ) -> Result<CreatedToken, ServiceError> {
+        let runtime = self.tenant(slug).await?;
+        if !runtime.store.list_users()?.is_empty() {
+            return Err(ServiceError::Conflict(
+                "this tenant has users: its admins create API tokens (POST /v1/tenants/{slug}/tokens); operators reach tenant data only through break-glass grants".into(),
+            ));
+        }
+        self.create_token(slug, name, scopes, expires_at).await
+    }
+
     /// Creates an API token for a tenant. The secret is in the answer and nowhere else.
     pub async fn create_token(
         &self,
@@ -318,6 +350,10 @@ impl Platform {
         &self,
         secret: &str,
     ) -> Result<Arc<TokenPrincipal>, ServiceError> {
+        if secret.starts_with("srg_") {
+            // Break-glass tokens are looked up every time: a revocation applies at once.
+            return self.authenticate_support_grant(secret).await;
+        }
         let hash = hash_token(secret);
         let cached = self
             .token_cache
@@ -345,6 +381,7 @@ impl Platform {
                     scopes: ScopeSet::parse(&scope_names)?,
                     expires_at: row.expires_at.map(Timestamp::from_unix_micros),
                     user: None,
+                    support: None,
                 });
                 self.token_cache
                     .write()
@@ -366,6 +403,18 @@ impl Platform {
         &self,
         secret: &str,
     ) -> Result<OperatorPrincipal, ServiceError> {
+        if secret.starts_with("sra_") {
+            return self
+                .authenticate_operator_session(secret)
+                .await
+                .inspect_err(|_| {
+                    self.security.raise(
+                        SecurityEventKind::UnknownToken,
+                        None,
+                        "an operator session token matching no live session was presented",
+                    );
+                });
+        }
         let hash = hash_token(secret);
         let control = self.control.clone();
         let row = blocking(move || Ok(control.operator_token_by_hash(&hash)?)).await?;
@@ -373,6 +422,8 @@ impl Platform {
             Some(row) => Ok(OperatorPrincipal {
                 credential_id: row.id,
                 name: row.name,
+                operator_id: None,
+                session_hash: None,
             }),
             None => {
                 self.security.raise(

@@ -106,7 +106,8 @@ pub async fn resume_tenant(
     ))
 }
 
-/// Create an API token for a tenant. The token is in this answer only.
+/// Create an API token for a tenant that has no users yet (afterwards its admins create
+/// them). The token is in this answer only.
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/tokens", tag = "admin",
     params(("slug" = String, Path)),
     request_body = CreateTokenRequest,
@@ -125,7 +126,7 @@ pub async fn create_token(
         .transpose()?;
     let created = state
         .platform
-        .create_token(&slug, &request.name, &request.scopes, expires_at)
+        .create_token_as_operator(&slug, &request.name, &request.scopes, expires_at)
         .await?;
     tracing::info!(operator = %operator.name, slug = %slug, token_id = %created.id, "operator created an API token");
     Ok(json_response(

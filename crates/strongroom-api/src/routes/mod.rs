@@ -3,8 +3,10 @@ pub mod admin;
 pub mod collections;
 pub mod documents;
 pub mod health;
+pub mod operators;
 pub mod records;
 pub mod sso;
+pub mod support_access;
 pub mod users;
 
 use axum::Json;

@@ -689,6 +689,10 @@ async fn every_route_is_in_the_openapi_document() {
         ("delete", "/v1/tenants/{slug}/sso/providers/{name}"),
         ("get", "/v1/tenants/{slug}/auth/sso/{name}"),
         ("get", "/v1/tenants/{slug}/auth/sso/callback"),
+        ("get", "/v1/tenants/{slug}/support-access"),
+        ("post", "/v1/tenants/{slug}/support-access/{id}/approve"),
+        ("post", "/v1/tenants/{slug}/support-access/{id}/deny"),
+        ("post", "/v1/tenants/{slug}/support-access/{id}/revoke"),
     ];
     let documented = harness::operations(&document.body);
     let mut expected: Vec<(String, String)> = expected

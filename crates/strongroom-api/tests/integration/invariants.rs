@@ -535,7 +535,7 @@ async fn a_master_rotation_interrupted_after_rewrapping_leaves_both_keys_startab
         &harness.data_dir().join("control.db"),
     )
     .unwrap();
-    use strongroom_storage::ControlStore;
+    use strongroom_storage::{ControlStore, OperatorStore};
     let rewrapped: Vec<_> = control
         .all_wrapped_keys()
         .unwrap()
@@ -558,12 +558,35 @@ async fn a_master_rotation_interrupted_after_rewrapping_leaves_both_keys_startab
             }
         })
         .collect();
+    // Step 2 also wraps the control key (it seals operator secrets) under the new key.
+    let control_keys: Vec<_> = control
+        .control_keys()
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            let purpose = strongroom_crypto::WrappedKeyPurpose::Control;
+            let key = old
+                .unwrap(&row.wrapped, "control-plane", purpose, 1)
+                .unwrap();
+            strongroom_storage::ControlKeyRow {
+                master_key_id: new.key_id(),
+                wrapped: new.wrap(&key, "control-plane", purpose, 1).unwrap(),
+                ..row
+            }
+        })
+        .collect();
+    assert_eq!(control_keys.len(), 1);
     let control = Arc::new(control);
     let writer = control.clone();
-    tokio::task::spawn_blocking(move || writer.add_wrapped_keys(rewrapped))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        writer.add_wrapped_keys(rewrapped)?;
+        control_keys
+            .into_iter()
+            .try_for_each(|row| writer.add_control_key(row))
+    })
+    .await
+    .unwrap()
+    .unwrap();
     for master in [old, new] {
         let platform = Harness::open_platform(
             &harness.data_dir(),

@@ -6,5 +6,6 @@ mod contract;
 mod documents;
 mod harness;
 mod invariants;
+mod operators;
 mod sso;
 mod users;

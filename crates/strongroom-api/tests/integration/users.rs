@@ -439,7 +439,7 @@ async fn tenant_admins_set_session_timeouts() {
 }
 
 /// The code Debian's oathtool computes for a base32 secret at a Unix time.
-fn oathtool_code(secret_base32: &str, unix_seconds: i64) -> String {
+pub(crate) fn oathtool_code(secret_base32: &str, unix_seconds: i64) -> String {
     let output = std::process::Command::new("oathtool")
         .args([
             "--totp",
@@ -1466,6 +1466,30 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
             "get",
             "/v1/tenants/{slug}/auth/sso/callback",
             "public",
+            Value::Null,
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/support-access",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/support-access/{id}/approve",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/support-access/{id}/deny",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "post",
+            "/v1/tenants/{slug}/support-access/{id}/revoke",
+            "users:manage",
             Value::Null,
         ),
     ];
