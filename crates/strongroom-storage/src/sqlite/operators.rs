@@ -315,7 +315,7 @@ impl OperatorStore for SqliteControlStore {
         self.database.read(|connection| {
             let mut statement = connection.prepare_cached(&format!(
                 "SELECT {GRANT_COLUMNS} FROM support_grants
-                 WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY created_at DESC, id"
+                 WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY created_at DESC, rowid DESC"
             ))?;
             let rows = statement.query_map([tenant_id], grant_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
