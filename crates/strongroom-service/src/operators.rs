@@ -92,6 +92,19 @@ pub(crate) fn rewrap_control_key(
     Ok(())
 }
 
+/// Removes the retired bootstrap token's file, if it is still there.
+pub(crate) fn remove_bootstrap_file(path: &std::path::Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "removed the retired bootstrap token file")
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "cannot remove the retired bootstrap token file")
+        }
+    }
+}
+
 /// An operator's sealed secrets. Format version inside; do not change a shipped version.
 #[derive(Serialize, Deserialize)]
 struct OperatorSecrets {
@@ -339,6 +352,9 @@ impl Platform {
         self.control_call(move |control| Ok(control.update_operator(stored, true)?))
             .await?;
         tracing::info!(operator = %row.name, "operator enrolled; the bootstrap token is retired");
+        if let Some(path) = self.bootstrap_token_file.get() {
+            remove_bootstrap_file(path);
+        }
         self.start_operator_session(&row).await
     }
 

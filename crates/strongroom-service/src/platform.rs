@@ -78,6 +78,8 @@ pub struct Platform {
     pub(crate) sso_pending: crate::sso::PendingSignIns,
     /// The control plane's key: seals operator secrets.
     pub(crate) control_keyring: strongroom_crypto::Keyring,
+    /// Where the bootstrap token file is, removed when the first operator enrols.
+    pub(crate) bootstrap_token_file: std::sync::OnceLock<PathBuf>,
 }
 
 impl Platform {
@@ -113,6 +115,7 @@ impl Platform {
             sessions: Default::default(),
             sso_pending: Default::default(),
             control_keyring,
+            bootstrap_token_file: std::sync::OnceLock::new(),
             hashing_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism()
                     .map(|cores| cores.get())
@@ -238,10 +241,12 @@ impl Platform {
 
     /// Writes the one-time operator bootstrap token when no operator credential exists yet.
     /// Returns the file's path when it wrote one. The token itself is never returned or logged.
+    /// Once an operator has enrolled, a token file left behind is removed.
     pub async fn ensure_bootstrap_operator_token(
         &self,
         path: PathBuf,
     ) -> Result<Option<PathBuf>, ServiceError> {
+        let _ = self.bootstrap_token_file.set(path.clone());
         let control = self.control.clone();
         let now = self.clock.now().unix_micros();
         blocking(move || {
@@ -250,7 +255,11 @@ impl Platform {
                 .list_operators()?
                 .iter()
                 .any(|operator| operator.status != strongroom_storage::OperatorStatus::Invited);
-            if enrolled || control.operator_token_count()? > 0 {
+            if enrolled {
+                crate::operators::remove_bootstrap_file(&path);
+                return Ok(None);
+            }
+            if control.operator_token_count()? > 0 {
                 return Ok(None);
             }
             let secret = strongroom_crypto::generate_token("sro")?;

@@ -25,12 +25,22 @@ pub struct AdminConnection {
 pub struct AdminClient {
     http: reqwest::Client,
     base: String,
-    token: String,
+    token: Option<String>,
 }
 
 impl AdminClient {
+    /// A client carrying the operator credential.
     pub fn new(config: &Config, connection: &AdminConnection) -> anyhow::Result<Self> {
-        let token = operator_token(config)?;
+        let mut client = Self::without_credential(config, connection)?;
+        client.token = Some(operator_token(config)?);
+        Ok(client)
+    }
+
+    /// A client for the calls that carry their own proof (enrolment, sign-in).
+    pub fn without_credential(
+        config: &Config,
+        connection: &AdminConnection,
+    ) -> anyhow::Result<Self> {
         let base = connection
             .admin_url
             .clone()
@@ -63,7 +73,11 @@ impl AdminClient {
             .tls_backend_preconfigured(tls)
             .build()
             .context("cannot build the HTTPS client")?;
-        Ok(Self { http, base, token })
+        Ok(Self {
+            http,
+            base,
+            token: None,
+        })
     }
 
     pub async fn call(
@@ -73,7 +87,10 @@ impl AdminClient {
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
-        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -151,6 +168,61 @@ pub enum TokenCommand {
         #[arg(long, value_name = "INSTANT")]
         expires_at: Option<String>,
     },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum OperatorCommand {
+    /// Invite an operator; prints the enrolment token to hand to them (valid 24 hours).
+    Invite { name: String },
+    /// Enrolment, step one (as the new operator): set your password, read from
+    /// STRONGROOM_OPERATOR_PASSWORD or the first line of standard input. Prints the TOTP
+    /// otpauth URI to add to an authenticator app.
+    Enrol {
+        #[arg(long, value_name = "TOKEN")]
+        token: String,
+    },
+    /// Enrolment, step two: a current code from the app. Prints a session token; export it as
+    /// STRONGROOM_OPERATOR_TOKEN.
+    Confirm {
+        #[arg(long, value_name = "TOKEN")]
+        token: String,
+        #[arg(long)]
+        code: String,
+    },
+    /// Sign in: the password from STRONGROOM_OPERATOR_PASSWORD or standard input, and a code.
+    /// Prints a session token; export it as STRONGROOM_OPERATOR_TOKEN.
+    Login {
+        name: String,
+        #[arg(long)]
+        code: String,
+    },
+    /// List operator accounts.
+    List,
+    /// Disable another operator; their sessions end.
+    Disable { name: String },
+    /// Enable (and unlock) another operator.
+    Enable { name: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SupportAccessCommand {
+    /// Ask for break-glass access to a tenant's data; prints the grant and its token.
+    Request {
+        tenant: String,
+        /// Why: a ticket number and the reason (the tenant sees it).
+        #[arg(long)]
+        justification: String,
+        /// A data scope; repeat for several.
+        #[arg(long = "scope", value_name = "SCOPE", required = true)]
+        scopes: Vec<String>,
+        /// How long, at most 1440 (24 hours).
+        #[arg(long, default_value_t = 60)]
+        minutes: u32,
+    },
+    /// Every grant, newest first.
+    List,
+    /// Take a grant back.
+    Revoke { id: String },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -239,6 +311,135 @@ pub async fn keys(client: &AdminClient, command: KeysCommand) -> anyhow::Result<
                 .call(
                     reqwest::Method::POST,
                     &format!("/admin/v1/tenants/{}/keys/rotate", encode(&slug)),
+                    None,
+                )
+                .await
+        }
+    }
+}
+
+/// A password from STRONGROOM_OPERATOR_PASSWORD, or the first line of standard input.
+fn read_password() -> anyhow::Result<zeroize::Zeroizing<String>> {
+    if let Ok(password) = std::env::var("STRONGROOM_OPERATOR_PASSWORD") {
+        return Ok(zeroize::Zeroizing::new(password));
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        bail!("no password: set STRONGROOM_OPERATOR_PASSWORD or give it on standard input");
+    }
+    Ok(zeroize::Zeroizing::new(password))
+}
+
+pub async fn operator(
+    config: &Config,
+    connection: &AdminConnection,
+    command: OperatorCommand,
+) -> anyhow::Result<Value> {
+    use reqwest::Method;
+    match command {
+        OperatorCommand::Invite { name } => {
+            AdminClient::new(config, connection)?
+                .call(
+                    Method::POST,
+                    "/admin/v1/operators",
+                    Some(json!({"name": name})),
+                )
+                .await
+        }
+        OperatorCommand::Enrol { token } => {
+            let password = read_password()?;
+            let mut answer = AdminClient::without_credential(config, connection)?
+                .call(
+                    Method::POST,
+                    "/admin/v1/operators/enrol",
+                    Some(json!({"enrolment_token": token, "password": password.as_str()})),
+                )
+                .await?;
+            // The QR code is for browsers; a terminal shows the URI.
+            if let Some(object) = answer.as_object_mut() {
+                object.remove("qr_svg");
+            }
+            Ok(answer)
+        }
+        OperatorCommand::Confirm { token, code } => {
+            AdminClient::without_credential(config, connection)?
+                .call(
+                    Method::POST,
+                    "/admin/v1/operators/enrol/confirm",
+                    Some(json!({"enrolment_token": token, "code": code})),
+                )
+                .await
+        }
+        OperatorCommand::Login { name, code } => {
+            let password = read_password()?;
+            AdminClient::without_credential(config, connection)?
+                .call(
+                    Method::POST,
+                    "/admin/v1/auth/login",
+                    Some(json!({"name": name, "password": password.as_str(), "code": code})),
+                )
+                .await
+        }
+        OperatorCommand::List => {
+            AdminClient::new(config, connection)?
+                .call(Method::GET, "/admin/v1/operators", None)
+                .await
+        }
+        OperatorCommand::Disable { name } => {
+            AdminClient::new(config, connection)?
+                .call(
+                    Method::POST,
+                    &format!("/admin/v1/operators/{}/disable", encode(&name)),
+                    None,
+                )
+                .await
+        }
+        OperatorCommand::Enable { name } => {
+            AdminClient::new(config, connection)?
+                .call(
+                    Method::POST,
+                    &format!("/admin/v1/operators/{}/enable", encode(&name)),
+                    None,
+                )
+                .await
+        }
+    }
+}
+
+pub async fn support_access(
+    client: &AdminClient,
+    command: SupportAccessCommand,
+) -> anyhow::Result<Value> {
+    use reqwest::Method;
+    match command {
+        SupportAccessCommand::Request {
+            tenant,
+            justification,
+            scopes,
+            minutes,
+        } => {
+            client
+                .call(
+                    Method::POST,
+                    &format!("/admin/v1/tenants/{}/support-access", encode(&tenant)),
+                    Some(json!({"justification": justification, "scopes": scopes, "duration_minutes": minutes})),
+                )
+                .await
+        }
+        SupportAccessCommand::List => {
+            client
+                .call(Method::GET, "/admin/v1/support-access", None)
+                .await
+        }
+        SupportAccessCommand::Revoke { id } => {
+            client
+                .call(
+                    Method::DELETE,
+                    &format!("/admin/v1/support-access/{}", encode(&id)),
                     None,
                 )
                 .await

@@ -40,6 +40,20 @@ enum Command {
         #[command(subcommand)]
         command: cli::TokenCommand,
     },
+    /// Operator accounts: invite, enrol with TOTP, sign in, disable.
+    Operator {
+        #[command(flatten)]
+        connection: cli::AdminConnection,
+        #[command(subcommand)]
+        command: cli::OperatorCommand,
+    },
+    /// Break-glass access to a tenant's data (operators with an account).
+    SupportAccess {
+        #[command(flatten)]
+        connection: cli::AdminConnection,
+        #[command(subcommand)]
+        command: cli::SupportAccessCommand,
+    },
     /// Rotate keys through the admin API.
     Keys {
         #[command(flatten)]
@@ -122,6 +136,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             connection,
             command,
         } => cli::keys(&cli::AdminClient::new(&config, &connection)?, command).await?,
+        Command::Operator {
+            connection,
+            command,
+        } => cli::operator(&config, &connection, command).await?,
+        Command::SupportAccess {
+            connection,
+            command,
+        } => cli::support_access(&cli::AdminClient::new(&config, &connection)?, command).await?,
     };
     println!("{}", serde_json::to_string_pretty(&output)?);
     Ok(())

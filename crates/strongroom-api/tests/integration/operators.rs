@@ -408,10 +408,6 @@ async fn operators_enrol_with_totp_retire_the_bootstrap_token_and_reach_data_onl
         .find(|grant| grant["id"] == pending_id.as_str())
         .unwrap()
         .clone();
-    assert_eq!(
-        pending_listed["status"], "expired",
-        "{}",
-        listed.body
-    );
+    assert_eq!(pending_listed["status"], "expired", "{}", listed.body);
     assert_eq!(harness.security_count("support_access_granted"), 2);
 }

@@ -5,6 +5,7 @@ mod cli_and_keys;
 mod crash_and_secrets;
 mod documents;
 mod oidc_provider;
+mod operators;
 mod server;
 mod sso;
 mod tls_and_profiles;
