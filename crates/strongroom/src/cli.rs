@@ -31,8 +31,10 @@ pub struct AdminClient {
 impl AdminClient {
     /// A client carrying the operator credential.
     pub fn new(config: &Config, connection: &AdminConnection) -> anyhow::Result<Self> {
+        // The credential first: without one, nothing else matters.
+        let token = operator_token(config)?;
         let mut client = Self::without_credential(config, connection)?;
-        client.token = Some(operator_token(config)?);
+        client.token = Some(token);
         Ok(client)
     }
 
