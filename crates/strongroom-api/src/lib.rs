@@ -61,6 +61,7 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
             routes::users::list_users
         ))
         .routes(routes!(routes::users::login))
+        .routes(routes!(routes::users::recover))
         .routes(routes!(routes::users::logout))
         .routes(routes!(routes::users::me, routes::users::update_me))
         .routes(routes!(routes::users::change_password))

@@ -997,6 +997,15 @@ pub struct OperatorLoginRequest {
     pub code: String,
 }
 
+/// A locked-out user's way back in: password and one recovery code together.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    pub email: String,
+    pub password: String,
+    pub recovery_code: String,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct OperatorSessionResponse {
     /// Send as `Authorization: Bearer …` on the admin listener; 30 minutes idle, 8 hours at most.

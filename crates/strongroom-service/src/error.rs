@@ -20,7 +20,7 @@ pub enum ServiceError {
     #[error("too many failed sign-ins; try again in {retry_after_seconds} seconds")]
     TooManyAttempts { retry_after_seconds: i64 },
     #[error(
-        "this account is locked after too many failed sign-ins; an admin of your organisation can unlock it"
+        "this account is locked after too many failed sign-ins; an admin of your organisation can unlock it, or, with a second factor, sign in with your password and a recovery code (POST /v1/tenants/{{slug}}/auth/recover)"
     )]
     AccountLocked,
     #[error("this token lacks the {} scope", .0.as_str())]

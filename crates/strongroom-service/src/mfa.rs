@@ -334,4 +334,77 @@ impl Platform {
         context.store.remove_challenge(&token_hash).await?;
         self.start_session(&context, &user).await
     }
+
+    /// A locked user's own way back in (A8): the password and one recovery code together
+    /// prove both factors, which someone who locked the account by guessing passwords does
+    /// not hold. The lock is lifted, the code used up, and a session opens. Users without a
+    /// second factor ask an admin (or sign in through single sign-on).
+    pub async fn recover_account(
+        &self,
+        slug: &str,
+        email: &str,
+        password: &str,
+        recovery_code: &str,
+        client_address: Option<std::net::IpAddr>,
+    ) -> Result<SignedIn, ServiceError> {
+        let now_seconds = self.clock.now().unix_micros() / 1_000_000;
+        if let Some(wait) = client_address
+            .and_then(|address| self.address_throttle.blocked_for(address, now_seconds))
+        {
+            return Err(ServiceError::TooManyAttempts {
+                retry_after_seconds: wait,
+            });
+        }
+        let runtime = self
+            .tenant(slug)
+            .await
+            .map_err(|_| ServiceError::LoginFailed)?;
+        if runtime.is_suspended() {
+            return Err(ServiceError::TenantSuspended(runtime.slug.clone()));
+        }
+        let context = TenantContext::of(&runtime);
+        let user = match crate::users::normalize_email(email) {
+            Ok(email) => context
+                .store
+                .user_by_email(&crate::users::email_index(&context, &email))?,
+            Err(_) => None,
+        };
+        let verified = self
+            .verify_password_of(&context, user.as_ref(), password)
+            .await?;
+        let mfa = match (&user, verified) {
+            (Some(user), true) => context.store.mfa(&user.id)?.filter(|mfa| mfa.confirmed),
+            _ => None,
+        };
+        let recovered = match (&user, mfa) {
+            (Some(user), Some(mfa)) if !user.disabled => {
+                let mut state = self.observe(&context, open_state(&context, &mfa))?;
+                let hash = hex::encode(hash_token(recovery_code.trim()));
+                let before = state.recovery_hashes.len();
+                state.recovery_hashes.retain(|stored| *stored != hash);
+                (state.recovery_hashes.len() < before).then_some((mfa, state))
+            }
+            _ => None,
+        };
+        let (Some(user), Some((mfa, state))) = (user.clone(), recovered) else {
+            self.count_failed_sign_in(&context, user.as_ref(), client_address, now_seconds)
+                .await?;
+            return Err(ServiceError::LoginFailed);
+        };
+        let updated = StoredMfa {
+            sealed: seal_state(&context, &user.id, &state)?,
+            ..mfa
+        };
+        store(&context, updated, state).await?;
+        self.security.raise(
+            crate::SecurityEventKind::AccountRecovered,
+            Some(&context.tenant_id),
+            &format!(
+                "user {} recovered their account with a recovery code",
+                user.id
+            ),
+        );
+        // Opening the session clears the failure count, and with it the lock.
+        self.start_session(&context, &user).await
+    }
 }

@@ -23,6 +23,8 @@ pub enum SecurityEventKind {
     SsoRejected,
     /// An operator was given break-glass access to a tenant's data.
     SupportAccessGranted,
+    /// A locked-out user signed in with password and a recovery code.
+    AccountRecovered,
 }
 
 impl SecurityEventKind {
@@ -37,6 +39,7 @@ impl SecurityEventKind {
             SecurityEventKind::AddressBlocked => "address_blocked",
             SecurityEventKind::SsoRejected => "sso_rejected",
             SecurityEventKind::SupportAccessGranted => "support_access_granted",
+            SecurityEventKind::AccountRecovered => "account_recovered",
         }
     }
 }

@@ -62,20 +62,7 @@ impl Platform {
             None => None,
         };
         let hashing = self.options.password_hashing;
-        let (candidate, known) = (password.to_owned(), stored_hash.clone());
-        let hashing_slot = self.hashing_slot().await?;
-        let verified = tokio::task::spawn_blocking(move || {
-            let _hashing_slot = hashing_slot;
-            match known {
-                Some(hash) => hashing.verify(&candidate, &hash),
-                None => {
-                    let _ = hashing.hash(&candidate); // same cost as a real check
-                    false
-                }
-            }
-        })
-        .await
-        .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        let verified = self.verify_hash(stored_hash.clone(), password).await?;
         let Some(user) = user.clone().filter(|user| verified && !user.disabled) else {
             self.count_failed_sign_in(&context, user.as_ref(), client_address, now_seconds)
                 .await?;
@@ -95,7 +82,48 @@ impl Platform {
         Ok(SignIn::Session(self.start_session(&context, &user).await?))
     }
 
-    async fn count_failed_sign_in(
+    /// Checks a password against a stored hash, or spends the same time when there is none.
+    async fn verify_hash(
+        &self,
+        known: Option<String>,
+        password: &str,
+    ) -> Result<bool, ServiceError> {
+        let hashing = self.options.password_hashing;
+        let candidate = zeroize::Zeroizing::new(password.to_owned());
+        let hashing_slot = self.hashing_slot().await?;
+        tokio::task::spawn_blocking(move || {
+            let _hashing_slot = hashing_slot;
+            match known {
+                Some(hash) => hashing.verify(&candidate, &hash),
+                None => {
+                    let _ = hashing.hash(&candidate); // same cost as a real check
+                    false
+                }
+            }
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(error.to_string()))
+    }
+
+    /// Whether `password` is the user's (false for no user), at the cost of one hash either way.
+    pub(crate) async fn verify_password_of(
+        &self,
+        context: &TenantContext,
+        user: Option<&StoredUser>,
+        password: &str,
+    ) -> Result<bool, ServiceError> {
+        let stored = match user {
+            Some(user) => user
+                .sealed_password
+                .as_ref()
+                .map(|sealed| open_password(context, &user.id, sealed))
+                .transpose()?,
+            None => None,
+        };
+        self.verify_hash(stored, password).await
+    }
+
+    pub(crate) async fn count_failed_sign_in(
         &self,
         context: &TenantContext,
         user: Option<&StoredUser>,

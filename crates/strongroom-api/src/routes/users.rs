@@ -143,6 +143,30 @@ pub async fn login(
     }
 }
 
+/// A locked-out user signs in with password and a recovery code (users with a second
+/// factor): the lock is lifted and the code used up.
+#[utoipa::path(post, path = "/v1/tenants/{slug}/auth/recover", tag = "auth",
+    params(("slug" = String, Path)), request_body = crate::wire::RecoverRequest,
+    responses((status = 200, body = LoginResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+pub async fn recover(
+    State(state): State<AppState>,
+    PathParams(slug): PathParams<String>,
+    connection: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    JsonBody(request): JsonBody<crate::wire::RecoverRequest>,
+) -> Result<Response, ApiError> {
+    let signed_in = state
+        .platform
+        .recover_account(
+            &slug,
+            &request.email,
+            &request.password,
+            &request.recovery_code,
+            connection.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip()),
+        )
+        .await?;
+    Ok(session_response(signed_in))
+}
+
 /// The second step of signing in: a TOTP code or a recovery code with the `mfa_token`.
 #[utoipa::path(post, path = "/v1/tenants/{slug}/auth/mfa", tag = "auth",
     params(("slug" = String, Path)), request_body = SecondFactorRequest,

@@ -1211,6 +1211,12 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
         ),
         (
             "post",
+            "/v1/tenants/{slug}/auth/recover",
+            "public",
+            json!({"email": "x@example.com", "password": "x", "recovery_code": "x"}),
+        ),
+        (
+            "post",
             "/v1/tenants/{slug}/auth/mfa",
             "public",
             json!({"mfa_token": "srm_x", "code": "123456"}),
@@ -1661,5 +1667,108 @@ async fn tenant_admins_create_api_tokens_within_their_own_rights() {
         expired.status,
         StatusCode::BAD_REQUEST,
         "expiry must be in the future"
+    );
+}
+
+#[tokio::test]
+async fn a_locked_user_with_a_second_factor_recovers_with_password_and_a_recovery_code() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    let session = activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let enrolment = harness
+        .public(Request::post("/v1/tenants/acme/me/mfa/totp").token(&session))
+        .await;
+    let secret = enrolment.body["otpauth_uri"]
+        .as_str()
+        .unwrap()
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let confirmed = harness
+        .public(
+            Request::post("/v1/tenants/acme/me/mfa/totp/confirm")
+                .token(&session)
+                .json(json!({"code": oathtool_code(&secret, crate::harness::unix_seconds(&harness.clock))})),
+        )
+        .await;
+    let recovery: Vec<String> = confirmed.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| code.as_str().unwrap().to_owned())
+        .collect();
+
+    // Someone guesses passwords until the account locks.
+    for _ in 0..100 {
+        harness.clock.advance_micros(901_000_000);
+        login(&harness, "ann@example.com", "wrong").await;
+    }
+    harness.clock.advance_micros(901_000_000);
+    let locked = login(&harness, "ann@example.com", "a fine long passphrase").await;
+    assert_eq!(locked.body["code"], "account_locked");
+    assert!(
+        locked.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("recovery code"),
+        "the real user learns about the way back: {}",
+        locked.body
+    );
+
+    let recover = |password: &str, code: &str| {
+        Request::post("/v1/tenants/acme/auth/recover")
+            .json(json!({"email": "ann@example.com", "password": password, "recovery_code": code}))
+    };
+    for (password, code) in [
+        ("wrong", recovery[0].as_str()),
+        ("a fine long passphrase", "aaaa-bbbb-cccc-dddd"),
+    ] {
+        assert_eq!(
+            harness.public(recover(password, code)).await.status,
+            StatusCode::UNAUTHORIZED,
+            "both factors are needed"
+        );
+    }
+    let recovered = harness
+        .public(recover("a fine long passphrase", &recovery[0]))
+        .await;
+    assert_eq!(recovered.status, StatusCode::OK, "{}", recovered.body);
+    assert!(
+        recovered.body["session_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("srs_")
+    );
+    assert_eq!(harness.security_count("account_recovered"), 1);
+    let unlocked = login(&harness, "ann@example.com", "a fine long passphrase").await;
+    assert_eq!(
+        (unlocked.status, unlocked.body["mfa_required"].clone()),
+        (StatusCode::OK, json!(true)),
+        "the lock is lifted; sign-in asks for the second factor as before"
+    );
+    assert_eq!(
+        harness
+            .public(recover("a fine long passphrase", &recovery[0]))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "a recovery code works once"
     );
 }
