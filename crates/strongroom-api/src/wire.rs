@@ -884,6 +884,7 @@ pub struct SsoProviderWire {
     pub allowed_email_domains: Vec<String>,
     pub create_users: bool,
     pub role: Option<String>,
+    pub link_existing_users: bool,
     /// Register this redirect URI at the provider.
     pub redirect_uri: String,
 }
@@ -897,6 +898,7 @@ impl From<strongroom_service::SsoProviderView> for SsoProviderWire {
             allowed_email_domains: view.allowed_email_domains,
             create_users: view.create_users,
             role: view.role,
+            link_existing_users: view.link_existing_users,
             redirect_uri: view.redirect_uri,
         }
     }
@@ -922,9 +924,14 @@ pub struct PutSsoProviderRequest {
     /// Create a user at the first sign-in of an unknown email (just-in-time).
     #[serde(default)]
     pub create_users: bool,
-    /// Built-in role of created users (not owner); none gives no rights until an admin does.
+    /// Built-in role of created users (not owner; one whose permissions you hold); none gives
+    /// no rights until an admin does.
     #[serde(default)]
     pub role: Option<String>,
+    /// Link existing users by their verified email at their first sign-in. Owners only: the
+    /// provider can then sign in as those users.
+    #[serde(default)]
+    pub link_existing_users: bool,
 }
 
 /// An operator account.

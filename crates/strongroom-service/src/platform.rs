@@ -52,6 +52,9 @@ pub struct PlatformOptions {
     /// The public listener's address as users reach it (`https://host:port`): single sign-on
     /// redirect URIs are built from it.
     pub public_url: String,
+    /// Let single sign-on reach identity providers on private networks and loopback (an
+    /// in-house provider, tests). Off by default: provider settings come from tenant admins.
+    pub sso_allow_private_networks: bool,
 }
 
 /// Everything the services share: the control plane, the master key, open tenants and caches.

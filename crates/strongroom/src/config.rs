@@ -30,7 +30,18 @@ pub struct Config {
     pub tls: TlsConfig,
     pub limits: LimitsConfig,
     pub documents: DocumentsConfig,
+    pub sso: SsoConfig,
     pub log: LogConfig,
+}
+
+/// Single sign-on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SsoConfig {
+    /// Let tenants' identity providers be on private networks or loopback (an in-house
+    /// provider). Off by default: provider settings come from tenant admins, and the server
+    /// must not fetch addresses inside its own network for them.
+    pub allow_private_networks: bool,
 }
 
 /// The document archive's limits and retention.
@@ -138,6 +149,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
             documents: DocumentsConfig::default(),
+            sso: SsoConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -227,6 +239,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("STRONGROOM_KEY_FILE", "key_file"),
     ("STRONGROOM_PUBLIC_LISTEN", "public.listen"),
     ("STRONGROOM_PUBLIC_URL", "public_url"),
+    (
+        "STRONGROOM_SSO_ALLOW_PRIVATE_NETWORKS",
+        "sso.allow_private_networks (true or false)",
+    ),
     ("STRONGROOM_ADMIN_LISTEN", "admin.listen"),
     ("STRONGROOM_TLS_CERT_FILE", "tls.cert_file"),
     ("STRONGROOM_TLS_KEY_FILE", "tls.key_file"),
@@ -288,6 +304,10 @@ impl Config {
         }
         if let Some(value) = lookup("STRONGROOM_PUBLIC_LISTEN") {
             self.public.listen = parse("STRONGROOM_PUBLIC_LISTEN", &value)?;
+        }
+        if let Some(value) = lookup("STRONGROOM_SSO_ALLOW_PRIVATE_NETWORKS") {
+            self.sso.allow_private_networks =
+                parse("STRONGROOM_SSO_ALLOW_PRIVATE_NETWORKS", &value)?;
         }
         if let Some(value) = lookup("STRONGROOM_PUBLIC_URL") {
             self.public_url = Some(value);

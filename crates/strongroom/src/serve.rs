@@ -59,6 +59,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         },
         password_hashing: strongroom_crypto::PasswordHashing::default(),
         public_url: config.public_url(),
+        sso_allow_private_networks: config.sso.allow_private_networks,
     };
     let platform = Platform::open(
         Arc::new(control),

@@ -54,6 +54,7 @@ pub async fn put_provider(
         allowed_email_domains: request.allowed_email_domains,
         create_users: request.create_users,
         role: request.role,
+        link_existing_users: request.link_existing_users,
     };
     let (provider, outcome) = state
         .platform

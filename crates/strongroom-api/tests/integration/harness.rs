@@ -168,6 +168,7 @@ impl Harness {
             documents: test_document_limits(),
             password_hashing: fast_password_hashing(),
             public_url: "https://127.0.0.1:8443".into(),
+            sso_allow_private_networks: false,
         };
         Platform::open(
             Arc::new(control),

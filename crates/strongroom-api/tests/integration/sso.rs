@@ -55,6 +55,11 @@ async fn admins_configure_providers_with_sealed_secrets_and_can_make_sso_mandato
             with("issuer", json!("http://login.example.com")),
             "https",
         ),
+        (
+            "corp",
+            with("issuer", json!("http://127.0.0.1:9999")),
+            "https",
+        ),
         ("corp", with("issuer", json!("not a url")), "absolute URL"),
         ("corp", with("role", json!("owner")), "owners"),
         ("corp", with("allowed_email_domains", json!([])), "domains"),
@@ -138,6 +143,55 @@ async fn admins_configure_providers_with_sealed_secrets_and_can_make_sso_mandato
             file.display()
         );
     }
+
+    // An admin (not an owner) may not hand out rights they lack, nor let a provider sign in
+    // as existing users.
+    let admin_user =
+        harness
+            .public(Request::post("/v1/tenants/acme/users").token(&owner).json(
+                json!({"email": "adam@example.com", "display_name": "Adam", "roles": ["admin"]}),
+            ))
+            .await;
+    let admin = crate::users::activated_session(
+        &harness,
+        "adam@example.com",
+        admin_user.body["one_time_password"].as_str().unwrap(),
+        "adam's fine long passphrase",
+    )
+    .await;
+    for (body, mentioned) in [
+        (with("role", json!("auditor")), "audit:read"),
+        (with("link_existing_users", json!(true)), "owner"),
+    ] {
+        let refused = harness
+            .public(
+                Request::put("/v1/tenants/acme/sso/providers/other")
+                    .token(&admin)
+                    .json(body),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+        assert!(refused.body["detail"].as_str().unwrap().contains(mentioned));
+    }
+    let mut moved = provider.clone();
+    moved["issuer"] = json!("https://evil.example.net");
+    moved.as_object_mut().unwrap().remove("client_secret");
+    let moved = harness
+        .public(
+            Request::put("/v1/tenants/acme/sso/providers/corp")
+                .token(&owner)
+                .json(moved),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::BAD_REQUEST);
+    assert!(
+        moved.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("client secret again"),
+        "the stored secret never goes to another issuer: {}",
+        moved.body
+    );
 
     let mandatory = harness
         .public(

@@ -98,8 +98,13 @@ fn failed(reason: impl Into<String>) -> ServiceError {
     ServiceError::SsoFailed(reason.into())
 }
 
+/// The details (addresses, status codes) go to the server log only: a tenant admin must not
+/// learn about the network the server sits in from them.
 fn provider_unreachable(error: impl std::fmt::Display) -> ServiceError {
-    failed(format!("the identity provider could not be used: {error}"))
+    tracing::info!(%error, "an identity provider could not be used");
+    failed(
+        "the identity provider could not be reached or gave an unusable answer; the server log has the details",
+    )
 }
 
 /// The provider's client, from its discovery document (which also brings its signing keys).
@@ -189,7 +194,7 @@ impl Platform {
         let provider = providers
             .get(provider_name)
             .ok_or(ServiceError::NotFound("provider"))?;
-        let http = ProviderHttp::new()?;
+        let http = ProviderHttp::new(self.options.sso_allow_private_networks)?;
         let client = discover(provider, self.sso_redirect_uri(&runtime.slug), &http).await?;
         let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
@@ -269,7 +274,7 @@ impl Platform {
         let provider = providers
             .get(&pending.provider)
             .ok_or_else(|| failed("this provider was removed meanwhile"))?;
-        let http = ProviderHttp::new()?;
+        let http = ProviderHttp::new(self.options.sso_allow_private_networks)?;
         let client = discover(provider, self.sso_redirect_uri(&runtime.slug), &http).await?;
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
@@ -277,7 +282,13 @@ impl Platform {
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier))
             .request_async(&http)
             .await
-            .map_err(|error| failed(format!("the code exchange failed: {}", describe(&error))))?;
+            .map_err(|error| match &error {
+                openidconnect::RequestTokenError::ServerResponse(response) => failed(format!(
+                    "the identity provider refused the code: {}",
+                    provider_error_code(response.error().as_ref())
+                )),
+                other => provider_unreachable(other),
+            })?;
         let id_token = tokens
             .id_token()
             .ok_or_else(|| failed("the identity provider sent no ID token"))?;
@@ -346,8 +357,8 @@ impl Platform {
         Ok(SignIn::Session(self.start_session(&context, &user).await?))
     }
 
-    /// The linked user; else the user with this (verified, allowed) email, now linked; else a
-    /// new user when the provider creates users.
+    /// The linked user; else, when an owner allowed it, the user with this (verified, allowed)
+    /// email, now linked; else a new user when the provider creates users.
     async fn sso_user(
         &self,
         context: &TenantContext,
@@ -360,7 +371,12 @@ impl Platform {
             return Ok(user);
         }
         let user = match context.store.user_by_email(&email_index(context, email))? {
-            Some(user) => user,
+            Some(user) if provider.link_existing_users => user,
+            Some(_) => {
+                return Err(failed(
+                    "an account with this email exists but is not linked to this provider; ask an owner to allow linking existing users",
+                ));
+            }
             None if provider.create_users => {
                 let now = self.clock.now().unix_micros();
                 let display_name = crate::users::check_display_name(display_name)
@@ -391,21 +407,6 @@ impl Platform {
         };
         store_link(context, link, &user.id).await?;
         Ok(user)
-    }
-}
-
-/// A token-endpoint error without the provider's whole answer.
-fn describe<E: std::error::Error + 'static>(
-    error: &openidconnect::RequestTokenError<
-        E,
-        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
-    >,
-) -> String {
-    match error {
-        openidconnect::RequestTokenError::ServerResponse(response) => {
-            provider_error_code(response.error().as_ref())
-        }
-        other => other.to_string(),
     }
 }
 

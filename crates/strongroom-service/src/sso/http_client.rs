@@ -1,6 +1,8 @@
 //! The HTTP client that talks to identity providers: reqwest on rustls (ring), no redirects
 //! followed, short timeouts, answers capped in size, so a slow or hostile provider cannot tie
-//! up the server.
+//! up the server. Unless the operator allows private networks, it refuses every address that
+//! is not public (loopback, private, link-local, cloud metadata…), whether a URL names it
+//! or a name resolves to it: a tenant admin's provider settings must not reach the inside.
 
 use std::time::Duration;
 
@@ -16,18 +18,80 @@ pub(crate) enum ProviderHttpError {
 }
 
 /// The client openidconnect sends its requests through.
-pub(crate) struct ProviderHttp(reqwest::Client);
+pub(crate) struct ProviderHttp {
+    client: reqwest::Client,
+    allow_private_networks: bool,
+}
+
+/// Whether an address is on the public internet.
+pub(crate) fn is_public(address: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+                || a >= 224) // multicast and reserved
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || (first & 0xfe00) == 0xfc00 // unique local
+                    || (first & 0xffc0) == 0xfe80 // link-local
+                    || (first & 0xff00) == 0xff00) // multicast
+            }
+        },
+    }
+}
+
+/// Resolves names and keeps only public addresses.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
+                .await?
+                .filter(|address| is_public(address.ip()))
+                .collect();
+            if addresses.is_empty() {
+                return Err(format!(
+                    "{} resolves to no public address (private networks are not allowed)",
+                    name.as_str()
+                )
+                .into());
+            }
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
 
 impl ProviderHttp {
-    pub fn new() -> Result<Self, ProviderHttpError> {
+    pub fn new(allow_private_networks: bool) -> Result<Self, ProviderHttpError> {
         // The process may not have chosen a rustls provider yet (tests, the library alone).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
-            .connect_timeout(TIMEOUT)
+            .connect_timeout(TIMEOUT);
+        if !allow_private_networks {
+            builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
+        }
+        builder
             .build()
-            .map(ProviderHttp)
+            .map(|client| ProviderHttp {
+                client,
+                allow_private_networks,
+            })
             .map_err(|error| ProviderHttpError::Transport(error.to_string()))
     }
 }
@@ -43,7 +107,21 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for ProviderHttp {
     >;
 
     fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
-        Box::pin(send(self.0.clone(), request))
+        // An address in the URL itself is not resolved, so the resolver cannot refuse it.
+        let literal = request
+            .uri()
+            .host()
+            .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
+            .and_then(|host| host.parse::<std::net::IpAddr>().ok());
+        if !self.allow_private_networks && literal.is_some_and(|address| !is_public(address)) {
+            return Box::pin(async {
+                Err(ProviderHttpError::Transport(
+                    "the provider named a private address (private networks are not allowed)"
+                        .into(),
+                ))
+            });
+        }
+        Box::pin(send(self.client.clone(), request))
     }
 }
 
@@ -76,4 +154,33 @@ async fn send(
     answer
         .body(bytes)
         .map_err(|error| ProviderHttpError::Transport(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_public;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for inside in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "::1",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "::",
+        ] {
+            assert!(!is_public(inside.parse().unwrap()), "{inside}");
+        }
+        for outside in ["8.8.8.8", "140.82.112.3", "2a00:1450:4001::200e", "::ffff:8.8.8.8"] {
+            assert!(is_public(outside.parse().unwrap()), "{outside}");
+        }
+    }
 }

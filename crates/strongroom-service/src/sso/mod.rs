@@ -38,6 +38,11 @@ pub struct SsoProvider {
     pub create_users: bool,
     /// The built-in role a created user gets; none means no rights until an admin gives some.
     pub role: Option<String>,
+    /// Link an existing user with the same (verified, allowed) email at their first sign-in.
+    /// Whoever controls the provider can then sign in as those users, so only owners set it,
+    /// and only owners change a provider that has it.
+    #[serde(default)]
+    pub link_existing_users: bool,
 }
 
 impl std::fmt::Debug for SsoProvider {
@@ -60,6 +65,7 @@ pub struct SsoProviderView {
     pub allowed_email_domains: Vec<String>,
     pub create_users: bool,
     pub role: Option<String>,
+    pub link_existing_users: bool,
     /// Where the provider must send users back: register this at the provider.
     pub redirect_uri: String,
 }
@@ -73,6 +79,7 @@ pub struct SsoProviderChange {
     pub allowed_email_domains: Vec<String>,
     pub create_users: bool,
     pub role: Option<String>,
+    pub link_existing_users: bool,
 }
 
 /// Provider names: 2 to 40 characters a-z, 0-9 and '-', not `callback`.
@@ -94,8 +101,9 @@ fn check_provider_name(name: &str) -> Result<(), ServiceError> {
     }
 }
 
-/// An issuer must be https, except on the loopback interface (local providers and tests).
-pub(crate) fn check_issuer(issuer: &str) -> Result<(), ServiceError> {
+/// An issuer must be https; plain http only on the loopback interface when private networks
+/// are allowed (local providers and tests).
+pub(crate) fn check_issuer(issuer: &str, allow_private_networks: bool) -> Result<(), ServiceError> {
     let refuse = |reason: &str| Err(invalid("issuer", reason.to_owned()));
     let Ok(url) = reqwest::Url::parse(issuer) else {
         return refuse("must be an absolute URL such as https://login.example.com");
@@ -111,8 +119,8 @@ pub(crate) fn check_issuer(issuer: &str) -> Result<(), ServiceError> {
     };
     match url.scheme() {
         "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => refuse("must use https (http only on the loopback interface)"),
+        "http" if loopback && allow_private_networks => Ok(()),
+        _ => refuse("must use https"),
     }
 }
 
@@ -201,6 +209,7 @@ impl Platform {
             allowed_email_domains: provider.allowed_email_domains,
             create_users: provider.create_users,
             role: provider.role,
+            link_existing_users: provider.link_existing_users,
         }
     }
 
@@ -230,7 +239,7 @@ impl Platform {
         change: SsoProviderChange,
     ) -> Result<(SsoProviderView, PutOutcome), ServiceError> {
         check_provider_name(name)?;
-        check_issuer(&change.issuer)?;
+        check_issuer(&change.issuer, self.options.sso_allow_private_networks)?;
         check_text("client_id", &change.client_id)?;
         if let Some(secret) = &change.client_secret {
             check_text("client_secret", secret)?;
@@ -240,13 +249,44 @@ impl Platform {
         let (runtime, caller) = self
             .authorize_user(principal, slug, Permission::PolicyManage)
             .await?;
+        // A provider signs users in and may create them: it takes the rights of both, and of
+        // the role it gives new users.
+        if !strongroom_domain::permits(
+            &caller.grants,
+            Permission::UsersManage,
+            strongroom_domain::Resource::Tenant,
+        ) {
+            return Err(ServiceError::MissingPermission(
+                Permission::UsersManage.as_str(),
+            ));
+        }
+        if let Some(role) = &change.role {
+            crate::users::check_grantable(&caller, &crate::users::parse_roles(&[role.clone()])?)?;
+        }
         let context = TenantContext::of(&runtime);
         let _serialized = runtime.access_lock.lock().await;
         let mut providers = self.observe(&context, load(&context))?;
         let existing = providers.get(name);
+        if (change.link_existing_users
+            || existing.is_some_and(|existing| existing.link_existing_users))
+            && !crate::users::is_owner(&caller.roles)
+        {
+            return Err(ServiceError::MissingPermission("owner"));
+        }
         let client_secret = match (change.client_secret, existing) {
             (Some(secret), _) => secret,
-            (None, Some(existing)) => existing.client_secret.clone(),
+            // The stored secret is only ever sent to the issuer it was given for.
+            (None, Some(existing))
+                if existing.issuer == change.issuer && existing.client_id == change.client_id =>
+            {
+                existing.client_secret.clone()
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "client_secret",
+                    "a changed issuer or client id needs the client secret again".into(),
+                ));
+            }
             (None, None) => {
                 return Err(invalid(
                     "client_secret",
@@ -265,12 +305,14 @@ impl Platform {
             PutOutcome::Created
         };
         let provider = SsoProvider {
-            issuer: change.issuer.trim_end_matches('/').to_owned(),
+            // Exactly as given: ID tokens must name this issuer character for character.
+            issuer: change.issuer,
             client_id: change.client_id,
             client_secret,
             allowed_email_domains: domains,
             create_users: change.create_users,
             role: change.role,
+            link_existing_users: change.link_existing_users,
         };
         providers.insert(name.to_owned(), provider.clone());
         store(&context, &providers).await?;

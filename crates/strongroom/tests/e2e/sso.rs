@@ -131,6 +131,11 @@ async fn users_sign_in_through_a_real_openid_connect_provider() {
         "STRONGROOM_PUBLIC_URL".into(),
         format!("https://localhost:{public_port}"),
     ));
+    // The test's provider runs on loopback.
+    server.environment.push((
+        "STRONGROOM_SSO_ALLOW_PRIVATE_NETWORKS".into(),
+        "true".into(),
+    ));
     server.spawn().expect("the server starts");
     let provider = OidcProvider::start(
         &json!([{
@@ -187,7 +192,8 @@ async fn users_sign_in_through_a_real_openid_connect_provider() {
             "client_secret": CLIENT_SECRET,
             "allowed_email_domains": ["example.com"],
             "create_users": true,
-            "role": "viewer"
+            "role": "viewer",
+            "link_existing_users": true
         }))
         .send()
         .await
