@@ -631,15 +631,16 @@ pub enum MfaRequirementWire {
 pub struct SecurityPolicyWire {
     pub password: PasswordPolicyWire,
     pub mfa: MfaRequirementWire,
-    /// Session lifetimes; 30 minutes idle and 12 hours at most when left out.
+    /// Session lifetimes (default 30 minutes idle, 12 hours at most). Left out of a PUT, the
+    /// current value stays, as for the two settings below.
     #[serde(default)]
-    pub sessions: SessionTimeoutsWire,
+    pub sessions: Option<SessionTimeoutsWire>,
     /// Refuse password sign-in: users sign in through a configured single sign-on provider.
     #[serde(default)]
-    pub sso_required: bool,
+    pub sso_required: Option<bool>,
     /// Operators' break-glass grants need an admin's approval before they work.
     #[serde(default)]
-    pub support_access_approval: bool,
+    pub support_access_approval: Option<bool>,
 }
 
 /// How long a session lives: idle 5 minutes to 24 hours, absolute 1 to 720 hours.
@@ -688,18 +689,24 @@ impl From<strongroom_service::SecurityPolicy> for SecurityPolicyWire {
                     MfaRequirementWire::Roles { roles }
                 }
             },
-            sessions: SessionTimeoutsWire {
+            sessions: Some(SessionTimeoutsWire {
                 idle_minutes: policy.sessions.idle_minutes,
                 absolute_hours: policy.sessions.absolute_hours,
-            },
-            sso_required: policy.sso_required,
-            support_access_approval: policy.support_access_approval,
+            }),
+            sso_required: Some(policy.sso_required),
+            support_access_approval: Some(policy.support_access_approval),
         }
     }
 }
 
-impl From<SecurityPolicyWire> for strongroom_service::SecurityPolicy {
-    fn from(wire: SecurityPolicyWire) -> Self {
+impl SecurityPolicyWire {
+    /// The policy a PUT asks for: what it names, and the current value of what it leaves out
+    /// (a client that does not know a newer setting does not turn it off).
+    pub fn over(
+        self,
+        current: &strongroom_service::SecurityPolicy,
+    ) -> strongroom_service::SecurityPolicy {
+        let wire = self;
         use strongroom_domain::Complexity;
         let password = wire.password;
         strongroom_service::SecurityPolicy {
@@ -726,12 +733,16 @@ impl From<SecurityPolicyWire> for strongroom_service::SecurityPolicy {
                     strongroom_service::MfaRequirement::Roles { roles }
                 }
             },
-            sessions: strongroom_service::SessionTimeouts {
-                idle_minutes: wire.sessions.idle_minutes,
-                absolute_hours: wire.sessions.absolute_hours,
-            },
-            sso_required: wire.sso_required,
-            support_access_approval: wire.support_access_approval,
+            sessions: wire.sessions.map_or(current.sessions, |sessions| {
+                strongroom_service::SessionTimeouts {
+                    idle_minutes: sessions.idle_minutes,
+                    absolute_hours: sessions.absolute_hours,
+                }
+            }),
+            sso_required: wire.sso_required.unwrap_or(current.sso_required),
+            support_access_approval: wire
+                .support_access_approval
+                .unwrap_or(current.support_access_approval),
         }
     }
 }

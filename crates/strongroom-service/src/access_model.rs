@@ -28,6 +28,8 @@ const FORMAT: u8 = 1;
 pub const CUSTOM_ROLES_MAX: usize = 64;
 pub const GROUPS_MAX: usize = 256;
 pub const GROUP_MEMBERS_MAX: usize = 5_000;
+/// Memberships over all groups: the model is read on every session lookup.
+pub const MEMBERSHIPS_MAX: usize = 20_000;
 pub const GRANTS_MAX: usize = 1_024;
 /// Collections or prefixes one grant may name.
 pub const LIMIT_ENTRIES_MAX: usize = 64;
@@ -415,6 +417,29 @@ impl Platform {
             ));
         }
         self.change_access_model(principal, slug, |context, caller, model| {
+            let before = model.groups.get(name);
+            // Nobody gives themselves rights, directly or by joining a group.
+            if members.contains(&caller.user_id)
+                && !before.is_some_and(|before| before.contains(&caller.user_id))
+            {
+                return Err(invalid(
+                    "members",
+                    "nobody adds themselves to a group; ask another admin".into(),
+                ));
+            }
+            let memberships: usize = model
+                .groups
+                .iter()
+                .filter(|(group, _)| group.as_str() != name)
+                .map(|(_, members)| members.len())
+                .sum::<usize>()
+                + members.len();
+            if memberships > MEMBERSHIPS_MAX {
+                return Err(invalid(
+                    "members",
+                    format!("a tenant has at most {MEMBERSHIPS_MAX} group memberships in all"),
+                ));
+            }
             for member in &members {
                 let known = member.len() <= 64 && context.store.user(member)?.is_some();
                 if !known {
@@ -518,8 +543,14 @@ impl Platform {
                     }
                 }
                 GrantSubject::Group { name } => {
-                    if !model.groups.contains_key(name) {
+                    let Some(members) = model.groups.get(name) else {
                         return Err(invalid("subject", format!("no group {:?}", shorten(name))));
+                    };
+                    if members.contains(&caller.user_id) {
+                        return Err(invalid(
+                            "subject",
+                            "nobody grants roles to a group they are in; ask another admin".into(),
+                        ));
                     }
                 }
             }

@@ -363,6 +363,12 @@ impl Platform {
             return Err(ServiceError::TenantSuspended(runtime.slug.clone()));
         }
         let context = TenantContext::of(&runtime);
+        if self
+            .observe(&context, crate::security_policy::load(&context))?
+            .sso_required
+        {
+            return Err(ServiceError::SsoRequired);
+        }
         let user = match crate::users::normalize_email(email) {
             Ok(email) => context
                 .store

@@ -105,6 +105,22 @@ pub(crate) fn remove_bootstrap_file(path: &std::path::Path) {
     }
 }
 
+/// Moves a row's `updated_at` strictly forward (the version conditional updates compare) and
+/// returns the value it had.
+fn stamp(row: &mut OperatorRow, now: i64) -> i64 {
+    let expected = row.updated_at;
+    row.updated_at = now.max(expected + 1);
+    expected
+}
+
+/// A conditional update that lost: the sign-in or enrolment step is refused, not retried.
+fn changed_meanwhile(error: ServiceError) -> ServiceError {
+    match error {
+        ServiceError::Conflict(_) => ServiceError::LoginFailed,
+        other => other,
+    }
+}
+
 /// An operator's sealed secrets. Format version inside; do not change a shipped version.
 #[derive(Serialize, Deserialize)]
 struct OperatorSecrets {
@@ -314,9 +330,9 @@ impl Platform {
             last_step: None,
         };
         row.sealed_secrets = Some(self.seal_secrets(&row.id, &secrets)?);
-        row.updated_at = self.clock.now().unix_micros();
+        let expected = stamp(&mut row, self.clock.now().unix_micros());
         let name = row.name.clone();
-        self.control_call(move |control| Ok(control.update_operator(row, false)?))
+        self.control_call(move |control| Ok(control.update_operator(row, expected, false)?))
             .await?;
         let otpauth_uri = secret.enrolment_uri(TOTP_ISSUER, &name);
         Ok(crate::TotpEnrolment {
@@ -347,10 +363,12 @@ impl Platform {
         row.status = OperatorStatus::Active;
         row.enrolment_token_hash = None;
         row.enrolment_expires_at = None;
-        row.updated_at = self.clock.now().unix_micros();
+        let expected = stamp(&mut row, self.clock.now().unix_micros());
         let stored = row.clone();
-        self.control_call(move |control| Ok(control.update_operator(stored, true)?))
-            .await?;
+        // Conditional on the row read above: of two confirmations racing, one wins.
+        self.control_call(move |control| Ok(control.update_operator(stored, expected, true)?))
+            .await
+            .map_err(changed_meanwhile)?;
         tracing::info!(operator = %row.name, "operator enrolled; the bootstrap token is retired");
         if let Some(path) = self.bootstrap_token_file.get() {
             remove_bootstrap_file(path);
@@ -460,10 +478,13 @@ impl Platform {
         secrets.last_step = Some(step);
         row.sealed_secrets = Some(self.seal_secrets(&row.id, &secrets)?);
         row.failed_logins = 0;
-        row.updated_at = now;
+        let expected = stamp(&mut row, now);
         let stored = row.clone();
-        self.control_call(move |control| Ok(control.update_operator(stored, false)?))
-            .await?;
+        // Conditional on the row read before hashing: a disable or another sign-in with the
+        // same code in between wins, and this sign-in fails.
+        self.control_call(move |control| Ok(control.update_operator(stored, expected, false)?))
+            .await
+            .map_err(changed_meanwhile)?;
         tracing::info!(operator = %row.name, "operator signed in");
         self.start_operator_session(&row).await
     }
@@ -484,8 +505,14 @@ impl Platform {
                 row.last_failure_at = now;
                 let locked = row.failed_logins == ACCOUNT_LOCK_AFTER;
                 let name = row.name.clone();
-                control.update_operator(row, false)?;
-                Ok(locked.then_some(name))
+                let expected = stamp(&mut row, now);
+                // A concurrent change wins; this failure then goes uncounted, which at worst
+                // spares one attempt of a burst that the address throttle also sees.
+                match control.update_operator(row, expected, false) {
+                    Ok(()) => Ok(locked.then_some(name)),
+                    Err(strongroom_storage::StorageError::Conflict(_)) => Ok(None),
+                    Err(error) => Err(error.into()),
+                }
             })
             .await?;
         if let Some(name) = locked {
@@ -574,18 +601,30 @@ impl Platform {
             ));
         }
         let lookup = name.to_owned();
+        let disabling = caller.name.clone();
         let now = self.clock.now().unix_micros();
         let row = self
             .control_call(move |control| {
                 let mut row = control
                     .operator_by_name(&lookup)?
                     .ok_or(ServiceError::NotFound("operator"))?;
-                if row.status == OperatorStatus::Invited {
+                if row.status == OperatorStatus::Invited && !disabled {
                     return Err(ServiceError::Conflict(
                         "this operator has not enrolled yet".into(),
                     ));
                 }
-                if disabled {
+                if !disabled && row.sealed_secrets.is_none() {
+                    return Err(ServiceError::Conflict(
+                        "this invitation was cancelled; invite the operator again under another name"
+                            .into(),
+                    ));
+                }
+                if row.status == OperatorStatus::Invited {
+                    // Disabling an invitation cancels it: its enrolment token stops working.
+                    row.enrolment_token_hash = None;
+                    row.enrolment_expires_at = None;
+                    row.sealed_secrets = None;
+                } else if disabled {
                     let active = control
                         .list_operators()?
                         .iter()
@@ -605,10 +644,11 @@ impl Platform {
                     OperatorStatus::Active
                 };
                 row.failed_logins = 0;
-                row.updated_at = now;
-                control.update_operator(row.clone(), false)?;
+                let expected = stamp(&mut row, now);
+                control.update_operator(row.clone(), expected, false)?;
                 if disabled {
                     control.end_operator_sessions(&row.id, None)?;
+                    Platform::revoke_grants_of(control, &row.id, &format!("operator {} (account disabled)", disabling), now)?;
                 }
                 Ok(row)
             })

@@ -27,9 +27,18 @@ impl SessionCache {
             .then(|| principal.clone())
     }
 
-    pub fn insert(&self, key: [u8; 32], principal: Arc<TokenPrincipal>, now: i64) {
-        let generation = self.generation.load(Ordering::SeqCst);
+    /// The generation to pass to `insert`: read it before loading what will be cached.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Caches a caller loaded at `generation`; if the cache was emptied since, the caller may
+    /// be stale and is not kept.
+    pub fn insert(&self, key: [u8; 32], principal: Arc<TokenPrincipal>, now: i64, generation: u64) {
         if let Ok(mut entries) = self.entries.write() {
+            if self.generation.load(Ordering::SeqCst) != generation {
+                return;
+            }
             if entries.len() >= ENTRIES_MAX {
                 entries.clear();
             }

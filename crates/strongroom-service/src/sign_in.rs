@@ -234,9 +234,14 @@ impl Platform {
         {
             return Ok(principal);
         }
+        let generation = self.sessions.generation();
         let principal = self.load_session(slug, token).await?;
-        self.sessions
-            .insert(cache_key, principal.clone(), self.clock.now().unix_micros());
+        self.sessions.insert(
+            cache_key,
+            principal.clone(),
+            self.clock.now().unix_micros(),
+            generation,
+        );
         Ok(principal)
     }
 

@@ -175,6 +175,32 @@ impl Platform {
             .collect())
     }
 
+    /// Revokes every pending or active grant of an operator (when the account is disabled).
+    pub(crate) fn revoke_grants_of(
+        control: &dyn strongroom_storage::ControlStore,
+        operator_id: &str,
+        decided_by: &str,
+        now: i64,
+    ) -> Result<u64, ServiceError> {
+        let mut revoked = 0;
+        for grant in control
+            .support_grants(None)?
+            .into_iter()
+            .filter(|grant| grant.operator_id == operator_id)
+        {
+            if control.decide_support_grant(
+                &grant.id,
+                &[GrantStatus::Pending, GrantStatus::Active],
+                GrantStatus::Revoked,
+                decided_by,
+                now,
+            )? {
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
     /// An operator takes back a grant (their own or another's).
     pub async fn revoke_support_grant(
         &self,
@@ -295,7 +321,18 @@ impl Platform {
     ) -> Result<Arc<TokenPrincipal>, ServiceError> {
         let hash = hash_token(token).to_vec();
         let control = self.control.clone();
-        let row = blocking(move || Ok(control.support_grant_by_token(&hash)?)).await?;
+        let (row, operator_active) = blocking(move || {
+            let row = control.support_grant_by_token(&hash)?;
+            // A grant works only while its operator's account does.
+            let active = match &row {
+                Some(row) => control.operator(&row.operator_id)?.is_some_and(|operator| {
+                    operator.status == strongroom_storage::OperatorStatus::Active
+                }),
+                None => false,
+            };
+            Ok((row, active))
+        })
+        .await?;
         let now = self.clock.now().unix_micros();
         let Some(row) = row else {
             self.security.raise(
@@ -306,6 +343,7 @@ impl Platform {
             return Err(ServiceError::Unauthenticated);
         };
         let refusal = match row.status {
+            _ if !operator_active => Some("the operator of this break-glass grant is disabled"),
             _ if now >= row.expires_at => Some("this break-glass grant has expired"),
             GrantStatus::Pending => Some("this break-glass grant waits for the tenant's approval"),
             GrantStatus::Denied => Some("the tenant denied this break-glass grant"),

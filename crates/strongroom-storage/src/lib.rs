@@ -29,11 +29,13 @@ pub trait OperatorStore: Send + Sync {
     fn add_control_key(&self, key: ControlKeyRow) -> Result<(), StorageError>;
     /// A taken name is a conflict.
     fn insert_operator(&self, operator: OperatorRow) -> Result<(), StorageError>;
-    /// Replaces the row with the same id. With `retire_tokens`, every operator token (the
-    /// bootstrap token) is removed in the same transaction.
+    /// Replaces the row with the same id if it still has `expected_updated_at` (a conflict
+    /// otherwise: someone changed it meanwhile). With `retire_tokens`, every operator token
+    /// (the bootstrap token) is removed in the same transaction.
     fn update_operator(
         &self,
         operator: OperatorRow,
+        expected_updated_at: i64,
         retire_tokens: bool,
     ) -> Result<(), StorageError>;
     fn operator(&self, operator_id: &str) -> Result<Option<OperatorRow>, StorageError>;

@@ -406,9 +406,10 @@ pub async fn put_security_policy(
     PathParams(slug): PathParams<String>,
     JsonBody(request): JsonBody<crate::wire::SecurityPolicyWire>,
 ) -> Result<Response, ApiError> {
+    let current = state.platform.security_policy(&caller, &slug).await?;
     let policy = state
         .platform
-        .set_security_policy(&caller, &slug, request.into())
+        .set_security_policy(&caller, &slug, request.over(&current))
         .await?;
     Ok(json_response(
         StatusCode::OK,

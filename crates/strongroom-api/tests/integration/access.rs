@@ -418,7 +418,29 @@ async fn nobody_grants_rights_they_do_not_hold() {
         user_session(&harness, &owner, "carl@example.com", json!(["admin"])).await;
     let (member_id, _) = user_session(&harness, &owner, "meg@example.com", json!(["member"])).await;
 
+    let with_admin = harness
+        .public(
+            Request::put("/v1/tenants/acme/groups/ops")
+                .token(&owner)
+                .json(json!({"members": [admin_id]})),
+        )
+        .await;
+    assert_eq!(with_admin.status, StatusCode::CREATED);
     let cases = [
+        (
+            Request::put("/v1/tenants/acme/groups/mine")
+                .token(&admin)
+                .json(json!({"members": [admin_id]})),
+            StatusCode::BAD_REQUEST,
+            "themselves",
+        ),
+        (
+            Request::post("/v1/tenants/acme/grants")
+                .token(&admin)
+                .json(json!({"subject": {"kind": "group", "name": "ops"}, "role": "viewer"})),
+            StatusCode::BAD_REQUEST,
+            "group they are in",
+        ),
         (
             Request::put("/v1/tenants/acme/roles/peeker")
                 .token(&admin)

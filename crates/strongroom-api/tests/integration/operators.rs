@@ -410,4 +410,104 @@ async fn operators_enrol_with_totp_retire_the_bootstrap_token_and_reach_data_onl
         .clone();
     assert_eq!(pending_listed["status"], "expired", "{}", listed.body);
     assert_eq!(harness.security_count("support_access_granted"), 2);
+
+    // A disabled operator's grants stop at once; an invitation can be cancelled.
+    let fresh = oathtool_code(&secret, unix_seconds(&harness.clock));
+    let (_, signed_in) = admin_json(&harness, sign_in("olga's long passphrase", &fresh)).await;
+    let olga = signed_in["session_token"].as_str().unwrap().to_owned();
+    let (_, otto) = admin_json(
+        &harness,
+        Request::post("/admin/v1/operators")
+            .token(&olga)
+            .json(json!({"name": "otto"})),
+    )
+    .await;
+    let otto_token = otto["enrolment_token"].as_str().unwrap().to_owned();
+    let (_, otto_enrolment) = admin_json(
+        &harness,
+        Request::post("/admin/v1/operators/enrol")
+            .json(json!({"enrolment_token": otto_token, "password": "otto's long passphrase"})),
+    )
+    .await;
+    let otto_secret = secret_of(otto_enrolment["otpauth_uri"].as_str().unwrap());
+    let (_, otto_session) = admin_json(
+        &harness,
+        Request::post("/admin/v1/operators/enrol/confirm").json(json!({
+            "enrolment_token": otto_token,
+            "code": oathtool_code(&otto_secret, unix_seconds(&harness.clock))
+        })),
+    )
+    .await;
+    let otto_session = otto_session["session_token"].as_str().unwrap().to_owned();
+    let mut policy = harness
+        .public(Request::get("/v1/tenants/acme/policy/security").token(&owner))
+        .await
+        .body;
+    policy["support_access_approval"] = json!(false);
+    harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/security")
+                .token(&owner)
+                .json(policy),
+        )
+        .await;
+    let (_, otto_grant) = admin_json(
+        &harness,
+        Request::post("/admin/v1/tenants/acme/support-access")
+            .token(&otto_session)
+            .json(json!({"justification": "ticket 4713: slow queries", "scopes": ["records:read"], "duration_minutes": 60})),
+    )
+    .await;
+    let otto_grant = otto_grant["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        harness
+            .public(Request::get(&note).token(&otto_grant))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let (status, disabled) = admin_json(
+        &harness,
+        Request::post("/admin/v1/operators/otto/disable").token(&olga),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{disabled}");
+    let stopped = harness.public(Request::get(&note).token(&otto_grant)).await;
+    assert_eq!(stopped.status, StatusCode::UNAUTHORIZED, "{}", stopped.body);
+    let (status, _) = admin_json(
+        &harness,
+        Request::get("/admin/v1/tenants").token(&otto_session),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a disabled operator's sessions end"
+    );
+    let (_, invited) = admin_json(
+        &harness,
+        Request::post("/admin/v1/operators")
+            .token(&olga)
+            .json(json!({"name": "ivan"})),
+    )
+    .await;
+    let (status, _) = admin_json(
+        &harness,
+        Request::post("/admin/v1/operators/ivan/disable").token(&olga),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = admin_json(
+        &harness,
+        Request::post("/admin/v1/operators/enrol").json(json!({
+            "enrolment_token": invited["enrolment_token"],
+            "password": "ivan's long passphrase"
+        })),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a cancelled invitation stops working"
+    );
 }

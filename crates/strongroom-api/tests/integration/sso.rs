@@ -207,6 +207,27 @@ async fn admins_configure_providers_with_sealed_secrets_and_can_make_sso_mandato
         (StatusCode::FORBIDDEN, Some("sso_required")),
         "password sign-in is refused once SSO is mandatory"
     );
+    let recovery = harness
+        .public(Request::post("/v1/tenants/acme/auth/recover").json(
+            json!({"email": "ann@example.com", "password": "a fine long passphrase", "recovery_code": "x"}),
+        ))
+        .await;
+    assert_eq!(
+        recovery.body["code"], "sso_required",
+        "no way around mandatory SSO through recovery either"
+    );
+    let older_client = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/security")
+                .token(&owner)
+                .json(json!({"password": {"length_min": 12, "length_max": 128, "complexity": {"kind": "none"}, "reject_common": true, "history": 5, "expiry_days": null}, "mfa": {"kind": "optional"}})),
+        )
+        .await;
+    assert_eq!(
+        older_client.body["sso_required"], true,
+        "a PUT that leaves a setting out keeps it: {}",
+        older_client.body
+    );
     let last = harness
         .public(Request::delete("/v1/tenants/acme/sso/providers/corp").token(&owner))
         .await;

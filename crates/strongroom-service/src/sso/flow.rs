@@ -24,6 +24,8 @@ use strongroom_storage::StoredUser;
 const PENDING_LIFETIME_MICROS: i64 = 10 * 60 * 1_000_000;
 /// Sign-ins in progress across all tenants; beyond this the oldest are not waited for.
 const PENDING_MAX: usize = 10_000;
+/// Per tenant, so one tenant's flood cannot stop every other tenant's sign-ins.
+const PENDING_PER_TENANT_MAX: usize = 1_000;
 const LINK_PREFIX: &str = "sso-link/";
 
 /// Where to send the browser, and the value of the cookie that binds the flow to it.
@@ -70,10 +72,20 @@ impl PendingSignIns {
             .entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() >= PENDING_MAX {
+        if entries.len() >= PENDING_MAX
+            || entries
+                .values()
+                .filter(|entry| entry.tenant_id == pending.tenant_id)
+                .count()
+                >= PENDING_PER_TENANT_MAX
+        {
             entries.retain(|_, entry| now - entry.started_at <= PENDING_LIFETIME_MICROS);
         }
-        if entries.len() >= PENDING_MAX {
+        let of_tenant = entries
+            .values()
+            .filter(|entry| entry.tenant_id == pending.tenant_id)
+            .count();
+        if entries.len() >= PENDING_MAX || of_tenant >= PENDING_PER_TENANT_MAX {
             return Err(ServiceError::Unavailable(
                 "too many single sign-ons in progress; try again in a few minutes".into(),
             ));
@@ -82,12 +94,24 @@ impl PendingSignIns {
         Ok(())
     }
 
-    /// Takes the sign-in out: a state is used at most once.
-    fn take(&self, state_hash: &[u8; 32], now: i64) -> Option<PendingSignIn> {
+    /// Takes the sign-in out if the browser's binding matches: a state is used at most once,
+    /// and someone who only learned the state cannot spend it for the browser that owns it.
+    fn take(
+        &self,
+        state_hash: &[u8; 32],
+        binding_hash: Option<[u8; 32]>,
+        now: i64,
+    ) -> Option<PendingSignIn> {
         let mut entries = self
             .entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let bound = entries
+            .get(state_hash)
+            .is_some_and(|entry| Some(entry.binding_hash) == binding_hash);
+        if !bound {
+            return None;
+        }
         entries
             .remove(state_hash)
             .filter(|entry| now - entry.started_at <= PENDING_LIFETIME_MICROS)
@@ -235,27 +259,22 @@ impl Platform {
         callback: SsoCallback,
     ) -> Result<SignIn, ServiceError> {
         let now = self.clock.now().unix_micros();
+        let binding_hash = callback.browser_binding.as_deref().map(hash_token);
         let pending = callback
             .state
             .as_deref()
-            .and_then(|state| self.sso_pending.take(&hash_token(state), now))
+            .and_then(|state| self.sso_pending.take(&hash_token(state), binding_hash, now))
             .ok_or_else(|| {
                 failed(
-                    "this sign-in is unknown, used or expired: start again from the sign-in page",
+                    "this sign-in is unknown, used, expired or was started in another browser: start again from the sign-in page",
                 )
             })?;
         let runtime = self
             .tenant(slug)
             .await
             .map_err(|_| failed("unknown organisation"))?;
-        let bound = callback
-            .browser_binding
-            .as_deref()
-            .is_some_and(|binding| hash_token(binding) == pending.binding_hash);
-        if runtime.id != pending.tenant_id || !bound {
-            return Err(failed(
-                "this sign-in was started in another browser or for another organisation",
-            ));
+        if runtime.id != pending.tenant_id {
+            return Err(failed("this sign-in was started for another organisation"));
         }
         if runtime.is_suspended() {
             return Err(ServiceError::TenantSuspended(runtime.slug.clone()));

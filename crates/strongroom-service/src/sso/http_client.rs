@@ -179,7 +179,12 @@ mod tests {
         ] {
             assert!(!is_public(inside.parse().unwrap()), "{inside}");
         }
-        for outside in ["8.8.8.8", "140.82.112.3", "2a00:1450:4001::200e", "::ffff:8.8.8.8"] {
+        for outside in [
+            "8.8.8.8",
+            "140.82.112.3",
+            "2a00:1450:4001::200e",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_public(outside.parse().unwrap()), "{outside}");
         }
     }

@@ -80,8 +80,15 @@ pub(super) fn operators_sessions_and_grants(store: &dyn ControlStore) {
         ..operator("o1", "olga")
     };
     store
-        .update_operator(active.clone(), true)
+        .update_operator(active.clone(), 1, true)
         .expect("activate");
+    assert!(
+        matches!(
+            store.update_operator(active.clone(), 1, false),
+            Err(StorageError::Conflict(_))
+        ),
+        "an update from a stale read is refused"
+    );
     assert_eq!(store.operator("o1").expect("read"), Some(active.clone()));
     assert_eq!(store.operator_by_name("olga").expect("read"), Some(active));
     assert_eq!(
@@ -94,7 +101,7 @@ pub(super) fn operators_sessions_and_grants(store: &dyn ControlStore) {
         "retiring tokens removes the bootstrap token in the same write"
     );
     assert!(matches!(
-        store.update_operator(operator("missing", "x"), false),
+        store.update_operator(operator("missing", "x"), 1, false),
         Err(StorageError::NotFound)
     ));
     assert_eq!(

@@ -117,18 +117,31 @@ impl OperatorStore for SqliteControlStore {
     fn update_operator(
         &self,
         operator: OperatorRow,
+        expected_updated_at: i64,
         retire_tokens: bool,
     ) -> Result<(), StorageError> {
         self.database.write_and_wait(move |connection| {
+            let mut values = operator_params(&operator).to_vec();
+            values.push(rusqlite::types::Value::Integer(expected_updated_at));
             let changed = connection.execute(
                 "UPDATE operators SET name = ?2, status = ?3, sealed_secrets = ?4,
                     enrolment_token_hash = ?5, enrolment_expires_at = ?6, failed_logins = ?7,
                     last_failure_at = ?8, created_at = ?9, updated_at = ?10
-                 WHERE id = ?1",
-                rusqlite::params_from_iter(operator_params(&operator)),
+                 WHERE id = ?1 AND updated_at = ?11",
+                rusqlite::params_from_iter(values),
             )?;
             if changed == 0 {
-                return Err(StorageError::NotFound);
+                let exists: Option<i64> = connection
+                    .query_row(
+                        "SELECT 1 FROM operators WHERE id = ?1",
+                        [&operator.id],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                return Err(match exists {
+                    Some(_) => StorageError::Conflict("the operator changed meanwhile"),
+                    None => StorageError::NotFound,
+                });
             }
             if retire_tokens {
                 connection.execute("DELETE FROM operator_tokens", [])?;
