@@ -71,7 +71,11 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
             routes::users::delete_user
         ))
         .routes(routes!(routes::users::end_user_sessions))
-        .routes(routes!(routes::users::create_tenant_token))
+        .routes(routes!(
+            routes::users::create_tenant_token,
+            routes::users::list_tenant_tokens
+        ))
+        .routes(routes!(routes::users::revoke_tenant_token))
         .routes(routes!(
             routes::users::get_security_policy,
             routes::users::put_security_policy

@@ -81,6 +81,33 @@ pub struct CreatedTokenResponse {
     pub token: String,
 }
 
+/// An API token as listed; its secret was shown once, at creation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenWire {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenWire>,
+}
+
+impl From<strongroom_service::TokenView> for TokenWire {
+    fn from(view: strongroom_service::TokenView) -> Self {
+        TokenWire {
+            id: view.id,
+            name: view.name,
+            scopes: view.scopes,
+            created_at: view.created_at.to_rfc3339(),
+            expires_at: view.expires_at.map(|at| at.to_rfc3339()),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyRotationResponse {
     pub tenant: String,

@@ -279,4 +279,55 @@ impl Platform {
         tracing::info!(user_id = %caller.user_id, token_id = %created.id, "tenant admin created an API token");
         Ok(created)
     }
+
+    /// The tenant's API tokens, without secrets (users:manage).
+    pub async fn tenant_tokens(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+    ) -> Result<Vec<crate::TokenView>, ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::UsersManage)
+            .await?;
+        let control = self.control.clone();
+        let tenant_id = runtime.id.clone();
+        let rows = crate::platform::blocking(move || Ok(control.api_tokens(&tenant_id)?)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| crate::TokenView {
+                id: row.id,
+                name: row.name,
+                scopes: row.scopes.split_whitespace().map(str::to_owned).collect(),
+                created_at: crate::Timestamp::from_unix_micros(row.created_at),
+                expires_at: row.expires_at.map(crate::Timestamp::from_unix_micros),
+            })
+            .collect())
+    }
+
+    /// Revokes one of the tenant's API tokens (users:manage); it stops working at once.
+    pub async fn revoke_tenant_token(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        token_id: &str,
+    ) -> Result<(), ServiceError> {
+        let (runtime, caller) = self
+            .authorize_user(principal, slug, Permission::UsersManage)
+            .await?;
+        let control = self.control.clone();
+        let (tenant_id, id) = (runtime.id.clone(), token_id.to_owned());
+        let removed =
+            crate::platform::blocking(move || Ok(control.remove_api_token(&tenant_id, &id)?))
+                .await?;
+        if !removed {
+            return Err(ServiceError::NotFound("token"));
+        }
+        // Cached callers are keyed by the secret's hash, which is not at hand: forget them all.
+        self.token_cache
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+        tracing::info!(tenant_id = %runtime.id, user_id = %caller.user_id, token_id = %token_id, "api token revoked");
+        Ok(())
+    }
 }

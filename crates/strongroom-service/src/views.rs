@@ -38,6 +38,16 @@ pub struct CreatedToken {
     pub secret: String,
 }
 
+/// An API token as listed: never its secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CollectionView {
     pub name: String,

@@ -103,6 +103,10 @@ pub trait ControlStore: OperatorStore + Send + Sync {
     fn remove_wraps_except_master(&self, master_key_id: &str) -> Result<u64, StorageError>;
     fn insert_api_token(&self, token: ApiTokenRow) -> Result<(), StorageError>;
     fn api_token_by_hash(&self, token_hash: &[u8]) -> Result<Option<ApiTokenRow>, StorageError>;
+    /// A tenant's API tokens, oldest first.
+    fn api_tokens(&self, tenant_id: &str) -> Result<Vec<ApiTokenRow>, StorageError>;
+    /// Removes a tenant's token; false when it has no such token.
+    fn remove_api_token(&self, tenant_id: &str, token_id: &str) -> Result<bool, StorageError>;
     fn insert_operator_token(&self, token: OperatorTokenRow) -> Result<(), StorageError>;
     fn operator_token_by_hash(
         &self,

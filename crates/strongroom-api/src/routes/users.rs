@@ -418,6 +418,43 @@ pub async fn put_security_policy(
     ))
 }
 
+/// The tenant's API tokens, without secrets (users:manage).
+#[utoipa::path(get, path = "/v1/tenants/{slug}/tokens", tag = "users",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = crate::wire::TokenList), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["users:manage"])))]
+pub async fn list_tenant_tokens(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let tokens = state.platform.tenant_tokens(&caller, &slug).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::TokenList {
+            tokens: tokens.into_iter().map(Into::into).collect(),
+        },
+        HeaderMap::new(),
+    ))
+}
+
+/// Revoke an API token (users:manage); it stops working at once.
+#[utoipa::path(delete, path = "/v1/tenants/{slug}/tokens/{id}", tag = "users",
+    params(("slug" = String, Path), ("id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["users:manage"])))]
+pub async fn revoke_tenant_token(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams((slug, id)): PathParams<(String, String)>,
+) -> Result<Response, ApiError> {
+    state
+        .platform
+        .revoke_tenant_token(&caller, &slug, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// Create an API token for the tenant's applications (users:manage); shown once.
 #[utoipa::path(post, path = "/v1/tenants/{slug}/tokens", tag = "users",
     params(("slug" = String, Path)), request_body = crate::wire::CreateTokenRequest,

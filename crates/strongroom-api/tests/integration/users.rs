@@ -1392,6 +1392,18 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
         ),
         (
             "get",
+            "/v1/tenants/{slug}/tokens",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "delete",
+            "/v1/tenants/{slug}/tokens/{id}",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "get",
             "/v1/tenants/{slug}/roles",
             "users:manage",
             Value::Null,
@@ -1667,6 +1679,37 @@ async fn tenant_admins_create_api_tokens_within_their_own_rights() {
         expired.status,
         StatusCode::BAD_REQUEST,
         "expiry must be in the future"
+    );
+
+    // Admins see every token (the operator's from before the tenant had users too) and revoke.
+    let listed = harness
+        .public(Request::get("/v1/tenants/acme/tokens").token(&owner))
+        .await;
+    let tokens = listed.body["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2, "{}", listed.body);
+    assert!(
+        !listed.body.to_string().contains(secret),
+        "a listing never shows a secret"
+    );
+    let app_id = token.body["id"].as_str().unwrap();
+    let revoked = harness
+        .public(Request::delete(&format!("/v1/tenants/acme/tokens/{app_id}")).token(&owner))
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(secret))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token stops at once, cached or not"
+    );
+    assert_eq!(
+        harness
+            .public(Request::delete(&format!("/v1/tenants/acme/tokens/{app_id}")).token(&owner))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
     );
 }
 

@@ -460,9 +460,17 @@ fn tenants_keys_and_tokens(store: &dyn ControlStore) {
     store.insert_api_token(token.clone()).expect("token");
     assert_eq!(
         store.api_token_by_hash(&[7; 32]).expect("read"),
-        Some(token)
+        Some(token.clone())
     );
     assert!(store.api_token_by_hash(&[8; 32]).expect("read").is_none());
+    assert_eq!(store.api_tokens("t1").expect("list"), vec![token]);
+    assert!(store.api_tokens("other").expect("list").is_empty());
+    assert!(
+        !store.remove_api_token("other", "k1").expect("remove"),
+        "only the tenant's own token"
+    );
+    assert!(store.remove_api_token("t1", "k1").expect("remove"));
+    assert!(store.api_token_by_hash(&[7; 32]).expect("read").is_none());
     let operator = OperatorTokenRow {
         id: "o1".into(),
         name: "bootstrap".into(),

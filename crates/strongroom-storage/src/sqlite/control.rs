@@ -325,6 +325,26 @@ impl ControlStore for SqliteControlStore {
         })
     }
 
+    fn api_tokens(&self, tenant_id: &str) -> Result<Vec<ApiTokenRow>, StorageError> {
+        self.database.read(|connection| {
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE tenant_id = ?1 ORDER BY created_at, rowid"
+            ))?;
+            let rows = statement.query_map([tenant_id], token_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn remove_api_token(&self, tenant_id: &str, token_id: &str) -> Result<bool, StorageError> {
+        let (tenant_id, token_id) = (tenant_id.to_owned(), token_id.to_owned());
+        self.database.write_and_wait(move |connection| {
+            Ok(connection.execute(
+                "DELETE FROM api_tokens WHERE tenant_id = ?1 AND id = ?2",
+                [tenant_id, token_id],
+            )? > 0)
+        })
+    }
+
     fn insert_operator_token(&self, token: OperatorTokenRow) -> Result<(), StorageError> {
         self.database.write_and_wait(move |connection| {
             connection.execute(
