@@ -3,6 +3,7 @@
 //! serves the other's routes (O4). This is the only crate that knows HTTP and JSON.
 #![forbid(unsafe_code)]
 
+mod client_address;
 mod extract;
 mod metrics;
 mod observe;
@@ -30,7 +31,11 @@ pub struct AppState {
     pub platform: Arc<Platform>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
+
+pub use client_address::ClientAddress;
 
 /// The public API's routes with their OpenAPI description.
 pub fn public_routes() -> OpenApiRouter<AppState> {
@@ -76,6 +81,10 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
             routes::users::list_tenant_tokens
         ))
         .routes(routes!(routes::users::revoke_tenant_token))
+        .routes(routes!(
+            routes::users::get_firewall,
+            routes::users::put_firewall
+        ))
         .routes(routes!(
             routes::users::get_security_policy,
             routes::users::put_security_policy
@@ -157,6 +166,10 @@ fn finish(routes: OpenApiRouter<AppState>, state: AppState, listener: observe::L
     router
         .fallback(observe::not_found)
         .method_not_allowed_fallback(observe::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            client_address::admit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             observe::ObserveState::new(listener, state.metrics.clone()),
             observe::observe,

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     TenantSuspended,
     SsoFailed,
     SsoRequired,
+    FirewallDenied,
+    FirewallLockout,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -40,7 +42,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidQuery,
@@ -56,6 +58,8 @@ impl ErrorCode {
         ErrorCode::TenantSuspended,
         ErrorCode::SsoFailed,
         ErrorCode::SsoRequired,
+        ErrorCode::FirewallDenied,
+        ErrorCode::FirewallLockout,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Conflict,
@@ -141,6 +145,16 @@ impl ErrorCode {
                 "sso_required",
                 StatusCode::FORBIDDEN,
                 "Sign in through single sign-on",
+            ),
+            ErrorCode::FirewallDenied => (
+                "firewall_denied",
+                StatusCode::FORBIDDEN,
+                "The organisation's firewall refuses this address",
+            ),
+            ErrorCode::FirewallLockout => (
+                "firewall_lockout",
+                StatusCode::CONFLICT,
+                "The rules would shut out the caller",
             ),
             ErrorCode::TenantSuspended => (
                 "tenant_suspended",
@@ -308,6 +322,12 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::SsoFailed(_) => ApiError::new(ErrorCode::SsoFailed, error.to_string()),
             ServiceError::SsoRequired => ApiError::new(ErrorCode::SsoRequired, error.to_string()),
+            ServiceError::FirewallDenied => {
+                ApiError::new(ErrorCode::FirewallDenied, error.to_string())
+            }
+            ServiceError::FirewallLockout(_) => {
+                ApiError::new(ErrorCode::FirewallLockout, error.to_string())
+            }
             ServiceError::TenantSuspended(_) => {
                 ApiError::new(ErrorCode::TenantSuspended, error.to_string())
             }

@@ -1124,3 +1124,32 @@ pub struct CreatedSupportGrantResponse {
     pub grant: SupportGrantWire,
     pub token: String,
 }
+
+/// A tenant's virtual firewall: networks such as `10.0.0.0/8` or `2001:db8::/32`, or single
+/// addresses. Deny rules always win; with an allow list, only its networks get in.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallWire {
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Operators under a break-glass grant from the operator's support networks pass the allow
+    /// list.
+    #[serde(default)]
+    pub allow_support: bool,
+    /// Needed when the rules would shut out the address making the change. Never stored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirm_lockout: bool,
+}
+
+impl From<strongroom_domain::firewall::FirewallRules> for FirewallWire {
+    fn from(rules: strongroom_domain::firewall::FirewallRules) -> Self {
+        FirewallWire {
+            allow: rules.allow.iter().map(ToString::to_string).collect(),
+            deny: rules.deny.iter().map(ToString::to_string).collect(),
+            allow_support: rules.allow_support,
+            confirm_lockout: false,
+        }
+    }
+}

@@ -10,6 +10,7 @@ pub mod byte_range;
 pub mod collection;
 pub mod document_path;
 pub mod error;
+pub mod firewall;
 pub mod merge_patch;
 pub mod password_policy;
 pub mod query;

@@ -41,6 +41,12 @@ pub enum ServiceError {
         "this organisation signs in through single sign-on only: use GET /v1/tenants/{{slug}}/auth/sso/{{provider}}"
     )]
     SsoRequired,
+    #[error("this organisation's firewall does not let requests from your address in")]
+    FirewallDenied,
+    #[error(
+        "these rules would shut out your own address {0}; send confirm_lockout: true if that is what you want"
+    )]
+    FirewallLockout(String),
     #[error("tenant {0} is suspended; its data cannot be used until an operator resumes it")]
     TenantSuspended(String),
     #[error("{0}")]

@@ -84,6 +84,10 @@ pub enum JournalChange {
     },
     #[serde(rename = "sso.link")]
     SsoLink { link: String, user_id: String },
+    #[serde(rename = "policy.firewall")]
+    Firewall {
+        rules: strongroom_domain::firewall::FirewallRules,
+    },
     #[serde(rename = "access.model")]
     AccessModel {
         model: crate::access_model::AccessModel,
@@ -159,6 +163,7 @@ async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), Ser
             crate::security_policy::store(context, &policy).await?
         }
         JournalChange::AccessModel { model } => crate::access_model::store(context, &model).await?,
+        JournalChange::Firewall { rules } => crate::firewall::store(context, &rules).await?,
         JournalChange::SsoProviders { providers } => crate::sso::store(context, &providers).await?,
         JournalChange::SsoLink { link, user_id } => {
             crate::sso::store_link(context, &link, &user_id).await?

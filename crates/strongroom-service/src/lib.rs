@@ -9,6 +9,7 @@ mod collections;
 mod common_passwords;
 mod documents;
 mod error;
+mod firewall;
 mod journal;
 mod keys;
 pub mod master_key_file;

@@ -55,6 +55,9 @@ pub struct PlatformOptions {
     /// Let single sign-on reach identity providers on private networks and loopback (an
     /// in-house provider, tests). Off by default: provider settings come from tenant admins.
     pub sso_allow_private_networks: bool,
+    /// The operators' support networks: break-glass requests from them pass a tenant's allow
+    /// list when the tenant lets support in.
+    pub support_networks: Vec<ipnet::IpNet>,
 }
 
 /// Everything the services share: the control plane, the master key, open tenants and caches.

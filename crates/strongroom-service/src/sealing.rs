@@ -21,8 +21,10 @@ pub(crate) struct TenantRuntime {
     /// blobs, so a purge never deletes a blob a commit is about to reference.
     pub blob_lock: Arc<tokio::sync::Mutex<()>>,
     pub collections: Arc<crate::collections::CollectionCache>,
-    /// Serializes changes to the tenant's roles, groups and grants.
+    /// Serializes changes to the tenant's roles, groups, grants and firewall.
     pub access_lock: tokio::sync::Mutex<()>,
+    /// The firewall rules, once read.
+    firewall: RwLock<Option<Arc<strongroom_domain::firewall::FirewallRules>>>,
     keys: RwLock<Arc<TenantKeys>>,
     suspended: AtomicBool,
 }
@@ -43,9 +45,24 @@ impl TenantRuntime {
             blob_lock: Arc::default(),
             collections: Arc::default(),
             access_lock: tokio::sync::Mutex::default(),
+            firewall: RwLock::new(None),
             keys: RwLock::new(Arc::new(keys)),
             suspended: AtomicBool::new(suspended),
         }
+    }
+
+    pub fn cached_firewall(&self) -> Option<Arc<strongroom_domain::firewall::FirewallRules>> {
+        self.firewall
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn cache_firewall(&self, rules: Arc<strongroom_domain::firewall::FirewallRules>) {
+        *self
+            .firewall
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(rules);
     }
 
     pub fn keys(&self) -> Arc<TenantKeys> {

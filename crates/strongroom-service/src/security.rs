@@ -25,6 +25,10 @@ pub enum SecurityEventKind {
     SupportAccessGranted,
     /// A locked-out user signed in with password and a recovery code.
     AccountRecovered,
+    /// A request was refused by a tenant's firewall.
+    FirewallDenied,
+    /// A tenant's firewall rules changed.
+    FirewallChanged,
 }
 
 impl SecurityEventKind {
@@ -40,6 +44,8 @@ impl SecurityEventKind {
             SecurityEventKind::SsoRejected => "sso_rejected",
             SecurityEventKind::SupportAccessGranted => "support_access_granted",
             SecurityEventKind::AccountRecovered => "account_recovered",
+            SecurityEventKind::FirewallDenied => "firewall_denied",
+            SecurityEventKind::FirewallChanged => "firewall_changed",
         }
     }
 }

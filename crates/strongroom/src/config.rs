@@ -25,6 +25,12 @@ pub struct Config {
     /// default `https://<public.listen>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Proxies in front of the server (networks such as `10.0.0.0/24`): from these peers,
+    /// `X-Forwarded-For` names the client, for throttling and the tenants' firewalls.
+    pub trusted_proxies: Vec<String>,
+    /// The operators' own networks: tenants that let support in accept break-glass requests
+    /// from them past their firewall's allow list.
+    pub support_networks: Vec<String>,
     /// The admin listener (operator API, health, readiness, metrics).
     pub admin: ListenerConfig,
     pub tls: TlsConfig,
@@ -143,6 +149,8 @@ impl Default for Config {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             },
             public_url: None,
+            trusted_proxies: Vec::new(),
+            support_networks: Vec::new(),
             admin: ListenerConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 9443)),
             },
@@ -370,6 +378,17 @@ impl Config {
     }
 
     /// Checks that hold in every profile.
+    /// Parses a list of networks; `field` names it in the error.
+    pub fn networks(&self, field: &str, texts: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
+        texts
+            .iter()
+            .map(|text| {
+                strongroom_domain::firewall::parse_network(text)
+                    .map_err(|reason| anyhow::anyhow!("{field}: {reason}"))
+            })
+            .collect()
+    }
+
     /// The public listener's address as users reach it.
     pub fn public_url(&self) -> String {
         match &self.public_url {
@@ -401,6 +420,8 @@ impl Config {
                 );
             }
         }
+        self.networks("trusted_proxies", &self.trusted_proxies)?;
+        self.networks("support_networks", &self.support_networks)?;
         if self.limits.connections_max == 0 {
             bail!("limits.connections_max must be at least 1");
         }

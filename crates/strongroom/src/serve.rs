@@ -60,6 +60,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         password_hashing: strongroom_crypto::PasswordHashing::default(),
         public_url: config.public_url(),
         sso_allow_private_networks: config.sso.allow_private_networks,
+        support_networks: config.networks("support_networks", &config.support_networks)?,
     };
     let platform = Platform::open(
         Arc::new(control),
@@ -89,6 +90,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             body_bytes_max: config.limits.body_bytes_max,
         },
         metrics: Arc::new(Metrics::default()),
+        trusted_proxies: config
+            .networks("trusted_proxies", &config.trusted_proxies)?
+            .into(),
     };
     let public = bind(config.public.listen, "public").await?;
     let admin = bind(config.admin.listen, "admin").await?;

@@ -150,7 +150,7 @@ pub async fn confirm_enrolment(
     responses((status = 200, body = OperatorSessionResponse), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn login(
     State(state): State<AppState>,
-    connection: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    client: Option<axum::Extension<crate::ClientAddress>>,
     JsonBody(request): JsonBody<OperatorLoginRequest>,
 ) -> Result<Response, ApiError> {
     let signed_in = state
@@ -159,7 +159,7 @@ pub async fn login(
             &request.name,
             &request.password,
             &request.code,
-            connection.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip()),
+            client.map(|axum::Extension(crate::ClientAddress(address))| address),
         )
         .await?;
     Ok(json_response(

@@ -116,7 +116,7 @@ pub(crate) fn session_response(signed_in: SignedIn) -> Response {
 pub async fn login(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
-    connection: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    client: Option<axum::Extension<crate::ClientAddress>>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
     match state
@@ -125,7 +125,7 @@ pub async fn login(
             &slug,
             &request.email,
             &request.password,
-            connection.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip()),
+            client.map(|axum::Extension(crate::ClientAddress(address))| address),
         )
         .await?
     {
@@ -151,7 +151,7 @@ pub async fn login(
 pub async fn recover(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
-    connection: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    client: Option<axum::Extension<crate::ClientAddress>>,
     JsonBody(request): JsonBody<crate::wire::RecoverRequest>,
 ) -> Result<Response, ApiError> {
     let signed_in = state
@@ -161,7 +161,7 @@ pub async fn recover(
             &request.email,
             &request.password,
             &request.recovery_code,
-            connection.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip()),
+            client.map(|axum::Extension(crate::ClientAddress(address))| address),
         )
         .await?;
     Ok(session_response(signed_in))
@@ -414,6 +414,60 @@ pub async fn put_security_policy(
     Ok(json_response(
         StatusCode::OK,
         crate::wire::SecurityPolicyWire::from(policy),
+        HeaderMap::new(),
+    ))
+}
+
+/// The tenant's virtual firewall (policy:manage).
+#[utoipa::path(get, path = "/v1/tenants/{slug}/policy/firewall", tag = "policy",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = crate::wire::FirewallWire), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["policy:manage"])))]
+pub async fn get_firewall(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let rules = state.platform.firewall(&caller, &slug).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::FirewallWire::from(rules),
+        HeaderMap::new(),
+    ))
+}
+
+/// Replace the firewall rules (policy:manage). Rules that would shut out your own address
+/// need `confirm_lockout: true`.
+#[utoipa::path(put, path = "/v1/tenants/{slug}/policy/firewall", tag = "policy",
+    params(("slug" = String, Path)), request_body = crate::wire::FirewallWire,
+    responses((status = 200, body = crate::wire::FirewallWire), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["policy:manage"])))]
+pub async fn put_firewall(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    client: Option<axum::Extension<crate::ClientAddress>>,
+    JsonBody(request): JsonBody<crate::wire::FirewallWire>,
+) -> Result<Response, ApiError> {
+    let rules = strongroom_domain::firewall::FirewallRules::parse(
+        &request.allow,
+        &request.deny,
+        request.allow_support,
+    )
+    .map_err(|reason| ApiError::new(crate::problem::ErrorCode::InvalidRequest, reason))?;
+    let rules = state
+        .platform
+        .set_firewall(
+            &caller,
+            &slug,
+            rules,
+            client.map(|axum::Extension(crate::ClientAddress(address))| address),
+            request.confirm_lockout,
+        )
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::FirewallWire::from(rules),
         HeaderMap::new(),
     ))
 }

@@ -692,6 +692,8 @@ async fn every_route_is_in_the_openapi_document() {
         ("get", "/v1/tenants/{slug}/support-access"),
         ("post", "/v1/tenants/{slug}/auth/recover"),
         ("get", "/v1/tenants/{slug}/tokens"),
+        ("get", "/v1/tenants/{slug}/policy/firewall"),
+        ("put", "/v1/tenants/{slug}/policy/firewall"),
         ("delete", "/v1/tenants/{slug}/tokens/{id}"),
         ("post", "/v1/tenants/{slug}/support-access/{id}/approve"),
         ("post", "/v1/tenants/{slug}/support-access/{id}/deny"),

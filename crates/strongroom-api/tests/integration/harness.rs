@@ -143,6 +143,7 @@ impl Harness {
                 body_bytes_max: 1024 * 1024,
             },
             metrics: Arc::new(Metrics::default()),
+            trusted_proxies: vec!["10.9.9.9/32".parse().unwrap()].into(),
         };
         Self {
             directory,
@@ -169,6 +170,7 @@ impl Harness {
             password_hashing: fast_password_hashing(),
             public_url: "https://127.0.0.1:8443".into(),
             sso_allow_private_networks: false,
+            support_networks: vec!["192.0.2.0/24".parse().unwrap()],
         };
         Platform::open(
             Arc::new(control),
@@ -243,9 +245,11 @@ async fn send(router: &Router, request: Request) -> Response {
     let mut builder = axum::http::Request::builder()
         .method(request.method)
         .uri(request.uri);
-    if let Some(address) = request.address {
-        builder = builder.extension(axum::extract::ConnectInfo(address));
-    }
+    // Every request has a peer, as on a real socket; loopback unless the test names one.
+    let address = request
+        .address
+        .unwrap_or_else(|| "127.0.0.1:40000".parse().unwrap());
+    builder = builder.extension(axum::extract::ConnectInfo(address));
     for (name, value) in request.headers {
         builder = builder.header(name, value);
     }

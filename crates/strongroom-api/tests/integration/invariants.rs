@@ -487,6 +487,7 @@ async fn rotating_the_master_key_rewraps_everything_and_keeps_a_backup() {
         password_hashing: crate::harness::fast_password_hashing(),
         public_url: "https://127.0.0.1:8443".into(),
         sso_allow_private_networks: false,
+        support_networks: vec!["192.0.2.0/24".parse().unwrap()],
     };
     let refused = strongroom_service::Platform::open(
         Arc::new(control),

@@ -1404,6 +1404,18 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
         ),
         (
             "get",
+            "/v1/tenants/{slug}/policy/firewall",
+            "policy:manage",
+            Value::Null,
+        ),
+        (
+            "put",
+            "/v1/tenants/{slug}/policy/firewall",
+            "policy:manage",
+            json!({"allow": [], "deny": []}),
+        ),
+        (
+            "get",
             "/v1/tenants/{slug}/roles",
             "users:manage",
             Value::Null,

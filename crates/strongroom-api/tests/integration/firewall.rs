@@ -1,0 +1,187 @@
+//! The tenants' virtual firewall through the routers: allow and deny networks, the lockout
+//! guard, trusted proxies and the support range.
+
+use crate::harness::{Harness, Request};
+use crate::users::activated_session;
+use axum::http::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() {
+    let harness = Harness::new().await;
+    let token = harness.tenant_with_token("acme", &["records:read"]).await;
+    let other = harness.tenant_with_token("globex", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    let owner = activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let owner = crate::users::login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or(owner);
+    let empty = harness
+        .public(Request::get("/v1/tenants/acme/policy/firewall").token(&owner))
+        .await;
+    assert_eq!(
+        empty.body,
+        json!({"allow": [], "deny": [], "allow_support": false})
+    );
+
+    for (rules, status, code) in [
+        (
+            json!({"allow": ["10.0.0.0/8"]}),
+            StatusCode::CONFLICT,
+            "firewall_lockout",
+        ),
+        (
+            json!({"allow": ["10.1.2.3/8"]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"deny": ["example.com"]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+    ] {
+        let refused = harness
+            .public(
+                Request::put("/v1/tenants/acme/policy/firewall")
+                    .token(&owner)
+                    .json(rules),
+            )
+            .await;
+        assert_eq!(
+            (refused.status, refused.body["code"].as_str()),
+            (status, Some(code)),
+            "{}",
+            refused.body
+        );
+    }
+    let set = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/firewall")
+                .token(&owner)
+                .json(json!({
+                    "allow": ["10.0.0.0/8", "127.0.0.1"],
+                    "deny": ["10.66.0.0/16"],
+                    "allow_support": true
+                })),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["allow"], json!(["10.0.0.0/8", "127.0.0.1/32"]));
+    assert_eq!(harness.security_count("firewall_changed"), 1);
+
+    let read_from = |address: &str, bearer: &str, forwarded_for: Option<&str>| {
+        let mut request = Request::get("/v1/tenants/acme/collections")
+            .token(bearer)
+            .from_address(address);
+        if let Some(forwarded_for) = forwarded_for {
+            request = request.header("x-forwarded-for", forwarded_for);
+        }
+        harness.public(request)
+    };
+    assert_eq!(
+        read_from("10.1.2.3:5000", &token, None).await.status,
+        StatusCode::OK
+    );
+    let outside = read_from("203.0.113.9:5000", &token, None).await;
+    assert_eq!(
+        (outside.status, outside.body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("firewall_denied"))
+    );
+    assert_eq!(
+        read_from("10.66.1.1:5000", &token, None).await.status,
+        StatusCode::FORBIDDEN,
+        "deny wins over allow"
+    );
+    let login = harness
+        .public(
+            Request::post("/v1/tenants/acme/auth/login")
+                .from_address("203.0.113.9:5000")
+                .json(json!({"email": "ann@example.com", "password": "a fine long passphrase"})),
+        )
+        .await;
+    assert_eq!(login.body["code"], "firewall_denied", "sign-in too");
+    assert_eq!(
+        harness
+            .public(
+                Request::get("/v1/tenants/globex/collections")
+                    .token(&other)
+                    .from_address("203.0.113.9:5000")
+            )
+            .await
+            .status,
+        StatusCode::OK,
+        "another tenant's rules are its own"
+    );
+
+    // X-Forwarded-For counts only from a trusted proxy (10.9.9.9 in the harness).
+    assert_eq!(
+        read_from("10.9.9.9:5000", &token, Some("10.1.2.3"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        read_from("10.9.9.9:5000", &token, Some("203.0.113.9"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        read_from("203.0.113.9:5000", &token, Some("10.1.2.3"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "a client cannot claim an address"
+    );
+
+    // The support range (192.0.2.0/24 in the harness) passes only with a break-glass token.
+    assert_eq!(
+        read_from("192.0.2.7:5000", &token, None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let support = read_from("192.0.2.7:5000", "srg_not-a-real-grant", None).await;
+    assert_eq!(
+        support.status,
+        StatusCode::UNAUTHORIZED,
+        "past the firewall; the token itself is then checked: {}",
+        support.body
+    );
+    assert!(harness.security_count("firewall_denied") >= 5);
+
+    // A confirmed lockout is applied.
+    let confirmed = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/firewall")
+                .token(&owner)
+                .json(json!({
+                    "allow": ["10.0.0.0/8"],
+                    "confirm_lockout": true
+                })),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(
+        harness
+            .public(Request::get("/v1/tenants/acme/policy/firewall").token(&owner))
+            .await
+            .body["code"],
+        "firewall_denied",
+        "the confirmed rules shut the caller out at once"
+    );
+}

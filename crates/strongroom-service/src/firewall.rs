@@ -1,0 +1,160 @@
+//! The tenant's virtual firewall (P1), set by its admins (policy:manage): checked for every
+//! request on the tenant's paths before anything of the tenant is touched. Rules are a sealed,
+//! journaled tenant setting, cached in the open tenant.
+
+use crate::journal::JournalChange;
+use crate::platform::Platform;
+use crate::tenant_context::TenantContext;
+use crate::tenants::TokenPrincipal;
+use crate::users::invalid;
+use crate::{SecurityEventKind, ServiceError};
+use std::net::IpAddr;
+use std::sync::Arc;
+use strongroom_domain::Permission;
+use strongroom_domain::firewall::{FirewallRules, Visitor};
+
+const SETTING: &str = "firewall";
+
+pub(crate) fn load(context: &TenantContext) -> Result<FirewallRules, ServiceError> {
+    Ok(crate::settings::load(context, SETTING, "the firewall rules")?.unwrap_or_default())
+}
+
+pub(crate) async fn store(
+    context: &TenantContext,
+    rules: &FirewallRules,
+) -> Result<(), ServiceError> {
+    let change = JournalChange::Firewall {
+        rules: rules.clone(),
+    };
+    crate::settings::store(context, SETTING, rules, change).await
+}
+
+fn describe(rules: &FirewallRules) -> String {
+    let list = |networks: &[ipnet::IpNet]| {
+        networks
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "allow [{}] deny [{}] allow_support {}",
+        list(&rules.allow),
+        list(&rules.deny),
+        rules.allow_support
+    )
+}
+
+impl Platform {
+    /// Refuses a request to a tenant's paths from an address its firewall does not let in.
+    /// An unknown tenant has no rules: the request goes on to answer as it would.
+    pub async fn firewall_admits(
+        &self,
+        slug: &str,
+        address: Option<IpAddr>,
+        support: bool,
+    ) -> Result<(), ServiceError> {
+        let Ok(runtime) = self.tenant(slug).await else {
+            return Ok(());
+        };
+        let rules = match runtime.cached_firewall() {
+            Some(rules) => rules,
+            None => {
+                let context = TenantContext::of(&runtime);
+                let rules = Arc::new(self.observe(&context, load(&context))?);
+                runtime.cache_firewall(rules.clone());
+                rules
+            }
+        };
+        // Without a known address, only a tenant without rules lets the request in.
+        let admitted = match address {
+            Some(address) => rules.permits(Visitor {
+                address,
+                support,
+                support_networks: &self.options.support_networks,
+            }),
+            None => rules.allow.is_empty() && rules.deny.is_empty(),
+        };
+        if admitted {
+            return Ok(());
+        }
+        let from = address.map_or_else(
+            || "an unknown address".to_owned(),
+            |address| address.to_string(),
+        );
+        self.security.raise(
+            SecurityEventKind::FirewallDenied,
+            Some(&runtime.id),
+            &format!("a request from {from} was refused by the tenant's firewall"),
+        );
+        Err(ServiceError::FirewallDenied)
+    }
+
+    pub async fn firewall(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+    ) -> Result<FirewallRules, ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::PolicyManage)
+            .await?;
+        let context = TenantContext::of(&runtime);
+        self.observe(&context, load(&context))
+    }
+
+    /// Replaces the rules. Rules that would shut out the admin making the change (from
+    /// `caller_address`) are refused unless `confirm_lockout`.
+    pub async fn set_firewall(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        rules: FirewallRules,
+        caller_address: Option<IpAddr>,
+        confirm_lockout: bool,
+    ) -> Result<FirewallRules, ServiceError> {
+        let (runtime, caller) = self
+            .authorize_user(principal, slug, Permission::PolicyManage)
+            .await?;
+        if rules.allow.len() > strongroom_domain::firewall::RULES_MAX
+            || rules.deny.len() > strongroom_domain::firewall::RULES_MAX
+        {
+            return Err(invalid(
+                "allow",
+                format!(
+                    "at most {} networks per list",
+                    strongroom_domain::firewall::RULES_MAX
+                ),
+            ));
+        }
+        let locks_out = caller_address.is_some_and(|address| {
+            !rules.permits(Visitor {
+                address,
+                support: false,
+                support_networks: &[],
+            })
+        });
+        if locks_out && !confirm_lockout {
+            return Err(ServiceError::FirewallLockout(
+                caller_address
+                    .map(|address| address.to_string())
+                    .unwrap_or_default(),
+            ));
+        }
+        let context = TenantContext::of(&runtime);
+        let _serialized = runtime.access_lock.lock().await;
+        let old = self.observe(&context, load(&context))?;
+        store(&context, &rules).await?;
+        runtime.cache_firewall(Arc::new(rules.clone()));
+        self.security.raise(
+            SecurityEventKind::FirewallChanged,
+            Some(&runtime.id),
+            &format!(
+                "user {} changed the firewall from {} to {}",
+                caller.user_id,
+                describe(&old),
+                describe(&rules)
+            ),
+        );
+        Ok(rules)
+    }
+}
