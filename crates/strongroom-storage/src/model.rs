@@ -365,3 +365,10 @@ pub struct SupportGrantRow {
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
 }
+
+/// Downloads counted for one caller in one window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DownloadCount {
+    pub files: u64,
+    pub bytes: u64,
+}

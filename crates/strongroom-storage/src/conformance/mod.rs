@@ -5,6 +5,7 @@
 use crate::*;
 
 mod documents;
+mod downloads;
 mod operators;
 
 pub use documents::blob_store_suite;
@@ -47,6 +48,7 @@ pub fn tenant_store_suite(open: &dyn Fn() -> Box<dyn TenantStore>) {
     concurrent_writes_all_commit(open);
     documents_versions_trash_and_purge(open().as_ref());
     users_passwords_and_sessions(open().as_ref());
+    downloads::download_counts(open().as_ref());
 }
 
 /// Runs every control-store check on a fresh store from `open`.

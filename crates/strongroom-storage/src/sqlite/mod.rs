@@ -4,6 +4,7 @@
 mod control;
 mod database;
 mod documents;
+mod downloads;
 mod operators;
 mod tenant;
 mod users;

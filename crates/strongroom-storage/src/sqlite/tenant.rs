@@ -1,9 +1,9 @@
 use super::{SqliteDatabase, documents, users};
 use crate::{
-    DocumentQuery, DocumentRelocation, IndexEntry, JournalRow, JournalSealer, LoginFailures,
-    NewDocumentVersion, PendingWrite, PurgePlan, RecordOrder, RecordQuery, SessionSelection,
-    StorageError, StoredChallenge, StoredCollection, StoredDocument, StoredDocumentVersion,
-    StoredMfa, StoredRecord, StoredSession, StoredUser, TenantStore,
+    DocumentQuery, DocumentRelocation, DownloadCount, IndexEntry, JournalRow, JournalSealer,
+    LoginFailures, NewDocumentVersion, PendingWrite, PurgePlan, RecordOrder, RecordQuery,
+    SessionSelection, StorageError, StoredChallenge, StoredCollection, StoredDocument,
+    StoredDocumentVersion, StoredMfa, StoredRecord, StoredSession, StoredUser, TenantStore,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::path::Path;
@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     super::users::MFA_MIGRATION,
     super::users::LOGIN_FAILURES_MIGRATION,
     super::users::SETTINGS_MIGRATION,
+    super::downloads::MIGRATION,
 ];
 
 /// One tenant's SQLite file.
@@ -542,6 +543,28 @@ impl TenantStore for SqliteTenantStore {
 
     fn login_failures(&self, user_id: &str) -> Result<LoginFailures, StorageError> {
         users::login_failures(&self.database, user_id)
+    }
+
+    fn count_download(
+        &self,
+        caller: &str,
+        window_start: i64,
+        bytes: u64,
+        files_max: Option<u64>,
+        bytes_max: Option<u64>,
+    ) -> PendingWrite<(DownloadCount, bool)> {
+        super::downloads::count_download(
+            &self.database,
+            caller,
+            window_start,
+            bytes,
+            files_max,
+            bytes_max,
+        )
+    }
+
+    fn reset_downloads(&self, caller: &str) -> PendingWrite<u64> {
+        super::downloads::reset_downloads(&self.database, caller)
     }
 
     fn clear_login_failures(&self, user_id: &str) -> PendingWrite<()> {
