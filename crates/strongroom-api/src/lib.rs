@@ -86,6 +86,11 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
             routes::users::put_firewall
         ))
         .routes(routes!(
+            routes::users::get_download_limits,
+            routes::users::put_download_limits
+        ))
+        .routes(routes!(routes::users::lift_download_block))
+        .routes(routes!(
             routes::users::get_security_policy,
             routes::users::put_security_policy
         ))

@@ -28,6 +28,7 @@ pub enum ErrorCode {
     SsoRequired,
     FirewallDenied,
     FirewallLockout,
+    DownloadLimitReached,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -42,7 +43,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidQuery,
@@ -60,6 +61,7 @@ impl ErrorCode {
         ErrorCode::SsoRequired,
         ErrorCode::FirewallDenied,
         ErrorCode::FirewallLockout,
+        ErrorCode::DownloadLimitReached,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Conflict,
@@ -155,6 +157,11 @@ impl ErrorCode {
                 "firewall_lockout",
                 StatusCode::CONFLICT,
                 "The rules would shut out the caller",
+            ),
+            ErrorCode::DownloadLimitReached => (
+                "download_limit_reached",
+                StatusCode::TOO_MANY_REQUESTS,
+                "The download limit is reached",
             ),
             ErrorCode::TenantSuspended => (
                 "tenant_suspended",
@@ -327,6 +334,9 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::FirewallLockout(_) => {
                 ApiError::new(ErrorCode::FirewallLockout, error.to_string())
+            }
+            ServiceError::DownloadLimit { .. } => {
+                ApiError::new(ErrorCode::DownloadLimitReached, error.to_string())
             }
             ServiceError::TenantSuspended(_) => {
                 ApiError::new(ErrorCode::TenantSuspended, error.to_string())

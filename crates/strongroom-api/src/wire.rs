@@ -1153,3 +1153,61 @@ impl From<strongroom_domain::firewall::FirewallRules> for FirewallWire {
         }
     }
 }
+
+/// Limits for one kind of caller; null is no limit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AllowanceWire {
+    pub files_max: Option<u64>,
+    pub bytes_max: Option<u64>,
+}
+
+/// Download thresholds: per caller and window, tenant-wide (`default`) or per built-in role (a
+/// user with several gets the most generous). Passing one answers 429 until the window ends
+/// or an admin lifts the block.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadLimitsWire {
+    /// 1 to 10080 (a week).
+    pub window_minutes: u32,
+    #[serde(default)]
+    pub default: AllowanceWire,
+    #[serde(default)]
+    pub roles: BTreeMap<String, AllowanceWire>,
+}
+
+impl From<strongroom_service::DownloadLimits> for DownloadLimitsWire {
+    fn from(limits: strongroom_service::DownloadLimits) -> Self {
+        let wire = |allowance: strongroom_service::Allowance| AllowanceWire {
+            files_max: allowance.files_max,
+            bytes_max: allowance.bytes_max,
+        };
+        DownloadLimitsWire {
+            window_minutes: limits.window_minutes,
+            default: wire(limits.default),
+            roles: limits
+                .roles
+                .into_iter()
+                .map(|(role, allowance)| (role, wire(allowance)))
+                .collect(),
+        }
+    }
+}
+
+impl From<DownloadLimitsWire> for strongroom_service::DownloadLimits {
+    fn from(wire: DownloadLimitsWire) -> Self {
+        let allowance = |wire: AllowanceWire| strongroom_service::Allowance {
+            files_max: wire.files_max,
+            bytes_max: wire.bytes_max,
+        };
+        strongroom_service::DownloadLimits {
+            window_minutes: wire.window_minutes,
+            default: allowance(wire.default),
+            roles: wire
+                .roles
+                .into_iter()
+                .map(|(role, wire)| (role, allowance(wire)))
+                .collect(),
+        }
+    }
+}

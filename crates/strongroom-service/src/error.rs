@@ -41,6 +41,10 @@ pub enum ServiceError {
         "this organisation signs in through single sign-on only: use GET /v1/tenants/{{slug}}/auth/sso/{{provider}}"
     )]
     SsoRequired,
+    #[error(
+        "you reached your organisation's download limit; it lifts in {retry_after_seconds} seconds, or sooner if an admin lifts it"
+    )]
+    DownloadLimit { retry_after_seconds: i64 },
     #[error("this organisation's firewall does not let requests from your address in")]
     FirewallDenied,
     #[error(

@@ -84,6 +84,10 @@ pub enum JournalChange {
     },
     #[serde(rename = "sso.link")]
     SsoLink { link: String, user_id: String },
+    #[serde(rename = "policy.downloads")]
+    DownloadLimits {
+        limits: crate::download_limits::DownloadLimits,
+    },
     #[serde(rename = "policy.firewall")]
     Firewall {
         rules: strongroom_domain::firewall::FirewallRules,
@@ -164,6 +168,9 @@ async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), Ser
         }
         JournalChange::AccessModel { model } => crate::access_model::store(context, &model).await?,
         JournalChange::Firewall { rules } => crate::firewall::store(context, &rules).await?,
+        JournalChange::DownloadLimits { limits } => {
+            crate::download_limits::store(context, &limits).await?
+        }
         JournalChange::SsoProviders { providers } => crate::sso::store(context, &providers).await?,
         JournalChange::SsoLink { link, user_id } => {
             crate::sso::store_link(context, &link, &user_id).await?

@@ -29,6 +29,8 @@ pub enum SecurityEventKind {
     FirewallDenied,
     /// A tenant's firewall rules changed.
     FirewallChanged,
+    /// A caller passed a download threshold.
+    DownloadLimitReached,
 }
 
 impl SecurityEventKind {
@@ -46,6 +48,7 @@ impl SecurityEventKind {
             SecurityEventKind::AccountRecovered => "account_recovered",
             SecurityEventKind::FirewallDenied => "firewall_denied",
             SecurityEventKind::FirewallChanged => "firewall_changed",
+            SecurityEventKind::DownloadLimitReached => "download_limit_reached",
         }
     }
 }

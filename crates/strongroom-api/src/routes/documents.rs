@@ -147,6 +147,13 @@ pub async fn get_document(
             .get_document(&caller, &slug, &path, version, None)
             .await?;
     }
+    // Counted once, for what is sent; HEAD sends nothing.
+    if method != axum::http::Method::HEAD {
+        state
+            .platform
+            .count_download(&caller, &slug, content.length)
+            .await?;
+    }
     let mut response = Response::new(Body::from_stream(content.body));
     let response_headers = response.headers_mut();
     response_headers.insert(

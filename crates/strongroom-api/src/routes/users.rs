@@ -472,6 +472,63 @@ pub async fn put_firewall(
     ))
 }
 
+/// The tenant's download thresholds (policy:manage).
+#[utoipa::path(get, path = "/v1/tenants/{slug}/policy/downloads", tag = "policy",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = crate::wire::DownloadLimitsWire), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["policy:manage"])))]
+pub async fn get_download_limits(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let limits = state.platform.download_limits(&caller, &slug).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::DownloadLimitsWire::from(limits),
+        HeaderMap::new(),
+    ))
+}
+
+/// Replace the download thresholds (policy:manage).
+#[utoipa::path(put, path = "/v1/tenants/{slug}/policy/downloads", tag = "policy",
+    params(("slug" = String, Path)), request_body = crate::wire::DownloadLimitsWire,
+    responses((status = 200, body = crate::wire::DownloadLimitsWire), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["policy:manage"])))]
+pub async fn put_download_limits(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    JsonBody(request): JsonBody<crate::wire::DownloadLimitsWire>,
+) -> Result<Response, ApiError> {
+    let limits = state
+        .platform
+        .set_download_limits(&caller, &slug, request.into())
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::DownloadLimitsWire::from(limits),
+        HeaderMap::new(),
+    ))
+}
+
+/// Lift a user's or an API token's download block before its window ends (users:manage).
+#[utoipa::path(delete, path = "/v1/tenants/{slug}/download-blocks/{id}", tag = "policy",
+    params(("slug" = String, Path), ("id" = String, Path, description = "A user id or an API token id")),
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["users:manage"])))]
+pub async fn lift_download_block(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams((slug, id)): PathParams<(String, String)>,
+) -> Result<Response, ApiError> {
+    state
+        .platform
+        .lift_download_block(&caller, &slug, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// The tenant's API tokens, without secrets (users:manage).
 #[utoipa::path(get, path = "/v1/tenants/{slug}/tokens", tag = "users",
     params(("slug" = String, Path)),

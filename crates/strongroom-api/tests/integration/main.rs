@@ -4,6 +4,7 @@
 mod access;
 mod contract;
 mod documents;
+mod downloads;
 mod firewall;
 mod harness;
 mod invariants;

@@ -1416,6 +1416,24 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
         ),
         (
             "get",
+            "/v1/tenants/{slug}/policy/downloads",
+            "policy:manage",
+            Value::Null,
+        ),
+        (
+            "put",
+            "/v1/tenants/{slug}/policy/downloads",
+            "policy:manage",
+            json!({"window_minutes": 60}),
+        ),
+        (
+            "delete",
+            "/v1/tenants/{slug}/download-blocks/{id}",
+            "users:manage",
+            Value::Null,
+        ),
+        (
+            "get",
             "/v1/tenants/{slug}/roles",
             "users:manage",
             Value::Null,

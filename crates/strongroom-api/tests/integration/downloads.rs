@@ -1,0 +1,206 @@
+//! Download thresholds through the routers, on a fake clock: per caller and window, per role,
+//! HEAD not counted, a block an admin lifts, counts kept on disk.
+
+use crate::harness::{Harness, Request};
+use crate::users::{activated_session, login};
+use axum::http::StatusCode;
+use serde_json::json;
+use strongroom_storage::TenantStore;
+
+#[tokio::test]
+async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_admin_lifts() {
+    let harness = Harness::new().await;
+    let api_token = harness
+        .tenant_with_token("acme", &["documents:read", "documents:write"])
+        .await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let viewer_created =
+        harness
+            .public(Request::post("/v1/tenants/acme/users").token(&owner).json(
+                json!({"email": "vic@example.com", "display_name": "Vic", "roles": ["viewer"]}),
+            ))
+            .await;
+    let viewer_id = viewer_created.body["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let viewer = activated_session(
+        &harness,
+        "vic@example.com",
+        viewer_created.body["one_time_password"].as_str().unwrap(),
+        "vic's fine long passphrase",
+    )
+    .await;
+    harness
+        .public(
+            Request::put("/v1/tenants/acme/documents/report.txt")
+                .token(&owner)
+                .raw("text/plain", vec![b'x'; 500]),
+        )
+        .await;
+
+    for (limits, field) in [
+        (json!({"window_minutes": 0}), "window_minutes"),
+        (json!({"window_minutes": 60, "roles": {"boss": {}}}), "boss"),
+        (
+            json!({"window_minutes": 60, "default": {"files_max": 0}}),
+            "at least 1",
+        ),
+    ] {
+        let refused = harness
+            .public(
+                Request::put("/v1/tenants/acme/policy/downloads")
+                    .token(&owner)
+                    .json(limits),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert!(
+            refused.body["detail"].as_str().unwrap().contains(field),
+            "{}",
+            refused.body
+        );
+    }
+    let set = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/downloads")
+                .token(&owner)
+                .json(json!({
+                    "window_minutes": 60,
+                    "default": {"files_max": 2, "bytes_max": 1000},
+                    "roles": {"owner": {}}
+                })),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+
+    let download = |token: &str| {
+        harness.public(Request::get("/v1/tenants/acme/documents/report.txt").token(token))
+    };
+    assert_eq!(download(&viewer).await.status, StatusCode::OK);
+    assert_eq!(download(&viewer).await.status, StatusCode::OK);
+    let blocked = download(&viewer).await;
+    assert_eq!(
+        (blocked.status, blocked.body["code"].as_str()),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("download_limit_reached")
+        ),
+        "{}",
+        blocked.body
+    );
+    assert!(blocked.body["detail"].as_str().unwrap().contains("admin"));
+    assert_eq!(harness.security_count("download_limit_reached"), 1);
+    assert_eq!(
+        harness
+            .public(Request::new("HEAD", "/v1/tenants/acme/documents/report.txt").token(&viewer))
+            .await
+            .status,
+        StatusCode::OK,
+        "HEAD sends no content and is not counted"
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            download(&owner).await.status,
+            StatusCode::OK,
+            "owners have no limit here"
+        );
+    }
+
+    // The counts are on disk: a fresh connection to the tenant's file sees the block.
+    let store = strongroom_storage::sqlite::SqliteTenantStore::open(
+        &harness.tenant_dir("acme").await.join("tenant.db"),
+    )
+    .unwrap();
+    let window_start = {
+        let now = strongroom_service::Clock::now(&harness.clock).unix_micros();
+        now - now.rem_euclid(3600 * 1_000_000)
+    };
+    let (count, counted) = tokio::task::spawn_blocking(move || {
+        store
+            .count_download(&format!("user:{viewer_id}"), window_start, 1, Some(2), None)
+            .wait()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (count.files, counted),
+        (2, false),
+        "the block survives a restart"
+    );
+
+    // An admin lifts the block; the next window also starts afresh.
+    let viewer_id = viewer_created.body["user"]["id"].as_str().unwrap();
+    let lifted = harness
+        .public(
+            Request::delete(&format!("/v1/tenants/acme/download-blocks/{viewer_id}")).token(&owner),
+        )
+        .await;
+    assert_eq!(lifted.status, StatusCode::NO_CONTENT);
+    assert_eq!(download(&viewer).await.status, StatusCode::OK);
+    assert_eq!(download(&viewer).await.status, StatusCode::OK);
+    assert_eq!(
+        download(&viewer).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    harness.clock.advance_micros(20 * 60 * 1_000_000);
+    let viewer = login(&harness, "vic@example.com", "vic's fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    harness.clock.advance_micros(41 * 60 * 1_000_000);
+    let viewer = {
+        let again = login(&harness, "vic@example.com", "vic's fine long passphrase").await;
+        again.body["session_token"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or(viewer)
+    };
+    assert_eq!(
+        download(&viewer).await.status,
+        StatusCode::OK,
+        "a new window starts afresh"
+    );
+
+    // Bytes count too, and API tokens are callers of their own.
+    let ranged = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents/report.txt")
+                .token(&api_token)
+                .header("range", "bytes=0-99"),
+        )
+        .await;
+    assert_eq!(ranged.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        download(&api_token).await.status,
+        StatusCode::OK,
+        "100 + 500 bytes"
+    );
+    assert_eq!(
+        download(&api_token).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a third file, and 1,100 bytes, would pass both limits"
+    );
+}
