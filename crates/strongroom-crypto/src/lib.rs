@@ -12,6 +12,7 @@ mod error;
 mod keys;
 mod password;
 mod random;
+mod signing;
 mod totp;
 
 pub use aead::{Keyring, SEALED_FORMAT_VERSION, sealed_key_version};
@@ -21,4 +22,5 @@ pub use error::CryptoError;
 pub use keys::{DataKey, KEY_LENGTH, MasterKey, WrappedKeyPurpose};
 pub use password::PasswordHashing;
 pub use random::{Sha256Hasher, generate_token, hash_token, random_bytes_32, random_hex_id};
+pub use signing::{AuditSigningKey, chain_hash, verify_signature};
 pub use totp::{TOTP_STEP_SECONDS, TotpSecret};

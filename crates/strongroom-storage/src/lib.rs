@@ -22,6 +22,40 @@ pub use pending::{PendingWrite, WriteReply};
 /// bound into the ciphertext and reordered entries fail to open.
 pub type JournalSealer = Box<dyn FnOnce(u64) -> Result<Vec<u8>, StorageError> + Send>;
 
+/// Given the event's sequence number in its chain and the previous event's hash (zeros for
+/// the first), seals the event and answers the sealed bytes and the event's own hash.
+pub type AuditSealer =
+    Box<dyn FnOnce(u64, &[u8; 32]) -> Result<(Vec<u8>, [u8; 32]), StorageError> + Send>;
+
+/// The audit trail: one hash chain per tenant and one for the control plane, with signed
+/// checkpoints of chain heads.
+pub trait AuditStore: Send + Sync {
+    /// Appends an event at the end of its chain; answers its sequence number once durable.
+    fn append(&self, entry: AuditEntry, sealer: AuditSealer) -> PendingWrite<u64>;
+    /// Events of one chain matching the query, newest first.
+    fn events(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StorageError>;
+    /// Events of one chain in order, from `after_sequence` on, at most `limit`.
+    fn chain_events(
+        &self,
+        chain: &str,
+        after_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>, StorageError>;
+    fn chains(&self) -> Result<Vec<String>, StorageError>;
+    /// The last event's sequence and hash.
+    fn head(&self, chain: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError>;
+    fn add_checkpoint(&self, checkpoint: AuditCheckpointRow) -> Result<(), StorageError>;
+    fn checkpoints(&self, chain: &str) -> Result<Vec<AuditCheckpointRow>, StorageError>;
+    /// The signing key, sealed by the caller, and its public key.
+    fn signing_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError>;
+    /// Stores the signing key unless one exists; answers the one that is stored.
+    fn set_signing_key(
+        &self,
+        sealed: Vec<u8>,
+        public: Vec<u8>,
+    ) -> Result<(Vec<u8>, Vec<u8>), StorageError>;
+}
+
 /// Operators, their sessions, break-glass grants and the control plane's own key.
 pub trait OperatorStore: Send + Sync {
     fn control_keys(&self) -> Result<Vec<ControlKeyRow>, StorageError>;

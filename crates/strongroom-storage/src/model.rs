@@ -372,3 +372,53 @@ pub struct DownloadCount {
     pub files: u64,
     pub bytes: u64,
 }
+
+/// One stored audit event: the sealed event and its chain hash, with the few plaintext
+/// columns queries filter on (blind-index tokens where the value is personal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub chain: String,
+    pub sequence: u64,
+    pub at: i64,
+    pub action: String,
+    pub outcome: String,
+    pub actor_token: Option<Vec<u8>>,
+    pub address_token: Option<Vec<u8>>,
+    pub sealed: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+/// A signed chain head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCheckpointRow {
+    pub chain: String,
+    pub sequence: u64,
+    pub head: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub at: i64,
+}
+
+/// Which audit events to list: one chain, newest first below `before_sequence`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub chain: String,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub actor_token: Option<Vec<u8>>,
+    pub address_token: Option<Vec<u8>>,
+    pub before_sequence: Option<u64>,
+    pub limit: u32,
+}
+
+/// What an audit append stores, apart from what the sealer makes.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub chain: String,
+    pub at: i64,
+    pub action: String,
+    pub outcome: String,
+    pub actor_token: Option<Vec<u8>>,
+    pub address_token: Option<Vec<u8>>,
+}

@@ -53,3 +53,18 @@ fn a_newer_format_is_refused_with_a_clear_error() {
         "{error}"
     );
 }
+
+#[test]
+fn sqlite_audit_store_conforms() {
+    let directory = tempfile::tempdir().unwrap();
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    conformance::audit_store_suite(&|| {
+        let index = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::new(
+            strongroom_storage::sqlite::SqliteAuditStore::open(
+                &directory.path().join(format!("audit{index}.db")),
+            )
+            .unwrap(),
+        ) as Box<dyn strongroom_storage::AuditStore>
+    });
+}

@@ -4,10 +4,12 @@
 
 use crate::*;
 
+mod audit;
 mod documents;
 mod downloads;
 mod operators;
 
+pub use audit::audit_store_suite;
 pub use documents::blob_store_suite;
 use documents::{documents_versions_trash_and_purge, users_passwords_and_sessions};
 

@@ -1,0 +1,143 @@
+//! The audit-store suite: chains, links, queries, checkpoints and the signing key.
+
+use crate::{AuditCheckpointRow, AuditEntry, AuditQuery, AuditStore};
+
+fn entry(chain: &str, at: i64, action: &str, actor: &[u8]) -> AuditEntry {
+    AuditEntry {
+        chain: chain.into(),
+        at,
+        action: action.into(),
+        outcome: "allowed".into(),
+        actor_token: Some(actor.to_vec()),
+        address_token: None,
+    }
+}
+
+/// A sealer that records what it was given and makes the hash from the previous one.
+fn sealer(body: &'static [u8]) -> crate::AuditSealer {
+    Box::new(move |sequence, previous| {
+        let mut hash = *previous;
+        hash[0] = hash[0].wrapping_add(sequence as u8);
+        hash[31] = body[0];
+        Ok((body.to_vec(), hash))
+    })
+}
+
+/// Runs every audit-store check on a fresh store from `open`.
+pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
+    let store = open();
+    let appended: Vec<u64> = [
+        ("t1", 10, "get_record", b"a", b"one" as &[u8]),
+        ("t1", 20, "put_document", b"b", b"two"),
+        ("control", 15, "create_tenant", b"o", b"ctl"),
+        ("t1", 30, "get_record", b"a", b"three"),
+    ]
+    .into_iter()
+    .map(|(chain, at, action, actor, body)| {
+        let body: &'static [u8] = Box::leak(body.to_vec().into_boxed_slice());
+        store
+            .append(entry(chain, at, action, actor), sealer(body))
+            .wait()
+            .expect("append")
+    })
+    .collect();
+    assert_eq!(appended, [1, 2, 1, 3], "each chain counts on its own");
+    let t1 = store.chain_events("t1", 0, 100).expect("chain");
+    assert_eq!(
+        t1.iter().map(|row| row.sequence).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        t1[1].hash[0],
+        t1[0].hash[0].wrapping_add(2),
+        "the sealer got the previous hash"
+    );
+    assert_eq!(t1[2].sealed, b"three");
+    assert_eq!(store.chain_events("t1", 2, 100).expect("chain").len(), 1);
+    assert_eq!(store.chains().expect("chains"), ["control", "t1"]);
+    assert_eq!(
+        store
+            .head("t1")
+            .expect("head")
+            .map(|(sequence, _)| sequence),
+        Some(3)
+    );
+    assert_eq!(store.head("none").expect("head"), None);
+
+    let query = |query: AuditQuery| -> Vec<u64> {
+        store
+            .events(&query)
+            .expect("events")
+            .iter()
+            .map(|row| row.sequence)
+            .collect()
+    };
+    let base = || AuditQuery {
+        chain: "t1".into(),
+        limit: 100,
+        ..AuditQuery::default()
+    };
+    assert_eq!(query(base()), [3, 2, 1], "newest first");
+    assert_eq!(
+        query(AuditQuery {
+            action: Some("get_record".into()),
+            ..base()
+        }),
+        [3, 1]
+    );
+    assert_eq!(
+        query(AuditQuery {
+            actor_token: Some(b"b".to_vec()),
+            ..base()
+        }),
+        [2]
+    );
+    assert_eq!(
+        query(AuditQuery {
+            from: Some(15),
+            to: Some(30),
+            ..base()
+        }),
+        [2]
+    );
+    assert_eq!(
+        query(AuditQuery {
+            before_sequence: Some(3),
+            limit: 1,
+            ..base()
+        }),
+        [2],
+        "paging"
+    );
+
+    let checkpoint = AuditCheckpointRow {
+        chain: "t1".into(),
+        sequence: 3,
+        head: t1[2].hash.clone(),
+        signature: vec![7; 64],
+        at: 40,
+    };
+    store
+        .add_checkpoint(checkpoint.clone())
+        .expect("checkpoint");
+    store
+        .add_checkpoint(AuditCheckpointRow {
+            signature: vec![8; 64],
+            ..checkpoint.clone()
+        })
+        .expect("a second checkpoint of the same head is ignored");
+    assert_eq!(store.checkpoints("t1").expect("checkpoints"), [checkpoint]);
+
+    assert_eq!(store.signing_key().expect("key"), None);
+    let stored = store
+        .set_signing_key(b"sealed".to_vec(), b"public".to_vec())
+        .expect("set");
+    assert_eq!(
+        store
+            .set_signing_key(b"other".to_vec(), b"other".to_vec())
+            .expect("set again"),
+        stored,
+        "the first key stays"
+    );
+    assert_eq!(store.signing_key().expect("key"), Some(stored));
+}

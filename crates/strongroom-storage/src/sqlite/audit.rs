@@ -1,0 +1,239 @@
+//! The audit database (`<data_dir>/audit.db`): every chain in one file with one group-committing
+//! writer, so audit appends of all tenants share fsyncs.
+
+use super::SqliteDatabase;
+use crate::{
+    AuditCheckpointRow, AuditEntry, AuditQuery, AuditRow, AuditSealer, AuditStore, PendingWrite,
+    StorageError,
+};
+use rusqlite::{OptionalExtension, Row, params};
+use std::path::Path;
+
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE audit_events (
+        chain TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        actor_token BLOB,
+        address_token BLOB,
+        sealed BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (chain, sequence)
+    );
+    CREATE INDEX audit_events_by_time ON audit_events (chain, at);
+    CREATE TABLE audit_checkpoints (
+        chain TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        head BLOB NOT NULL,
+        signature BLOB NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (chain, sequence)
+    );
+    CREATE TABLE audit_signing_key (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        sealed BLOB NOT NULL,
+        public BLOB NOT NULL
+    );
+"];
+
+const EVENT_COLUMNS: &str =
+    "chain, sequence, at, action, outcome, actor_token, address_token, sealed, hash";
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        chain: row.get(0)?,
+        sequence: row.get::<_, i64>(1)? as u64,
+        at: row.get(2)?,
+        action: row.get(3)?,
+        outcome: row.get(4)?,
+        actor_token: row.get(5)?,
+        address_token: row.get(6)?,
+        sealed: row.get(7)?,
+        hash: row.get(8)?,
+    })
+}
+
+pub struct SqliteAuditStore {
+    database: SqliteDatabase,
+}
+
+impl SqliteAuditStore {
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        Ok(Self {
+            database: SqliteDatabase::open(path, MIGRATIONS)?,
+        })
+    }
+}
+
+impl AuditStore for SqliteAuditStore {
+    fn append(&self, entry: AuditEntry, sealer: AuditSealer) -> PendingWrite<u64> {
+        self.database.write(move |connection| {
+            let head: Option<(i64, Vec<u8>)> = connection
+                .prepare_cached(
+                    "SELECT sequence, hash FROM audit_events WHERE chain = ?1 ORDER BY sequence DESC LIMIT 1",
+                )?
+                .query_row([&entry.chain], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            let (sequence, previous) = match head {
+                Some((sequence, hash)) => {
+                    // A damaged stored hash still links: verification reports the damage.
+                    let mut previous = [0u8; 32];
+                    let length = hash.len().min(32);
+                    previous[..length].copy_from_slice(&hash[..length]);
+                    (sequence as u64 + 1, previous)
+                }
+                None => (1, [0u8; 32]),
+            };
+            let (sealed, hash) = sealer(sequence, &previous)?;
+            connection
+                .prepare_cached(&format!(
+                    "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ))?
+                .execute(params![
+                    entry.chain,
+                    sequence as i64,
+                    entry.at,
+                    entry.action,
+                    entry.outcome,
+                    entry.actor_token,
+                    entry.address_token,
+                    sealed,
+                    hash.to_vec()
+                ])?;
+            Ok(sequence)
+        })
+    }
+
+    fn events(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StorageError> {
+        self.database.read(|connection| {
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events
+                 WHERE chain = ?1
+                   AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3)
+                   AND (?4 IS NULL OR action = ?4) AND (?5 IS NULL OR outcome = ?5)
+                   AND (?6 IS NULL OR actor_token = ?6) AND (?7 IS NULL OR address_token = ?7)
+                   AND (?8 IS NULL OR sequence < ?8)
+                 ORDER BY sequence DESC LIMIT ?9"
+            ))?;
+            let rows = statement.query_map(
+                params![
+                    query.chain,
+                    query.from,
+                    query.to,
+                    query.action,
+                    query.outcome,
+                    query.actor_token,
+                    query.address_token,
+                    query.before_sequence.map(|sequence| sequence as i64),
+                    i64::from(query.limit)
+                ],
+                event_from_row,
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn chain_events(
+        &self,
+        chain: &str,
+        after_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>, StorageError> {
+        self.database.read(|connection| {
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM audit_events WHERE chain = ?1 AND sequence > ?2
+                 ORDER BY sequence LIMIT ?3"
+            ))?;
+            let rows = statement.query_map(
+                params![chain, after_sequence as i64, i64::from(limit)],
+                event_from_row,
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn chains(&self) -> Result<Vec<String>, StorageError> {
+        self.database.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT DISTINCT chain FROM audit_events UNION SELECT DISTINCT chain FROM audit_checkpoints ORDER BY 1",
+            )?;
+            let rows = statement.query_map([], |row| row.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn head(&self, chain: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        self.database.read(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT sequence, hash FROM audit_events WHERE chain = ?1 ORDER BY sequence DESC LIMIT 1",
+                )?
+                .query_row([chain], |row| Ok((row.get::<_, i64>(0)? as u64, row.get(1)?)))
+                .optional()?)
+        })
+    }
+
+    fn add_checkpoint(&self, checkpoint: AuditCheckpointRow) -> Result<(), StorageError> {
+        self.database.write_and_wait(move |connection| {
+            connection.execute(
+                "INSERT INTO audit_checkpoints (chain, sequence, head, signature, at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (chain, sequence) DO NOTHING",
+                params![
+                    checkpoint.chain,
+                    checkpoint.sequence as i64,
+                    checkpoint.head,
+                    checkpoint.signature,
+                    checkpoint.at
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn checkpoints(&self, chain: &str) -> Result<Vec<AuditCheckpointRow>, StorageError> {
+        self.database.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT chain, sequence, head, signature, at FROM audit_checkpoints WHERE chain = ?1 ORDER BY sequence",
+            )?;
+            let rows = statement.query_map([chain], |row| {
+                Ok(AuditCheckpointRow {
+                    chain: row.get(0)?,
+                    sequence: row.get::<_, i64>(1)? as u64,
+                    head: row.get(2)?,
+                    signature: row.get(3)?,
+                    at: row.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn signing_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+        self.database.read(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT sealed, public FROM audit_signing_key WHERE id = 1")?
+                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?)
+        })
+    }
+
+    fn set_signing_key(
+        &self,
+        sealed: Vec<u8>,
+        public: Vec<u8>,
+    ) -> Result<(Vec<u8>, Vec<u8>), StorageError> {
+        self.database.write_and_wait(move |connection| {
+            connection.execute(
+                "INSERT INTO audit_signing_key (id, sealed, public) VALUES (1, ?1, ?2) ON CONFLICT (id) DO NOTHING",
+                params![sealed, public],
+            )?;
+            Ok(connection.query_row(
+                "SELECT sealed, public FROM audit_signing_key WHERE id = 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?)
+        })
+    }
+}
