@@ -4,12 +4,12 @@
 
 use crate::AppState;
 use crate::problem::ApiError;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 /// The address a request is taken to come from.
 #[derive(Debug, Clone, Copy)]
@@ -43,23 +43,13 @@ pub(crate) fn client_address(
     nearest
 }
 
-/// Works out the client address for every request on both listeners; on the public one, a
-/// request to a tenant's paths must also pass that tenant's firewall before anything else.
-pub async fn admit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let peer = request
+/// A request to a tenant's paths must pass that tenant's firewall before anything else (the
+/// audit layer outside has worked out the client address).
+pub async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let address = request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip());
-    let address = peer.map(|peer| {
-        let forwarded_for = request
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|value| value.to_str().ok());
-        client_address(peer, forwarded_for, &state.trusted_proxies)
-    });
-    if let Some(address) = address {
-        request.extensions_mut().insert(ClientAddress(address));
-    }
+        .get::<ClientAddress>()
+        .map(|ClientAddress(address)| *address);
     if let Some(slug) = request
         .uri()
         .path()

@@ -107,11 +107,12 @@ impl FromRequestParts<AppState> for TenantCaller {
                     "a session token works only under /v1/tenants/{slug}",
                 )
             })?;
-            return Ok(TenantCaller(
-                state.platform.authenticate_session(slug, token).await?,
-            ));
+            let principal = state.platform.authenticate_session(slug, token).await?;
+            record_actor(parts, strongroom_service::AuditActor::of(&principal));
+            return Ok(TenantCaller(principal));
         }
         let principal = state.platform.authenticate_token(token).await?;
+        record_actor(parts, strongroom_service::AuditActor::of(&principal));
         if let (Some(mark), Some(slot)) = (
             &principal.support,
             parts.extensions.get::<crate::observe::SupportSlot>(),
@@ -119,6 +120,13 @@ impl FromRequestParts<AppState> for TenantCaller {
             let _ = slot.0.set(mark.clone());
         }
         Ok(TenantCaller(principal))
+    }
+}
+
+/// Tells the audit trail who the caller is.
+fn record_actor(parts: &Parts, actor: strongroom_service::AuditActor) {
+    if let Some(facts) = parts.extensions.get::<crate::audit::AuditFacts>() {
+        facts.set_actor(actor);
     }
 }
 
@@ -130,9 +138,14 @@ impl FromRequestParts<AppState> for OperatorCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts)?;
-        Ok(OperatorCaller(
-            state.platform.authenticate_operator(token).await?,
-        ))
+        let operator = state.platform.authenticate_operator(token).await?;
+        record_actor(
+            parts,
+            strongroom_service::AuditActor::Operator {
+                name: operator.name.clone(),
+            },
+        );
+        Ok(OperatorCaller(operator))
     }
 }
 

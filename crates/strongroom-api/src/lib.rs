@@ -3,6 +3,7 @@
 //! serves the other's routes (O4). This is the only crate that knows HTTP and JSON.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod client_address;
 mod extract;
 mod metrics;
@@ -90,6 +91,8 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
             routes::users::put_download_limits
         ))
         .routes(routes!(routes::users::lift_download_block))
+        .routes(routes!(routes::audit::tenant_audit))
+        .routes(routes!(routes::audit::tenant_public_key))
         .routes(routes!(
             routes::users::get_security_policy,
             routes::users::put_security_policy
@@ -156,6 +159,9 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::operators::request_support_access))
         .routes(routes!(routes::operators::list_support_access))
         .routes(routes!(routes::operators::revoke_support_access))
+        .routes(routes!(routes::audit::operator_audit))
+        .routes(routes!(routes::audit::verify))
+        .routes(routes!(routes::audit::operator_public_key))
 }
 
 pub fn public_router(state: AppState) -> Router {
@@ -167,13 +173,23 @@ pub fn admin_router(state: AppState) -> Router {
 }
 
 fn finish(routes: OpenApiRouter<AppState>, state: AppState, listener: observe::Listener) -> Router {
-    let (router, _) = routes.split_for_parts();
+    let (router, document) = routes.split_for_parts();
+    let audit_state = audit::AuditState {
+        platform: state.platform.clone(),
+        routes: Arc::new(audit::RouteTable::from_document(&document)),
+        listener: listener.as_str(),
+        trusted_proxies: state.trusted_proxies.clone(),
+    };
     router
         .fallback(observe::not_found)
         .method_not_allowed_fallback(observe::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             client_address::admit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            audit_state,
+            audit::audit,
         ))
         .layer(axum::middleware::from_fn_with_state(
             observe::ObserveState::new(listener, state.metrics.clone()),

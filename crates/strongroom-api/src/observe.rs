@@ -21,7 +21,7 @@ pub enum Listener {
 }
 
 impl Listener {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Listener::Public => "public",
             Listener::Admin => "admin",
@@ -68,6 +68,10 @@ fn tenant_of(path: &str) -> &str {
         .unwrap_or("-")
 }
 
+/// The request's id, for the audit trail.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestId(pub String);
+
 /// Filled by the caller extractor when a request is made under a break-glass grant, so the
 /// answer can be marked and the request logged as such.
 #[derive(Clone, Default)]
@@ -85,6 +89,9 @@ pub async fn observe(
         state.prefix,
         state.counter.fetch_add(1, Ordering::Relaxed)
     );
+    request
+        .extensions_mut()
+        .insert(RequestId(request_id.clone()));
     let method = request.method().clone();
     let span = tracing::info_span!("request", request_id = %request_id, listener = state.listener.as_str(), tenant = %tenant_of(request.uri().path()), method = %method);
     let mut response = next.run(request).instrument(span.clone()).await;

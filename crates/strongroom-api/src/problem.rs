@@ -29,6 +29,7 @@ pub enum ErrorCode {
     FirewallDenied,
     FirewallLockout,
     DownloadLimitReached,
+    AuditUnavailable,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -43,7 +44,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidQuery,
@@ -62,6 +63,7 @@ impl ErrorCode {
         ErrorCode::FirewallDenied,
         ErrorCode::FirewallLockout,
         ErrorCode::DownloadLimitReached,
+        ErrorCode::AuditUnavailable,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Conflict,
@@ -163,6 +165,11 @@ impl ErrorCode {
                 StatusCode::TOO_MANY_REQUESTS,
                 "The download limit is reached",
             ),
+            ErrorCode::AuditUnavailable => (
+                "audit_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The audit trail cannot be written",
+            ),
             ErrorCode::TenantSuspended => (
                 "tenant_suspended",
                 StatusCode::FORBIDDEN,
@@ -244,6 +251,10 @@ pub struct Problem {
 /// Internal detail carried to the logging middleware, never to the client.
 #[derive(Clone, Debug)]
 pub struct InternalDetail(pub String);
+
+/// The code of a problem answer, for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemCode(pub &'static str);
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -338,6 +349,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::DownloadLimit { .. } => {
                 ApiError::new(ErrorCode::DownloadLimitReached, error.to_string())
             }
+            ServiceError::AuditUnavailable => {
+                ApiError::new(ErrorCode::AuditUnavailable, error.to_string())
+            }
             ServiceError::TenantSuspended(_) => {
                 ApiError::new(ErrorCode::TenantSuspended, error.to_string())
             }
@@ -395,6 +409,8 @@ impl IntoResponse for ApiError {
         if let Some(internal) = self.internal {
             response.extensions_mut().insert(InternalDetail(internal));
         }
+        // The audit trail records why a request was refused.
+        response.extensions_mut().insert(ProblemCode(code));
         response
     }
 }

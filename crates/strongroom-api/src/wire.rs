@@ -1211,3 +1211,68 @@ impl From<DownloadLimitsWire> for strongroom_service::DownloadLimits {
         }
     }
 }
+
+/// One audit event with its place in the chain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventWire {
+    pub sequence: u64,
+    /// The chain hash of this event (hex): SHA-256 over the previous hash, the sequence and
+    /// the event's JSON.
+    pub hash: String,
+    /// time (`at`), tenant, actor, source address and user agent, request id, route and
+    /// `action` (the operation id), resource, outcome with reason, status, bytes sent.
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Newest first.
+    pub events: Vec<AuditEventWire>,
+    /// Pass as `cursor` for older events.
+    pub next_cursor: Option<String>,
+}
+
+impl AuditPage {
+    pub fn from_views(views: Vec<strongroom_service::AuditEventView>, limit: u32) -> Self {
+        let next_cursor = (views.len() as u32 >= limit.max(1))
+            .then(|| views.last().map(|view| view.sequence.to_string()))
+            .flatten();
+        AuditPage {
+            events: views
+                .into_iter()
+                .map(|view| AuditEventWire {
+                    sequence: view.sequence,
+                    hash: view.hash,
+                    event: serde_json::to_value(view.event).unwrap_or_default(),
+                })
+                .collect(),
+            next_cursor,
+        }
+    }
+}
+
+/// The key that signs the trail's checkpoints.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPublicKey {
+    pub algorithm: String,
+    /// The raw 32-byte Ed25519 public key, hex.
+    pub public_key_hex: String,
+}
+
+/// What verification found in one chain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainReportWire {
+    pub chain: String,
+    pub events: u64,
+    pub checkpoints: u64,
+    pub intact: bool,
+    pub broken_at: Option<u64>,
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditVerification {
+    pub intact: bool,
+    pub chains: Vec<ChainReportWire>,
+}

@@ -65,6 +65,8 @@ pub enum ServiceError {
     QuotaExceeded(String),
     #[error("the range cannot be satisfied: the content is {size} bytes long")]
     RangeNotSatisfiable { size: u64 },
+    #[error("the audit trail cannot be written, so nothing is done; retry later")]
+    AuditUnavailable,
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]

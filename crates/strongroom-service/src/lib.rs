@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod access_model;
+mod audit;
 mod clock;
 mod collections;
 mod common_passwords;
@@ -35,6 +36,9 @@ mod users;
 mod views;
 
 pub use access_model::{AccessModel, GrantScope, GrantSubject, RoleGrant, RoleView};
+pub use audit::{
+    AuditActor, AuditEvent, AuditEventView, AuditFilter, AuditRecord, CONTROL_CHAIN, ChainReport,
+};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use documents::{ContentStream, DocumentContent, DocumentLimits, PurgeReport};
 pub use download_limits::{Allowance, DownloadLimits};

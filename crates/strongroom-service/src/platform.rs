@@ -82,8 +82,11 @@ pub struct Platform {
     pub(crate) transfers: Arc<tokio::sync::Semaphore>,
     /// Single sign-ons waiting for the provider's answer.
     pub(crate) sso_pending: crate::sso::PendingSignIns,
-    /// The control plane's key: seals operator secrets.
+    /// The control plane's key: seals operator secrets and the control plane's audit chain.
     pub(crate) control_keyring: strongroom_crypto::Keyring,
+    pub(crate) audit_store: Arc<dyn strongroom_storage::AuditStore>,
+    /// Signs audit checkpoints.
+    pub(crate) audit_signing_key: Arc<strongroom_crypto::AuditSigningKey>,
     /// Where the bootstrap token file is, removed when the first operator enrols.
     pub(crate) bootstrap_token_file: std::sync::OnceLock<PathBuf>,
 }
@@ -92,6 +95,7 @@ impl Platform {
     /// Opens the platform and proves the master key opens every tenant key before serving.
     pub fn open(
         control: Arc<dyn ControlStore>,
+        audit_store: Arc<dyn strongroom_storage::AuditStore>,
         open_store: StoreOpener,
         master: MasterKey,
         options: PlatformOptions,
@@ -120,6 +124,11 @@ impl Platform {
             address_throttle: Default::default(),
             sessions: Default::default(),
             sso_pending: Default::default(),
+            audit_signing_key: Arc::new(crate::audit::open_signing_key(
+                audit_store.as_ref(),
+                &control_keyring,
+            )?),
+            audit_store,
             control_keyring,
             bootstrap_token_file: std::sync::OnceLock::new(),
             hashing_slots: Arc::new(tokio::sync::Semaphore::new(

@@ -31,6 +31,8 @@ pub enum SecurityEventKind {
     FirewallChanged,
     /// A caller passed a download threshold.
     DownloadLimitReached,
+    /// An audit chain failed verification.
+    AuditVerifyFailed,
 }
 
 impl SecurityEventKind {
@@ -49,6 +51,7 @@ impl SecurityEventKind {
             SecurityEventKind::FirewallDenied => "firewall_denied",
             SecurityEventKind::FirewallChanged => "firewall_changed",
             SecurityEventKind::DownloadLimitReached => "download_limit_reached",
+            SecurityEventKind::AuditVerifyFailed => "audit_verify_failed",
         }
     }
 }

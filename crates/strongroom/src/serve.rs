@@ -26,6 +26,8 @@ use tokio_rustls::TlsAcceptor;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the head of every audit chain that moved is signed.
+const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 /// How long open connections may take to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -62,8 +64,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         sso_allow_private_networks: config.sso.allow_private_networks,
         support_networks: config.networks("support_networks", &config.support_networks)?,
     };
+    let audit =
+        strongroom_storage::sqlite::SqliteAuditStore::open(&config.data_dir.join("audit.db"))
+            .with_context(|| {
+                format!(
+                    "cannot open the audit database in {}",
+                    config.data_dir.display()
+                )
+            })?;
     let platform = Platform::open(
         Arc::new(control),
+        Arc::new(audit),
         sqlite_store_opener(config.data_dir.clone()),
         master,
         options,
@@ -119,6 +130,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
+    let signing = platform.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(AUDIT_CHECKPOINT_INTERVAL);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = signing.sign_audit_checkpoints().await {
+                tracing::error!(%error, "audit checkpoints could not be signed");
+            }
+        }
+    });
+
     let (shutdown_sender, shutdown) = watch::channel(false);
     let public_task = tokio::spawn(serve_listener(
         public,
@@ -141,6 +163,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let _ = shutdown_sender.send(true);
     let _ = tokio::join!(public_task, admin_task);
+    // The last events get a signed checkpoint too.
+    if let Err(error) = platform.sign_audit_checkpoints().await {
+        tracing::error!(%error, "audit checkpoints could not be signed at shutdown");
+    }
     drop(platform);
     tracing::info!("stopped");
     Ok(())

@@ -1,5 +1,6 @@
 pub mod access;
 pub mod admin;
+pub mod audit;
 pub mod collections;
 pub mod documents;
 pub mod health;

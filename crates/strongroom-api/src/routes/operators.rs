@@ -151,8 +151,12 @@ pub async fn confirm_enrolment(
 pub async fn login(
     State(state): State<AppState>,
     client: Option<axum::Extension<crate::ClientAddress>>,
+    facts: Option<axum::Extension<crate::audit::AuditFacts>>,
     JsonBody(request): JsonBody<OperatorLoginRequest>,
 ) -> Result<Response, ApiError> {
+    if let Some(axum::Extension(facts)) = facts {
+        facts.set_username(&request.name);
+    }
     let signed_in = state
         .platform
         .operator_login(

@@ -117,8 +117,12 @@ pub async fn login(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
     client: Option<axum::Extension<crate::ClientAddress>>,
+    facts: Option<axum::Extension<crate::audit::AuditFacts>>,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    if let Some(axum::Extension(facts)) = facts {
+        facts.set_username(&request.email);
+    }
     match state
         .platform
         .login(
@@ -152,8 +156,12 @@ pub async fn recover(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
     client: Option<axum::Extension<crate::ClientAddress>>,
+    facts: Option<axum::Extension<crate::audit::AuditFacts>>,
     JsonBody(request): JsonBody<crate::wire::RecoverRequest>,
 ) -> Result<Response, ApiError> {
+    if let Some(axum::Extension(facts)) = facts {
+        facts.set_username(&request.email);
+    }
     let signed_in = state
         .platform
         .recover_account(

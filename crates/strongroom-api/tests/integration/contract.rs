@@ -694,6 +694,8 @@ async fn every_route_is_in_the_openapi_document() {
         ("get", "/v1/tenants/{slug}/tokens"),
         ("get", "/v1/tenants/{slug}/policy/firewall"),
         ("get", "/v1/tenants/{slug}/policy/downloads"),
+        ("get", "/v1/tenants/{slug}/audit"),
+        ("get", "/v1/tenants/{slug}/audit/public-key"),
         ("put", "/v1/tenants/{slug}/policy/downloads"),
         ("delete", "/v1/tenants/{slug}/download-blocks/{id}"),
         ("put", "/v1/tenants/{slug}/policy/firewall"),

@@ -14,6 +14,8 @@ use tower::ServiceExt;
 pub struct Harness {
     pub directory: tempfile::TempDir,
     pub platform: Arc<Platform>,
+    /// The real audit store, with a switch that makes its writes fail (fault injection).
+    pub audit: Arc<BreakableAudit>,
     pub clock: FakeClock,
     pub operator: String,
     public: Router,
@@ -130,7 +132,18 @@ impl Harness {
         let (master, _) = master_key_file::read_or_create(&key_file).unwrap();
         let clock =
             FakeClock::starting_at(Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap());
-        let platform = Self::open_platform(&data_dir, master, key_file, clock.clone());
+        let audit = Arc::new(BreakableAudit {
+            inner: strongroom_storage::sqlite::SqliteAuditStore::open(&data_dir.join("audit.db"))
+                .unwrap(),
+            broken: std::sync::atomic::AtomicBool::new(false),
+        });
+        let platform = Self::open_platform_with_audit(
+            &data_dir,
+            master,
+            key_file,
+            clock.clone(),
+            audit.clone(),
+        );
         let bootstrap = data_dir.join("bootstrap-operator.token");
         platform
             .ensure_bootstrap_operator_token(bootstrap.clone())
@@ -146,6 +159,7 @@ impl Harness {
             trusted_proxies: vec!["10.9.9.9/32".parse().unwrap()].into(),
         };
         Self {
+            audit,
             directory,
             public: strongroom_api::public_router(state.clone()),
             admin: strongroom_api::admin_router(state),
@@ -161,6 +175,19 @@ impl Harness {
         key_file: std::path::PathBuf,
         clock: FakeClock,
     ) -> Arc<Platform> {
+        let audit = Arc::new(
+            strongroom_storage::sqlite::SqliteAuditStore::open(&data_dir.join("audit.db")).unwrap(),
+        );
+        Self::open_platform_with_audit(data_dir, master, key_file, clock, audit)
+    }
+
+    pub fn open_platform_with_audit(
+        data_dir: &std::path::Path,
+        master: strongroom_crypto::MasterKey,
+        key_file: std::path::PathBuf,
+        clock: FakeClock,
+        audit: Arc<dyn strongroom_storage::AuditStore>,
+    ) -> Arc<Platform> {
         let control = SqliteControlStore::open(&data_dir.join("control.db")).unwrap();
         let options = PlatformOptions {
             key_file: Some(key_file),
@@ -174,6 +201,7 @@ impl Harness {
         };
         Platform::open(
             Arc::new(control),
+            audit,
             sqlite_store_opener(data_dir.to_owned()),
             master,
             options,
@@ -339,4 +367,73 @@ pub fn files_under(directory: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// The fake clock's time in whole Unix seconds.
 pub fn unix_seconds(clock: &FakeClock) -> i64 {
     strongroom_service::Clock::now(clock).unix_micros() / 1_000_000
+}
+
+/// The SQLite audit store with a switch: when broken, every write fails as a full or
+/// read-only disk would, and reads go on working.
+pub struct BreakableAudit {
+    inner: strongroom_storage::sqlite::SqliteAuditStore,
+    pub broken: std::sync::atomic::AtomicBool,
+}
+
+impl strongroom_storage::AuditStore for BreakableAudit {
+    fn append(
+        &self,
+        entry: strongroom_storage::AuditEntry,
+        sealer: strongroom_storage::AuditSealer,
+    ) -> strongroom_storage::PendingWrite<u64> {
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            let (reply, pending) = strongroom_storage::PendingWrite::channel();
+            reply.send(Err(strongroom_storage::StorageError::Unavailable(
+                "disk I/O error".into(),
+            )));
+            return pending;
+        }
+        self.inner.append(entry, sealer)
+    }
+    fn events(
+        &self,
+        query: &strongroom_storage::AuditQuery,
+    ) -> Result<Vec<strongroom_storage::AuditRow>, strongroom_storage::StorageError> {
+        self.inner.events(query)
+    }
+    fn chain_events(
+        &self,
+        chain: &str,
+        after_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<strongroom_storage::AuditRow>, strongroom_storage::StorageError> {
+        self.inner.chain_events(chain, after_sequence, limit)
+    }
+    fn chains(&self) -> Result<Vec<String>, strongroom_storage::StorageError> {
+        self.inner.chains()
+    }
+    fn head(
+        &self,
+        chain: &str,
+    ) -> Result<Option<(u64, Vec<u8>)>, strongroom_storage::StorageError> {
+        self.inner.head(chain)
+    }
+    fn add_checkpoint(
+        &self,
+        checkpoint: strongroom_storage::AuditCheckpointRow,
+    ) -> Result<(), strongroom_storage::StorageError> {
+        self.inner.add_checkpoint(checkpoint)
+    }
+    fn checkpoints(
+        &self,
+        chain: &str,
+    ) -> Result<Vec<strongroom_storage::AuditCheckpointRow>, strongroom_storage::StorageError> {
+        self.inner.checkpoints(chain)
+    }
+    fn signing_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, strongroom_storage::StorageError> {
+        self.inner.signing_key()
+    }
+    fn set_signing_key(
+        &self,
+        sealed: Vec<u8>,
+        public: Vec<u8>,
+    ) -> Result<(Vec<u8>, Vec<u8>), strongroom_storage::StorageError> {
+        self.inner.set_signing_key(sealed, public)
+    }
 }

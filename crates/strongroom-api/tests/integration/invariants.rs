@@ -491,6 +491,12 @@ async fn rotating_the_master_key_rewraps_everything_and_keeps_a_backup() {
     };
     let refused = strongroom_service::Platform::open(
         Arc::new(control),
+        Arc::new(
+            strongroom_storage::sqlite::SqliteAuditStore::open(
+                &harness.data_dir().join("audit.db"),
+            )
+            .unwrap(),
+        ),
         strongroom_service::sqlite_store_opener(harness.data_dir()),
         old_master,
         options,

@@ -1432,6 +1432,13 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
             "users:manage",
             Value::Null,
         ),
+        ("get", "/v1/tenants/{slug}/audit", "audit:read", Value::Null),
+        (
+            "get",
+            "/v1/tenants/{slug}/audit/public-key",
+            "audit:read",
+            Value::Null,
+        ),
         (
             "get",
             "/v1/tenants/{slug}/roles",

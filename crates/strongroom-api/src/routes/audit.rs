@@ -1,0 +1,179 @@
+//! Reading and checking the audit trail: a tenant's own trail for its users with `audit:read`,
+//! every chain and the verification for operators.
+
+use crate::AppState;
+use crate::extract::{OperatorCaller, PathParams, QueryPairs, TenantCaller};
+use crate::problem::{ApiError, ErrorCode, Problem};
+use crate::routes::json_response;
+use crate::wire::{AuditPage, AuditPublicKey, AuditVerification, ChainReportWire};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use strongroom_service::AuditFilter;
+
+const PAGE_DEFAULT: u32 = 100;
+
+fn single(pairs: &[(String, String)], name: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.clone())
+}
+
+fn filter(pairs: &[(String, String)]) -> Result<AuditFilter, ApiError> {
+    let number = |name: &str| -> Result<Option<u64>, ApiError> {
+        single(pairs, name)
+            .map(|value| {
+                value.parse::<u64>().map_err(|_| {
+                    ApiError::new(
+                        ErrorCode::InvalidQuery,
+                        format!("{name} must be a whole number"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    Ok(AuditFilter {
+        actor: single(pairs, "actor"),
+        action: single(pairs, "action"),
+        outcome: single(pairs, "outcome"),
+        from: single(pairs, "from"),
+        to: single(pairs, "to"),
+        address: single(pairs, "ip"),
+        before_sequence: number("cursor")?,
+        limit: number("limit")?.map_or(PAGE_DEFAULT, |limit| limit.min(1000) as u32),
+    })
+}
+
+/// The tenant's audit trail, newest first (audit:read). Filters: `actor` (a user or token id),
+/// `action`, `outcome` (allowed, denied, error, pending), `from`/`to` (RFC 3339), `ip`.
+#[utoipa::path(get, path = "/v1/tenants/{slug}/audit", tag = "audit",
+    params(("slug" = String, Path), ("actor" = Option<String>, Query), ("action" = Option<String>, Query), ("outcome" = Option<String>, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("ip" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = AuditPage), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["audit:read"])))]
+pub async fn tenant_audit(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
+    let filter = filter(&pairs)?;
+    let limit = filter.limit;
+    let views = state.platform.tenant_audit(&caller, &slug, filter).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        AuditPage::from_views(views, limit),
+        HeaderMap::new(),
+    ))
+}
+
+fn public_key(state: &AppState) -> AuditPublicKey {
+    AuditPublicKey {
+        algorithm: "Ed25519".into(),
+        public_key_hex: hex_string(&state.platform.audit_public_key()),
+    }
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The public key that signs the trail's checkpoints, to check an exported trail without
+/// trusting the server (audit:read).
+#[utoipa::path(get, path = "/v1/tenants/{slug}/audit/public-key", tag = "audit",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = AuditPublicKey), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["audit:read"])))]
+pub async fn tenant_public_key(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    state
+        .platform
+        .tenant_audit(
+            &caller,
+            &slug,
+            AuditFilter {
+                limit: 1,
+                ..AuditFilter::default()
+            },
+        )
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        public_key(&state),
+        HeaderMap::new(),
+    ))
+}
+
+/// Any chain for operators: `tenant` is a tenant's slug, or `control` (the default).
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "audit",
+    params(("tenant" = Option<String>, Query), ("actor" = Option<String>, Query), ("action" = Option<String>, Query), ("outcome" = Option<String>, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("ip" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = AuditPage), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn operator_audit(
+    State(state): State<AppState>,
+    OperatorCaller(_operator): OperatorCaller,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
+    let chain =
+        single(&pairs, "tenant").unwrap_or_else(|| strongroom_service::CONTROL_CHAIN.into());
+    let filter = filter(&pairs)?;
+    let limit = filter.limit;
+    let views = state.platform.operator_audit(&chain, filter).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        AuditPage::from_views(views, limit),
+        HeaderMap::new(),
+    ))
+}
+
+/// Check the chains (all, or `tenant`: a slug or `control`): every link, every event against
+/// its hash, every signed checkpoint. A broken chain is also a security event.
+#[utoipa::path(post, path = "/admin/v1/audit/verify", tag = "audit",
+    params(("tenant" = Option<String>, Query)),
+    responses((status = 200, body = AuditVerification), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn verify(
+    State(state): State<AppState>,
+    OperatorCaller(_operator): OperatorCaller,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
+    let tenant = single(&pairs, "tenant");
+    let reports = state.platform.verify_audit(tenant.as_deref()).await?;
+    let chains: Vec<ChainReportWire> = reports
+        .into_iter()
+        .map(|report| ChainReportWire {
+            intact: report.broken_at.is_none(),
+            chain: report.chain,
+            events: report.events,
+            checkpoints: report.checkpoints,
+            broken_at: report.broken_at,
+            problem: report.problem,
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        AuditVerification {
+            intact: chains.iter().all(|chain| chain.intact),
+            chains,
+        },
+        HeaderMap::new(),
+    ))
+}
+
+/// The public key that signs the trail's checkpoints.
+#[utoipa::path(get, path = "/admin/v1/audit/public-key", tag = "audit",
+    responses((status = 200, body = AuditPublicKey), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn operator_public_key(
+    State(state): State<AppState>,
+    OperatorCaller(_operator): OperatorCaller,
+) -> Result<Response, ApiError> {
+    Ok(json_response(
+        StatusCode::OK,
+        public_key(&state),
+        HeaderMap::new(),
+    ))
+}

@@ -1,0 +1,339 @@
+//! The audit trail through the routers: every request recorded with actor, address, action
+//! and outcome and no secret; failing closed; tampering of every kind detected.
+
+use crate::harness::{Harness, Request, files_under};
+use crate::users::{activated_session, login};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+async fn owner_of_acme(harness: &Harness) -> String {
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    activated_session(
+        harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    login(harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn trail(harness: &Harness, owner: &str, query: &str) -> Vec<Value> {
+    let page = harness
+        .public(Request::get(&format!("/v1/tenants/acme/audit{query}")).token(owner))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.body["events"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn every_request_is_recorded_with_actor_address_action_and_outcome_and_no_secret() {
+    let harness = Harness::new().await;
+    let token = harness
+        .tenant_with_token("acme", &["records:read", "records:write"])
+        .await;
+    let owner = owner_of_acme(&harness).await;
+    let password_canary = "canary-password-3f9a";
+    let failed = harness
+        .public(
+            Request::post("/v1/tenants/acme/auth/login")
+                .from_address("198.51.100.4:5000")
+                .header("user-agent", "canary-agent/1.0")
+                .json(json!({"email": "ann@example.com", "password": password_canary})),
+        )
+        .await;
+    assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+    harness
+        .public(
+            Request::put("/v1/tenants/acme/collections/secret_notes")
+                .token(&token)
+                .json(json!({})),
+        )
+        .await;
+    let created = harness
+        .public(
+            Request::post("/v1/tenants/acme/collections/secret_notes/records")
+                .token(&token)
+                .json(json!({"text": "canary-body-77e1"})),
+        )
+        .await;
+    let record = created.body["id"].as_str().unwrap().to_owned();
+    let read = harness
+        .public(
+            Request::get(&format!(
+                "/v1/tenants/acme/collections/secret_notes/records/{record}"
+            ))
+            .token(&token),
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+
+    let events = trail(&harness, &owner, "?limit=1000").await;
+    let find = |action: &str, outcome: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|event| {
+                event["event"]["action"] == action && event["event"]["outcome"] == outcome
+            })
+            .collect()
+    };
+    let failed_login = find("login", "denied");
+    assert_eq!(failed_login.len(), 1, "{events:#?}");
+    let failed_login = &failed_login[0]["event"];
+    assert_eq!(failed_login["username_tried"], "ann@example.com");
+    assert_eq!(failed_login["address"], "198.51.100.4");
+    assert_eq!(failed_login["user_agent"], "canary-agent/1.0");
+    assert_eq!(failed_login["reason"], "unauthenticated");
+    assert_eq!(failed_login["status"], 401);
+    assert!(failed_login["request_id"].as_str().unwrap().contains('-'));
+    assert!(failed_login["at"].as_str().unwrap().ends_with('Z'));
+
+    let token_id = harness
+        .public(Request::get("/v1/tenants/acme/tokens").token(&owner))
+        .await
+        .body["tokens"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let create_intent = find("create_record", "pending");
+    let create_outcome = find("create_record", "allowed");
+    assert_eq!(
+        (create_intent.len(), create_outcome.len()),
+        (1, 1),
+        "a change: intent, then outcome"
+    );
+    assert!(
+        create_intent[0]["sequence"].as_u64() < create_outcome[0]["sequence"].as_u64(),
+        "the intent is durable before the change runs"
+    );
+    assert_eq!(
+        create_outcome[0]["event"]["actor"],
+        json!({"kind": "api_token", "id": token_id})
+    );
+    let get = &find("get_record", "allowed")[0]["event"];
+    assert_eq!(get["resource"]["id"], record.as_str());
+    assert!(
+        get["resource"]["name"].as_str().unwrap().starts_with('#'),
+        "collection names are tenant content: a keyed hash stands in"
+    );
+    assert!(get["bytes_sent"].as_u64().unwrap() > 0);
+    assert_eq!(
+        find("login", "allowed")[0]["event"]["actor"]["kind"],
+        "anonymous",
+        "a sign-in is made before there is a session"
+    );
+
+    // Filters.
+    let denied = trail(&harness, &owner, "?action=login&outcome=denied").await;
+    assert_eq!(denied.len(), 1);
+    let by_token = trail(&harness, &owner, &format!("?actor={token_id}")).await;
+    assert!(!by_token.is_empty());
+    assert!(
+        by_token
+            .iter()
+            .all(|event| event["event"]["actor"]["id"] == token_id.as_str())
+    );
+    let from_address = trail(&harness, &owner, "?ip=198.51.100.4").await;
+    assert_eq!(from_address.len(), 2, "the sign-in's intent and outcome");
+    let paged = trail(&harness, &owner, "?limit=2").await;
+    assert_eq!(paged.len(), 2);
+    let older = trail(
+        &harness,
+        &owner,
+        &format!("?limit=2&cursor={}", paged[1]["sequence"]),
+    )
+    .await;
+    assert!(older[0]["sequence"].as_u64() < paged[1]["sequence"].as_u64());
+
+    // Reading the trail needs audit:read; the API token has only data scopes.
+    let refused = harness
+        .public(Request::get("/v1/tenants/acme/audit").token(&token))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // No secret in any event, and nothing personal or of the content in plaintext on disk.
+    let everything = trail(&harness, &owner, "?limit=1000").await;
+    let text = serde_json::to_string(&everything).unwrap();
+    for secret in [
+        password_canary,
+        token.as_str(),
+        owner.as_str(),
+        "canary-body-77e1",
+    ] {
+        assert!(!text.contains(secret), "an audit event holds {secret}");
+    }
+    for file in files_under(&harness.data_dir()) {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in [
+            "ann@example.com",
+            "canary-agent",
+            "secret_notes",
+            password_canary,
+        ] {
+            assert!(
+                !bytes
+                    .windows(needle.len())
+                    .any(|window| window == needle.as_bytes()),
+                "{needle} in plaintext in {}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn when_the_trail_cannot_be_written_nothing_happens_and_every_request_is_refused() {
+    let harness = Harness::new().await;
+    let token = harness
+        .tenant_with_token("acme", &["records:read", "records:write"])
+        .await;
+    harness
+        .public(
+            Request::put("/v1/tenants/acme/collections/notes")
+                .token(&token)
+                .json(json!({})),
+        )
+        .await;
+    harness
+        .audit
+        .broken
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let create = harness
+        .public(
+            Request::post("/v1/tenants/acme/collections/notes/records")
+                .token(&token)
+                .json(json!({"text": "must not be stored"})),
+        )
+        .await;
+    assert_eq!(
+        (create.status, create.body["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("audit_unavailable"))
+    );
+    for request in [
+        Request::get("/v1/tenants/acme/collections/notes/records").token(&token),
+        Request::get("/openapi.json"),
+    ] {
+        assert_eq!(
+            harness.public(request).await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    assert_eq!(
+        harness
+            .admin(Request::get("/admin/v1/tenants").token(&harness.operator))
+            .await
+            .status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the control plane's requests too"
+    );
+    harness
+        .audit
+        .broken
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let listed = harness
+        .public(Request::get("/v1/tenants/acme/collections/notes/records").token(&token))
+        .await;
+    assert_eq!(
+        listed.body["records"].as_array().unwrap().len(),
+        0,
+        "the refused change was never made"
+    );
+}
+
+/// Runs `tamper` on the audit database and answers what verification says of acme's chain.
+async fn verify_after(harness: &Harness, tamper: &str) -> Value {
+    let connection = rusqlite::Connection::open(harness.data_dir().join("audit.db")).unwrap();
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    connection.execute_batch(tamper).unwrap();
+    drop(connection);
+    let report = harness
+        .admin(Request::post("/admin/v1/audit/verify?tenant=acme").token(&harness.operator))
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    report.body["chains"][0].clone()
+}
+
+#[tokio::test]
+async fn verification_finds_edited_deleted_reordered_and_cut_events() {
+    let harness = Harness::new().await;
+    let token = harness.tenant_with_token("acme", &["records:read"]).await;
+    for _ in 0..6 {
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(&token))
+            .await;
+    }
+    assert!(harness.platform.sign_audit_checkpoints().await.unwrap() >= 1);
+    let intact = verify_after(&harness, "").await;
+    assert_eq!(intact["intact"], true, "{intact}");
+    // The operator's token creation (intent and outcome) is in the tenant's chain too.
+    assert_eq!(intact["events"], 8);
+    assert_eq!(intact["checkpoints"], 1);
+    let key = harness
+        .admin(Request::get("/admin/v1/audit/public-key").token(&harness.operator))
+        .await;
+    assert_eq!(key.body["public_key_hex"].as_str().unwrap().len(), 64);
+
+    let chain = "(SELECT chain FROM audit_events WHERE chain <> 'control' LIMIT 1)";
+    // Keep a copy to put back after each kind of tampering.
+    let backup = format!(
+        "DROP TABLE IF EXISTS saved; CREATE TABLE saved AS SELECT * FROM audit_events WHERE chain = {chain};"
+    );
+    let restore = format!(
+        "DELETE FROM audit_events WHERE chain = (SELECT chain FROM saved LIMIT 1); INSERT INTO audit_events SELECT * FROM saved;"
+    );
+    verify_after(&harness, &backup).await;
+    for (tamper, at, said) in [
+        (
+            format!("UPDATE audit_events SET sealed = zeroblob(length(sealed)) WHERE chain = {chain} AND sequence = 3;"),
+            3,
+            "does not open",
+        ),
+        (
+            format!("DELETE FROM audit_events WHERE chain = {chain} AND sequence = 4;"),
+            4,
+            "missing",
+        ),
+        (
+            format!(
+                "UPDATE audit_events SET sequence = -sequence WHERE chain = {chain} AND sequence IN (2, 5);
+                 UPDATE audit_events SET sequence = 5 WHERE chain = {chain} AND sequence = -2;
+                 UPDATE audit_events SET sequence = 2 WHERE chain = {chain} AND sequence = -5;"
+            ),
+            2,
+            "does not open",
+        ),
+        (
+            format!("DELETE FROM audit_events WHERE chain = {chain} AND sequence > 4;"),
+            8,
+            "cut",
+        ),
+        (
+            format!("UPDATE audit_checkpoints SET head = zeroblob(32) WHERE chain = {chain};"),
+            8,
+            "signature",
+        ),
+    ] {
+        let report = verify_after(&harness, &tamper).await;
+        assert_eq!(report["intact"], false, "{tamper}: {report}");
+        assert_eq!(report["broken_at"], at, "{tamper}: {report}");
+        assert!(report["problem"].as_str().unwrap().contains(said), "{tamper}: {report}");
+        let restored = verify_after(&harness, &restore).await;
+        if !tamper.contains("audit_checkpoints") {
+            assert_eq!(restored["intact"], true, "restored after {tamper}: {restored}");
+        }
+    }
+    assert!(harness.security_count("audit_verify_failed") >= 5);
+}

@@ -1,0 +1,577 @@
+//! The audit trail (T1): every request on both listeners becomes an event in a hash chain, one
+//! chain per tenant and one for the control plane. Events are sealed like all tenant content
+//! (a tenant's with its key, the control plane's with the control key); the chain hash covers
+//! the plaintext event, so an exported trail can be checked with the signed checkpoints and
+//! the server's public key alone. Personal values the trail is searched by (actor, address)
+//! are stored as blind-index tokens.
+
+use crate::platform::{Platform, blocking};
+use crate::sealing::TenantRuntime;
+use crate::tenants::TokenPrincipal;
+use crate::users::invalid;
+use crate::{SecurityEventKind, ServiceError, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use strongroom_crypto::{AuditSigningKey, Keyring, chain_hash, verify_signature};
+use strongroom_domain::Permission;
+use strongroom_storage::{AuditCheckpointRow, AuditEntry, AuditQuery, AuditRow, AuditStore};
+
+/// The control plane's chain.
+pub const CONTROL_CHAIN: &str = "control";
+const EVENT_FORMAT: u8 = 1;
+const VERIFY_BATCH: u32 = 1000;
+const PAGE_MAX: u32 = 1000;
+const USER_AGENT_LENGTH_MAX: usize = 256;
+const SIGNING_KEY_CONTEXT: &[u8] = b"strongroom/audit-signing-key/v1";
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AuditActor {
+    #[default]
+    Anonymous,
+    User {
+        id: String,
+    },
+    ApiToken {
+        id: String,
+    },
+    Operator {
+        name: String,
+    },
+    /// An operator under a break-glass grant.
+    SupportGrant {
+        grant_id: String,
+        operator: String,
+    },
+}
+
+impl AuditActor {
+    /// Who made a request to a tenant's data.
+    pub fn of(principal: &TokenPrincipal) -> Self {
+        match (&principal.user, &principal.support) {
+            (Some(user), _) => AuditActor::User {
+                id: user.user_id.clone(),
+            },
+            (None, Some(mark)) => AuditActor::SupportGrant {
+                grant_id: mark.grant_id.clone(),
+                operator: mark.operator.clone(),
+            },
+            (None, None) => AuditActor::ApiToken {
+                id: principal.token_id.clone(),
+            },
+        }
+    }
+
+    fn search_key(&self) -> Option<String> {
+        match self {
+            AuditActor::Anonymous => None,
+            AuditActor::User { id } | AuditActor::ApiToken { id } => Some(id.clone()),
+            AuditActor::Operator { name } => Some(name.clone()),
+            AuditActor::SupportGrant { grant_id, .. } => Some(grant_id.clone()),
+        }
+    }
+}
+
+/// What the API knows of a request when it records it.
+#[derive(Debug, Clone, Default)]
+pub struct AuditRecord {
+    /// The tenant named in the path, if any.
+    pub tenant_slug: Option<String>,
+    /// `intent` before a change runs, `outcome` after, `request` for a read.
+    pub phase: &'static str,
+    pub actor: AuditActor,
+    pub address: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+    pub request_id: String,
+    pub listener: &'static str,
+    pub method: String,
+    /// The route template, such as `/v1/tenants/{slug}/collections/{name}/records/{id}`.
+    pub route: String,
+    /// A stable name: the operation's id, such as `get_record`.
+    pub action: String,
+    /// Path parameters other than the tenant; `name` and `path` are tenant content and are
+    /// stored as keyed hashes.
+    pub parameters: Vec<(String, String)>,
+    /// `allowed`, `denied`, `error`, or `pending` for an intent.
+    pub outcome: &'static str,
+    /// The problem code of a refusal or error.
+    pub reason: Option<String>,
+    pub status: Option<u16>,
+    pub bytes_sent: Option<u64>,
+    /// The sign-in name given, also when the sign-in failed.
+    pub username_tried: Option<String>,
+}
+
+/// One stored event. Format version inside; do not change a shipped version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub format: u8,
+    pub chain: String,
+    pub at: String,
+    pub tenant: Option<String>,
+    pub phase: String,
+    pub actor: AuditActor,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: String,
+    pub listener: String,
+    pub method: String,
+    pub route: String,
+    pub action: String,
+    pub resource: BTreeMap<String, String>,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub status: Option<u16>,
+    pub bytes_sent: Option<u64>,
+    pub username_tried: Option<String>,
+}
+
+/// An event as listed, with its place in the chain.
+#[derive(Debug, Clone)]
+pub struct AuditEventView {
+    pub sequence: u64,
+    pub hash: String,
+    pub event: AuditEvent,
+}
+
+/// Filters for listing a trail. Times are RFC 3339.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub address: Option<String>,
+    pub before_sequence: Option<u64>,
+    pub limit: u32,
+}
+
+/// What `verify` found in one chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// The tenant's slug, or `control`.
+    pub chain: String,
+    pub events: u64,
+    pub checkpoints: u64,
+    /// The first sequence number where the chain is broken, and why.
+    pub broken_at: Option<u64>,
+    pub problem: Option<String>,
+}
+
+/// How one chain's events are sealed and searched.
+struct ChainKeys {
+    chain: String,
+    slug: Option<String>,
+    keyring: Keyring,
+    index: Option<strongroom_crypto::BlindIndexKey>,
+}
+
+fn event_context(chain: &str, sequence: u64) -> Vec<u8> {
+    format!("strongroom/audit/v1\0{chain}\0{sequence}").into_bytes()
+}
+
+fn checkpoint_message(chain: &str, sequence: u64, head: &[u8]) -> Vec<u8> {
+    format!(
+        "strongroom/audit-checkpoint/v1\0{chain}\0{sequence}\0{}",
+        hex::encode(head)
+    )
+    .into_bytes()
+}
+
+/// Opens the audit signing key sealed in the audit store, or makes one on a first start.
+pub(crate) fn open_signing_key(
+    audit: &dyn AuditStore,
+    control_keyring: &Keyring,
+) -> Result<AuditSigningKey, ServiceError> {
+    let integrity = || ServiceError::Integrity {
+        what: "the audit signing key".into(),
+    };
+    let (sealed, _public) = match audit.signing_key()? {
+        Some(stored) => stored,
+        None => {
+            let pkcs8 = AuditSigningKey::generate()?;
+            let public = AuditSigningKey::from_pkcs8(&pkcs8)?.public_key().to_vec();
+            let sealed = control_keyring.seal(SIGNING_KEY_CONTEXT, &pkcs8)?;
+            // The platform opens before it serves, possibly on an async worker: the one write
+            // of a first start waits for its commit on a thread of its own.
+            std::thread::scope(|scope| scope.spawn(|| audit.set_signing_key(sealed, public)).join())
+                .map_err(|_| ServiceError::Internal("storing the audit key panicked".into()))??
+        }
+    };
+    let pkcs8 = zeroize::Zeroizing::new(
+        control_keyring
+            .open(SIGNING_KEY_CONTEXT, &sealed)
+            .map_err(|_| integrity())?,
+    );
+    AuditSigningKey::from_pkcs8(&pkcs8).map_err(|_| integrity())
+}
+
+fn parse_time(field: &str, value: &Option<String>) -> Result<Option<i64>, ServiceError> {
+    value
+        .as_deref()
+        .map(|text| {
+            Timestamp::parse_rfc3339(text)
+                .map(Timestamp::unix_micros)
+                .map_err(|_| {
+                    invalid(
+                        field,
+                        "use an RFC 3339 time such as 2026-01-31T12:00:00Z".into(),
+                    )
+                })
+        })
+        .transpose()
+}
+
+impl Platform {
+    fn chain_keys_of(&self, runtime: Option<&TenantRuntime>) -> ChainKeys {
+        match runtime {
+            Some(runtime) => {
+                let keys = runtime.keys();
+                ChainKeys {
+                    chain: runtime.id.clone(),
+                    slug: Some(runtime.slug.clone()),
+                    keyring: keys.keyring.clone(),
+                    index: Some(keys.index_key.clone()),
+                }
+            }
+            None => ChainKeys {
+                chain: CONTROL_CHAIN.into(),
+                slug: None,
+                keyring: self.control_keyring.clone(),
+                index: None,
+            },
+        }
+    }
+
+    /// The keys of a chain by its id (a tenant id, or `control`).
+    async fn chain_keys(&self, chain: &str) -> Result<ChainKeys, ServiceError> {
+        if chain == CONTROL_CHAIN {
+            return Ok(self.chain_keys_of(None));
+        }
+        let control = self.control.clone();
+        let id = chain.to_owned();
+        let row = blocking(move || Ok(control.tenant_by_id(&id)?))
+            .await?
+            .ok_or(ServiceError::NotFound("tenant"))?;
+        let runtime = self.tenant(&row.slug).await?;
+        Ok(self.chain_keys_of(Some(&runtime)))
+    }
+
+    /// Records one event; answers its sequence number once it is durable. Any failure is
+    /// `AuditUnavailable`: the caller must then refuse the request.
+    pub async fn audit(&self, record: AuditRecord) -> Result<u64, ServiceError> {
+        let runtime = match &record.tenant_slug {
+            Some(slug) => self.tenant(slug).await.ok(),
+            None => None,
+        };
+        let keys = self.chain_keys_of(runtime.as_deref());
+        let token = |domain: &str, value: &str| {
+            keys.index
+                .as_ref()
+                .map(|index| index.token(domain, &[value.as_bytes()]))
+        };
+        let resource = record
+            .parameters
+            .iter()
+            .map(|(name, value)| {
+                let shown = match (name.as_str(), &keys.index) {
+                    // Names and paths are tenant content: a keyed hash stands in for them.
+                    ("name" | "path", Some(index)) => {
+                        format!(
+                            "#{}",
+                            hex::encode(index.token("audit-resource/v1", &[value.as_bytes()]))
+                        )
+                    }
+                    ("name" | "path", None) => "#".into(),
+                    _ => value.chars().take(128).collect(),
+                };
+                (name.clone(), shown)
+            })
+            .collect();
+        let now = self.clock.now();
+        let event = AuditEvent {
+            format: EVENT_FORMAT,
+            chain: keys.chain.clone(),
+            at: now.to_rfc3339(),
+            tenant: keys.slug.clone().or(record.tenant_slug.clone()),
+            phase: record.phase.into(),
+            actor: record.actor.clone(),
+            address: record.address.map(|address| address.to_string()),
+            user_agent: record
+                .user_agent
+                .map(|agent| agent.chars().take(USER_AGENT_LENGTH_MAX).collect()),
+            request_id: record.request_id,
+            listener: record.listener.into(),
+            method: record.method,
+            route: record.route,
+            action: record.action.clone(),
+            resource,
+            outcome: record.outcome.into(),
+            reason: record.reason,
+            status: record.status,
+            bytes_sent: record.bytes_sent,
+            username_tried: record.username_tried,
+        };
+        let plaintext = serde_json::to_vec(&event)
+            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        let entry = AuditEntry {
+            chain: keys.chain.clone(),
+            at: now.unix_micros(),
+            action: record.action,
+            outcome: record.outcome.into(),
+            actor_token: record
+                .actor
+                .search_key()
+                .and_then(|key| token("audit-actor/v1", &key)),
+            address_token: record
+                .address
+                .and_then(|address| token("audit-address/v1", &address.to_string())),
+        };
+        let keyring = keys.keyring.clone();
+        let chain = keys.chain.clone();
+        let sealer: strongroom_storage::AuditSealer = Box::new(move |sequence, previous| {
+            let sealed = keyring
+                .seal(&event_context(&chain, sequence), &plaintext)
+                .map_err(|error| {
+                    strongroom_storage::StorageError::Unavailable(error.to_string())
+                })?;
+            Ok((sealed, chain_hash(previous, sequence, &plaintext)))
+        });
+        self.audit_store
+            .append(entry, sealer)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "an audit event could not be written");
+                ServiceError::AuditUnavailable
+            })
+    }
+
+    /// Signs the head of every chain that moved since its last checkpoint; answers how many.
+    pub async fn sign_audit_checkpoints(&self) -> Result<usize, ServiceError> {
+        let audit = self.audit_store.clone();
+        let key = self.audit_signing_key.clone();
+        let now = self.clock.now().unix_micros();
+        blocking(move || {
+            let mut signed = 0;
+            for chain in audit.chains()? {
+                let Some((sequence, head)) = audit.head(&chain)? else {
+                    continue;
+                };
+                let last = audit
+                    .checkpoints(&chain)?
+                    .last()
+                    .map(|checkpoint| checkpoint.sequence);
+                if last.is_some_and(|last| last >= sequence) {
+                    continue;
+                }
+                let signature = key.sign(&checkpoint_message(&chain, sequence, &head));
+                audit.add_checkpoint(AuditCheckpointRow {
+                    chain,
+                    sequence,
+                    head,
+                    signature: signature.to_vec(),
+                    at: now,
+                })?;
+                signed += 1;
+            }
+            Ok(signed)
+        })
+        .await
+    }
+
+    /// The public key that checks the trail's checkpoints (Ed25519, raw 32 bytes).
+    pub fn audit_public_key(&self) -> [u8; 32] {
+        self.audit_signing_key.public_key()
+    }
+
+    /// Checks whole chains: every link, every sealed event against its hash, every signed
+    /// checkpoint against the recomputed head; reports the first break of each chain.
+    pub async fn verify_audit(&self, slug: Option<&str>) -> Result<Vec<ChainReport>, ServiceError> {
+        let chains = match slug {
+            Some(slug) if slug == CONTROL_CHAIN => vec![CONTROL_CHAIN.to_owned()],
+            Some(slug) => vec![self.tenant(slug).await?.id.clone()],
+            None => {
+                let audit = self.audit_store.clone();
+                blocking(move || Ok(audit.chains()?)).await?
+            }
+        };
+        let mut reports = Vec::new();
+        for chain in chains {
+            let report = self.verify_chain(&chain).await?;
+            if let Some(problem) = &report.problem {
+                self.security.raise(
+                    SecurityEventKind::AuditVerifyFailed,
+                    (chain != CONTROL_CHAIN).then_some(chain.as_str()),
+                    &format!(
+                        "the audit chain {} is broken at {:?}: {problem}",
+                        report.chain, report.broken_at
+                    ),
+                );
+            }
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    async fn verify_chain(&self, chain: &str) -> Result<ChainReport, ServiceError> {
+        let keys = self.chain_keys(chain).await?;
+        let public = self.audit_signing_key.public_key();
+        let audit = self.audit_store.clone();
+        let chain_id = chain.to_owned();
+        blocking(move || {
+            let checkpoints = audit.checkpoints(&chain_id)?;
+            let mut report = ChainReport {
+                chain: keys.slug.clone().unwrap_or_else(|| chain_id.clone()),
+                events: 0,
+                checkpoints: checkpoints.len() as u64,
+                broken_at: None,
+                problem: None,
+            };
+            let broken = |report: &mut ChainReport, at: u64, problem: String| {
+                if report.broken_at.is_none() {
+                    report.broken_at = Some(at);
+                    report.problem = Some(problem);
+                }
+            };
+            let mut heads: BTreeMap<u64, [u8; 32]> = BTreeMap::new();
+            let wanted: std::collections::BTreeSet<u64> =
+                checkpoints.iter().map(|checkpoint| checkpoint.sequence).collect();
+            let mut previous = [0u8; 32];
+            let mut expected = 1u64;
+            let mut after = 0u64;
+            loop {
+                let rows: Vec<AuditRow> = audit.chain_events(&chain_id, after, VERIFY_BATCH)?;
+                if rows.is_empty() {
+                    break;
+                }
+                for row in &rows {
+                    after = row.sequence;
+                    report.events += 1;
+                    if row.sequence != expected {
+                        broken(&mut report, expected, format!("event {expected} is missing (the next is {})", row.sequence));
+                    }
+                    let opened = keys.keyring.open(&event_context(&chain_id, row.sequence), &row.sealed);
+                    let hash = match opened {
+                        Ok(plaintext) => chain_hash(&previous, row.sequence, &plaintext),
+                        Err(_) => {
+                            broken(&mut report, row.sequence, format!("event {} does not open: altered or moved", row.sequence));
+                            [0u8; 32]
+                        }
+                    };
+                    if row.hash != hash {
+                        broken(&mut report, row.sequence, format!("event {} does not match its hash or the one before", row.sequence));
+                    }
+                    // Go on from the stored hash, so one damaged event is reported once.
+                    previous.copy_from_slice(&row.hash.iter().copied().chain(std::iter::repeat(0)).take(32).collect::<Vec<_>>());
+                    if wanted.contains(&row.sequence) {
+                        heads.insert(row.sequence, hash);
+                    }
+                    expected = row.sequence + 1;
+                }
+            }
+            for checkpoint in &checkpoints {
+                let message = checkpoint_message(&chain_id, checkpoint.sequence, &checkpoint.head);
+                if !verify_signature(&public, &message, &checkpoint.signature) {
+                    broken(&mut report, checkpoint.sequence, format!("the checkpoint at {} has a bad signature", checkpoint.sequence));
+                    continue;
+                }
+                match heads.get(&checkpoint.sequence) {
+                    None => broken(
+                        &mut report,
+                        checkpoint.sequence,
+                        format!("events up to the signed checkpoint at {} are missing: the trail was cut", checkpoint.sequence),
+                    ),
+                    Some(head) if head.as_slice() != checkpoint.head.as_slice() => broken(
+                        &mut report,
+                        checkpoint.sequence,
+                        format!("the events do not lead to the head signed at {}", checkpoint.sequence),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            Ok(report)
+        })
+        .await
+    }
+
+    /// A tenant's trail for its users with `audit:read`, newest first.
+    pub async fn tenant_audit(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        filter: AuditFilter,
+    ) -> Result<Vec<AuditEventView>, ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::AuditRead)
+            .await?;
+        self.list_audit(self.chain_keys_of(Some(&runtime)), filter)
+            .await
+    }
+
+    /// Any chain, for operators: a tenant's slug, or `control`.
+    pub async fn operator_audit(
+        &self,
+        slug: &str,
+        filter: AuditFilter,
+    ) -> Result<Vec<AuditEventView>, ServiceError> {
+        let keys = if slug == CONTROL_CHAIN {
+            self.chain_keys_of(None)
+        } else {
+            let runtime = self.tenant(slug).await?;
+            self.chain_keys_of(Some(&runtime))
+        };
+        self.list_audit(keys, filter).await
+    }
+
+    async fn list_audit(
+        &self,
+        keys: ChainKeys,
+        filter: AuditFilter,
+    ) -> Result<Vec<AuditEventView>, ServiceError> {
+        let token = |domain: &str,
+                     value: &Option<String>|
+         -> Result<Option<Vec<u8>>, ServiceError> {
+            match (value, &keys.index) {
+                (None, _) => Ok(None),
+                (Some(value), Some(index)) => Ok(Some(index.token(domain, &[value.as_bytes()]))),
+                (Some(_), None) => Err(invalid(
+                    "actor",
+                    "the control plane's trail is not searched by actor or address".into(),
+                )),
+            }
+        };
+        let query = AuditQuery {
+            chain: keys.chain.clone(),
+            from: parse_time("from", &filter.from)?,
+            to: parse_time("to", &filter.to)?,
+            action: filter.action.clone(),
+            outcome: filter.outcome.clone(),
+            actor_token: token("audit-actor/v1", &filter.actor)?,
+            address_token: token("audit-address/v1", &filter.address)?,
+            before_sequence: filter.before_sequence,
+            limit: filter.limit.clamp(1, PAGE_MAX),
+        };
+        let audit = self.audit_store.clone();
+        let rows = blocking(move || Ok(audit.events(&query)?)).await?;
+        rows.into_iter()
+            .map(|row| {
+                let integrity = || ServiceError::Integrity {
+                    what: format!("audit event {}", row.sequence),
+                };
+                let plaintext = keys
+                    .keyring
+                    .open(&event_context(&keys.chain, row.sequence), &row.sealed)
+                    .map_err(|_| integrity())?;
+                let event: AuditEvent =
+                    serde_json::from_slice(&plaintext).map_err(|_| integrity())?;
+                Ok(AuditEventView {
+                    sequence: row.sequence,
+                    hash: hex::encode(&row.hash),
+                    event,
+                })
+            })
+            .collect()
+    }
+}
