@@ -228,6 +228,19 @@ pub enum SupportAccessCommand {
 }
 
 #[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit chains (every link, every event, every signed checkpoint); exits 1 when
+    /// one is broken and says where.
+    Verify {
+        /// One tenant's chain (its slug), or `control`; default every chain.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Print the public key that signs the checkpoints (Ed25519, hex).
+    PublicKey,
+}
+
+#[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
     /// Replace the master key and re-wrap every tenant key; the old key file is kept as a
     /// dated backup until you remove it.
@@ -299,6 +312,28 @@ pub async fn token(client: &AdminClient, command: TokenCommand) -> anyhow::Resul
             Some(body),
         )
         .await
+}
+
+pub async fn audit(client: &AdminClient, command: AuditCommand) -> anyhow::Result<Value> {
+    match command {
+        AuditCommand::Verify { tenant } => {
+            let path = match tenant {
+                Some(tenant) => format!("/admin/v1/audit/verify?tenant={}", encode(&tenant)),
+                None => "/admin/v1/audit/verify".into(),
+            };
+            let report = client.call(reqwest::Method::POST, &path, None).await?;
+            if report.get("intact") != Some(&Value::Bool(true)) {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                bail!("an audit chain is broken (see above)");
+            }
+            Ok(report)
+        }
+        AuditCommand::PublicKey => {
+            client
+                .call(reqwest::Method::GET, "/admin/v1/audit/public-key", None)
+                .await
+        }
+    }
 }
 
 pub async fn keys(client: &AdminClient, command: KeysCommand) -> anyhow::Result<Value> {

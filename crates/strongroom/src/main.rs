@@ -54,6 +54,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::SupportAccessCommand,
     },
+    /// Check the audit trail through the admin API.
+    Audit {
+        #[command(flatten)]
+        connection: cli::AdminConnection,
+        #[command(subcommand)]
+        command: cli::AuditCommand,
+    },
     /// Rotate keys through the admin API.
     Keys {
         #[command(flatten)]
@@ -140,6 +147,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             connection,
             command,
         } => cli::operator(&config, &connection, command).await?,
+        Command::Audit {
+            connection,
+            command,
+        } => cli::audit(&cli::AdminClient::new(&config, &connection)?, command).await?,
         Command::SupportAccess {
             connection,
             command,
