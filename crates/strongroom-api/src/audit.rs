@@ -23,12 +23,19 @@ pub(crate) struct AuditFacts(pub Arc<Mutex<Facts>>);
 pub(crate) struct Facts {
     pub actor: AuditActor,
     pub username_tried: Option<String>,
+    pub details: Option<serde_json::Value>,
 }
 
 impl AuditFacts {
     pub fn set_actor(&self, actor: AuditActor) {
         if let Ok(mut facts) = self.0.lock() {
             facts.actor = actor;
+        }
+    }
+
+    pub fn set_details(&self, details: serde_json::Value) {
+        if let Ok(mut facts) = self.0.lock() {
+            facts.details = Some(details);
         }
     }
 
@@ -212,17 +219,19 @@ pub(crate) async fn audit(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse().ok())
         .or_else(|| response.body().size_hint().exact());
-    let (actor, username_tried) = match facts.0.lock() {
+    let (actor, username_tried, details) = match facts.0.lock() {
         Ok(mut facts) => (
             std::mem::take(&mut facts.actor),
             facts.username_tried.take(),
+            facts.details.take(),
         ),
-        Err(_) => (AuditActor::Anonymous, None),
+        Err(_) => (AuditActor::Anonymous, None, None),
     };
     let outcome = AuditRecord {
         phase: if changes { "outcome" } else { "request" },
         actor,
         username_tried,
+        details,
         outcome: if status.is_server_error() {
             "error"
         } else if status.is_client_error() {

@@ -101,6 +101,8 @@ pub struct AuditRecord {
     pub bytes_sent: Option<u64>,
     /// The sign-in name given, also when the sign-in failed.
     pub username_tried: Option<String>,
+    /// What a change changed, when the route says (the old and new firewall rules).
+    pub details: Option<serde_json::Value>,
 }
 
 /// One stored event. Format version inside; do not change a shipped version.
@@ -125,6 +127,8 @@ pub struct AuditEvent {
     pub status: Option<u16>,
     pub bytes_sent: Option<u64>,
     pub username_tried: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 /// An event as listed, with its place in the chain.
@@ -313,6 +317,7 @@ impl Platform {
             status: record.status,
             bytes_sent: record.bytes_sent,
             username_tried: record.username_tried,
+            details: record.details,
         };
         let plaintext = serde_json::to_vec(&event)
             .map_err(|error| ServiceError::Internal(error.to_string()))?;

@@ -111,7 +111,7 @@ impl Platform {
         rules: FirewallRules,
         caller_address: Option<IpAddr>,
         confirm_lockout: bool,
-    ) -> Result<FirewallRules, ServiceError> {
+    ) -> Result<(FirewallRules, FirewallRules), ServiceError> {
         let (runtime, caller) = self
             .authorize_user(principal, slug, Permission::PolicyManage)
             .await?;
@@ -155,6 +155,6 @@ impl Platform {
                 describe(&rules)
             ),
         );
-        Ok(rules)
+        Ok((old, rules))
     }
 }

@@ -455,6 +455,7 @@ pub async fn put_firewall(
     TenantCaller(caller): TenantCaller,
     PathParams(slug): PathParams<String>,
     client: Option<axum::Extension<crate::ClientAddress>>,
+    facts: Option<axum::Extension<crate::audit::AuditFacts>>,
     JsonBody(request): JsonBody<crate::wire::FirewallWire>,
 ) -> Result<Response, ApiError> {
     let rules = strongroom_domain::firewall::FirewallRules::parse(
@@ -463,7 +464,7 @@ pub async fn put_firewall(
         request.allow_support,
     )
     .map_err(|reason| ApiError::new(crate::problem::ErrorCode::InvalidRequest, reason))?;
-    let rules = state
+    let (old, rules) = state
         .platform
         .set_firewall(
             &caller,
@@ -473,6 +474,13 @@ pub async fn put_firewall(
             request.confirm_lockout,
         )
         .await?;
+    // The change is audited with the old and the new rules.
+    if let Some(axum::Extension(facts)) = facts {
+        facts.set_details(serde_json::json!({
+            "old": crate::wire::FirewallWire::from(old),
+            "new": crate::wire::FirewallWire::from(rules.clone()),
+        }));
+    }
     Ok(json_response(
         StatusCode::OK,
         crate::wire::FirewallWire::from(rules),

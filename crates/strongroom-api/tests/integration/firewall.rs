@@ -84,6 +84,30 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
     assert_eq!(set.body["allow"], json!(["10.0.0.0/8", "127.0.0.1/32"]));
     assert_eq!(harness.security_count("firewall_changed"), 1);
+    let trail = harness
+        .public(
+            Request::get("/v1/tenants/acme/audit?action=put_firewall&outcome=allowed")
+                .token(&owner),
+        )
+        .await;
+    let change = &trail.body["events"][0]["event"];
+    assert_eq!(
+        change["details"]["old"]["allow"],
+        json!([]),
+        "{}",
+        trail.body
+    );
+    assert_eq!(change["details"]["new"]["deny"], json!(["10.66.0.0/16"]));
+    let refused_trail = harness
+        .public(
+            Request::get("/v1/tenants/acme/audit?action=put_firewall&outcome=denied").token(&owner),
+        )
+        .await;
+    assert_eq!(
+        refused_trail.body["events"].as_array().unwrap().len(),
+        3,
+        "refused changes are in the trail too"
+    );
 
     let read_from = |address: &str, bearer: &str, forwarded_for: Option<&str>| {
         let mut request = Request::get("/v1/tenants/acme/collections")

@@ -34,7 +34,10 @@ async fn the_cli_verifies_the_trail_and_finds_an_event_changed_on_disk() {
         .iter()
         .map(|chain| chain["chain"].as_str().unwrap())
         .collect();
-    assert!(chains.contains(&"acme") && chains.contains(&"control"), "{chains:?}");
+    assert!(
+        chains.contains(&"acme") && chains.contains(&"control"),
+        "{chains:?}"
+    );
     let acme = report["chains"]
         .as_array()
         .unwrap()
