@@ -93,6 +93,7 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::users::lift_download_block))
         .routes(routes!(routes::audit::tenant_audit))
         .routes(routes!(routes::audit::tenant_public_key))
+        .routes(routes!(routes::audit::tenant_security_events))
         .routes(routes!(
             routes::users::get_security_policy,
             routes::users::put_security_policy
@@ -162,6 +163,7 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::audit::operator_audit))
         .routes(routes!(routes::audit::verify))
         .routes(routes!(routes::audit::operator_public_key))
+        .routes(routes!(routes::audit::operator_security_events))
 }
 
 pub fn public_router(state: AppState) -> Router {

@@ -271,6 +271,40 @@ impl Platform {
             None => None,
         };
         let keys = self.chain_keys_of(runtime.as_deref());
+        self.append_audit(keys, record).await
+    }
+
+    /// Records a security event in the chain of the tenant it concerns (or the control
+    /// plane's), as `security.<kind>` with outcome `security`.
+    pub(crate) async fn record_security_event(
+        &self,
+        kind: SecurityEventKind,
+        tenant_id: Option<String>,
+        detail: String,
+    ) -> Result<u64, ServiceError> {
+        let keys = match &tenant_id {
+            Some(tenant_id) => self.chain_keys(tenant_id).await?,
+            None => self.chain_keys_of(None),
+        };
+        let record = AuditRecord {
+            tenant_slug: keys.slug.clone(),
+            phase: "event",
+            listener: "-",
+            method: "-".into(),
+            route: "-".into(),
+            action: format!("security.{}", kind.as_str()),
+            outcome: "security",
+            details: Some(serde_json::json!({ "detail": detail })),
+            ..AuditRecord::default()
+        };
+        self.append_audit(keys, record).await
+    }
+
+    async fn append_audit(
+        &self,
+        keys: ChainKeys,
+        record: AuditRecord,
+    ) -> Result<u64, ServiceError> {
         let token = |domain: &str, value: &str| {
             keys.index
                 .as_ref()
@@ -511,6 +545,24 @@ impl Platform {
         let (runtime, _) = self
             .authorize_user(principal, slug, Permission::AuditRead)
             .await?;
+        self.list_audit(self.chain_keys_of(Some(&runtime)), filter)
+            .await
+    }
+
+    /// Security events of a tenant for its admins (policy:manage), newest first.
+    pub async fn tenant_security_events(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        filter: AuditFilter,
+    ) -> Result<Vec<AuditEventView>, ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::PolicyManage)
+            .await?;
+        let filter = AuditFilter {
+            outcome: Some("security".into()),
+            ..filter
+        };
         self.list_audit(self.chain_keys_of(Some(&runtime)), filter)
             .await
     }

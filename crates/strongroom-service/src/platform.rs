@@ -110,7 +110,7 @@ impl Platform {
         let transfers = Arc::new(tokio::sync::Semaphore::new(
             options.documents.transfers_max.max(1),
         ));
-        Ok(Arc::new(Self {
+        let platform = Arc::new(Self {
             control,
             open_store,
             master: RwLock::new(master),
@@ -136,7 +136,9 @@ impl Platform {
                     .map(|cores| cores.get())
                     .unwrap_or(1),
             )),
-        }))
+        });
+        platform.security.attach(Arc::downgrade(&platform));
+        Ok(platform)
     }
 
     pub fn master_key_id(&self) -> String {

@@ -1,8 +1,9 @@
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock, Weak};
 
-/// Kinds of security event this layer raises. The audit issue turns them into durable,
-/// alerting events; here they are logged (without secrets) and counted for `/metrics`.
+/// Kinds of security event. Each is logged (without secrets), counted for `/metrics`, and
+/// recorded in the audit trail of the tenant it concerns (or the control plane's), where the
+/// tenant's admins and the operators list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SecurityEventKind {
     /// A valid token of one tenant was used on another tenant's path.
@@ -59,6 +60,8 @@ impl SecurityEventKind {
 #[derive(Default)]
 pub struct SecurityEvents {
     counts: Mutex<BTreeMap<SecurityEventKind, u64>>,
+    /// The platform whose audit trail records the events.
+    platform: OnceLock<Weak<crate::Platform>>,
 }
 
 impl SecurityEvents {
@@ -69,6 +72,22 @@ impl SecurityEvents {
         if let Ok(mut counts) = self.counts.lock() {
             *counts.entry(kind).or_default() += 1;
         }
+        // Into the trail in the background: the request that raised it has its own event,
+        // written before its answer leaves.
+        let platform = self.platform.get().and_then(Weak::upgrade);
+        if let (Some(platform), Ok(runtime)) = (platform, tokio::runtime::Handle::try_current()) {
+            let (tenant_id, detail) = (tenant_id.map(str::to_owned), detail.to_owned());
+            runtime.spawn(async move {
+                if let Err(error) = platform.record_security_event(kind, tenant_id, detail).await {
+                    tracing::error!(%error, kind = kind.as_str(), "a security event could not be recorded in the audit trail");
+                }
+            });
+        }
+    }
+
+    /// Connects the events to the platform's audit trail.
+    pub(crate) fn attach(&self, platform: Weak<crate::Platform>) {
+        let _ = self.platform.set(platform);
     }
 
     pub fn counts(&self) -> Vec<(SecurityEventKind, u64)> {

@@ -177,3 +177,55 @@ pub async fn operator_public_key(
         HeaderMap::new(),
     ))
 }
+
+/// The tenant's security events, newest first (policy:manage): failed-login bursts, lockouts,
+/// blocked addresses, firewall denials and changes, download thresholds, cross-tenant probes,
+/// break-glass grants, failed audit verification. Each is an audit event with outcome
+/// `security` and action `security.<kind>`.
+#[utoipa::path(get, path = "/v1/tenants/{slug}/security-events", tag = "audit",
+    params(("slug" = String, Path), ("action" = Option<String>, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = AuditPage), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["policy:manage"])))]
+pub async fn tenant_security_events(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
+    let filter = filter(&pairs)?;
+    let limit = filter.limit;
+    let views = state
+        .platform
+        .tenant_security_events(&caller, &slug, filter)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        AuditPage::from_views(views, limit),
+        HeaderMap::new(),
+    ))
+}
+
+/// Security events of any chain for operators: `tenant` is a slug, or `control` (default).
+#[utoipa::path(get, path = "/admin/v1/security-events", tag = "audit",
+    params(("tenant" = Option<String>, Query), ("action" = Option<String>, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = AuditPage), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn operator_security_events(
+    State(state): State<AppState>,
+    OperatorCaller(_operator): OperatorCaller,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
+    let chain =
+        single(&pairs, "tenant").unwrap_or_else(|| strongroom_service::CONTROL_CHAIN.into());
+    let filter = AuditFilter {
+        outcome: Some("security".into()),
+        ..filter(&pairs)?
+    };
+    let limit = filter.limit;
+    let views = state.platform.operator_audit(&chain, filter).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        AuditPage::from_views(views, limit),
+        HeaderMap::new(),
+    ))
+}

@@ -187,6 +187,43 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
         support.body
     );
     assert!(harness.security_count("firewall_denied") >= 5);
+    // The tenant's admins see them; they are written in the background, so wait a moment.
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        listed = harness
+            .public(
+                Request::get("/v1/tenants/acme/security-events?action=security.firewall_denied")
+                    .token(&owner),
+            )
+            .await
+            .body["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if listed.len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(listed.len() >= 5, "{listed:?}");
+    assert!(
+        listed[0]["event"]["details"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refused by the tenant's firewall")
+    );
+    let operators_view = harness
+        .admin(
+            Request::get("/admin/v1/security-events?tenant=acme&action=security.firewall_changed")
+                .token(&harness.operator),
+        )
+        .await;
+    assert_eq!(
+        operators_view.body["events"].as_array().unwrap().len(),
+        1,
+        "{}",
+        operators_view.body
+    );
 
     // A confirmed lockout is applied.
     let confirmed = harness
