@@ -172,6 +172,14 @@ struct ChainKeys {
     index: Option<strongroom_crypto::BlindIndexKey>,
 }
 
+/// The UTC day of a log line's event (`YYYY-MM-DD`).
+fn log_line_date(line: &serde_json::Value) -> String {
+    line["event"]["at"]
+        .as_str()
+        .map(|at| at.chars().take(10).collect())
+        .unwrap_or_else(|| "undated".into())
+}
+
 fn event_context(chain: &str, sequence: u64) -> Vec<u8> {
     format!("strongroom/audit/v1\0{chain}\0{sequence}").into_bytes()
 }
@@ -368,6 +376,23 @@ impl Platform {
                 .address
                 .and_then(|address| token("audit-address/v1", &address.to_string())),
         };
+        // The log file's line: personal values as keyed hashes (see `audit_log.rs`).
+        let log_line = {
+            let pseudonym = |domain: &str, value: &str| match &keys.index {
+                Some(index) => {
+                    format!("#{}", hex::encode(index.token(domain, &[value.as_bytes()])))
+                }
+                None => "#".into(),
+            };
+            let mut shown = event.clone();
+            shown.username_tried = shown
+                .username_tried
+                .map(|name| pseudonym("audit-log-name/v1", &name));
+            shown.address = shown
+                .address
+                .map(|address| pseudonym("audit-log-address/v1", &address));
+            shown
+        };
         let keyring = keys.keyring.clone();
         let chain = keys.chain.clone();
         let sealer: strongroom_storage::AuditSealer = Box::new(move |sequence, previous| {
@@ -378,13 +403,24 @@ impl Platform {
                 })?;
             Ok((sealed, chain_hash(previous, sequence, &plaintext)))
         });
-        self.audit_store
+        let sequence = self
+            .audit_store
             .append(entry, sealer)
             .await
             .map_err(|error| {
                 tracing::error!(%error, "an audit event could not be written");
                 ServiceError::AuditUnavailable
-            })
+            })?;
+        let line = serde_json::json!({ "sequence": sequence, "event": log_line });
+        self.audit_log.write(crate::audit_log::AuditLogLine {
+            chain_name: keys
+                .slug
+                .clone()
+                .unwrap_or_else(|| CONTROL_CHAIN.to_owned()),
+            date: log_line_date(&line),
+            line: serde_json::to_vec(&line).unwrap_or_default(),
+        });
+        Ok(sequence)
     }
 
     /// Signs the head of every chain that moved since its last checkpoint; answers how many.

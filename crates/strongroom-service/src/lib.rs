@@ -5,6 +5,7 @@
 
 mod access_model;
 mod audit;
+mod audit_log;
 mod clock;
 mod collections;
 mod common_passwords;

@@ -58,6 +58,8 @@ pub struct PlatformOptions {
     /// The operators' support networks: break-glass requests from them pass a tenant's allow
     /// list when the tenant lets support in.
     pub support_networks: Vec<ipnet::IpNet>,
+    /// Where the audit trail's daily JSON-lines files go; `None` writes none.
+    pub audit_log_dir: Option<PathBuf>,
 }
 
 /// Everything the services share: the control plane, the master key, open tenants and caches.
@@ -87,6 +89,7 @@ pub struct Platform {
     pub(crate) audit_store: Arc<dyn strongroom_storage::AuditStore>,
     /// Signs audit checkpoints.
     pub(crate) audit_signing_key: Arc<strongroom_crypto::AuditSigningKey>,
+    pub(crate) audit_log: crate::audit_log::AuditLogWriter,
     /// Where the bootstrap token file is, removed when the first operator enrols.
     pub(crate) bootstrap_token_file: std::sync::OnceLock<PathBuf>,
 }
@@ -110,6 +113,7 @@ impl Platform {
         let transfers = Arc::new(tokio::sync::Semaphore::new(
             options.documents.transfers_max.max(1),
         ));
+        let audit_log = crate::audit_log::AuditLogWriter::start(options.audit_log_dir.clone());
         let platform = Arc::new(Self {
             control,
             open_store,
@@ -129,6 +133,7 @@ impl Platform {
                 &control_keyring,
             )?),
             audit_store,
+            audit_log,
             control_keyring,
             bootstrap_token_file: std::sync::OnceLock::new(),
             hashing_slots: Arc::new(tokio::sync::Semaphore::new(

@@ -37,7 +37,18 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub documents: DocumentsConfig,
     pub sso: SsoConfig,
+    pub audit: AuditConfig,
     pub log: LogConfig,
+}
+
+/// The audit trail.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Where the daily JSON-lines files go (one directory per tenant and `control`); default
+    /// `<data_dir>/audit-logs`. They hold no plaintext personal data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_dir: Option<PathBuf>,
 }
 
 /// Single sign-on.
@@ -158,6 +169,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             documents: DocumentsConfig::default(),
             sso: SsoConfig::default(),
+            audit: AuditConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -63,6 +63,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         public_url: config.public_url(),
         sso_allow_private_networks: config.sso.allow_private_networks,
         support_networks: config.networks("support_networks", &config.support_networks)?,
+        audit_log_dir: Some(
+            config
+                .audit
+                .log_dir
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("audit-logs")),
+        ),
     };
     let audit =
         strongroom_storage::sqlite::SqliteAuditStore::open(&config.data_dir.join("audit.db"))

@@ -156,6 +156,53 @@ async fn every_request_is_recorded_with_actor_address_action_and_outcome_and_no_
     .await;
     assert!(older[0]["sequence"].as_u64() < paged[1]["sequence"].as_u64());
 
+    // The daily JSON-lines file of the tenant, for log shippers: no plaintext personal data.
+    let log_file = harness
+        .directory
+        .path()
+        .join("audit-logs/acme/2026-01-01.jsonl");
+    let mut lines: Vec<Value> = Vec::new();
+    for _ in 0..100 {
+        lines = std::fs::read_to_string(&log_file)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        if lines.len() >= events.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        lines.len() >= events.len(),
+        "{} lines, {} events",
+        lines.len(),
+        events.len()
+    );
+    let logged_failure = lines
+        .iter()
+        .find(|line| line["event"]["action"] == "login" && line["event"]["outcome"] == "denied")
+        .unwrap();
+    assert!(
+        logged_failure["event"]["username_tried"]
+            .as_str()
+            .unwrap()
+            .starts_with('#')
+    );
+    assert!(
+        logged_failure["event"]["address"]
+            .as_str()
+            .unwrap()
+            .starts_with('#')
+    );
+    let text = std::fs::read_to_string(&log_file).unwrap();
+    assert!(!text.contains("ann@example.com") && !text.contains("198.51.100.4"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&log_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
     // Reading the trail needs audit:read; the API token has only data scopes.
     let refused = harness
         .public(Request::get("/v1/tenants/acme/audit").token(&token))

@@ -198,6 +198,7 @@ impl Harness {
             public_url: "https://127.0.0.1:8443".into(),
             sso_allow_private_networks: false,
             support_networks: vec!["192.0.2.0/24".parse().unwrap()],
+            audit_log_dir: data_dir.parent().map(|parent| parent.join("audit-logs")),
         };
         Platform::open(
             Arc::new(control),

@@ -488,6 +488,7 @@ async fn rotating_the_master_key_rewraps_everything_and_keeps_a_backup() {
         public_url: "https://127.0.0.1:8443".into(),
         sso_allow_private_networks: false,
         support_networks: vec!["192.0.2.0/24".parse().unwrap()],
+        audit_log_dir: None,
     };
     let refused = strongroom_service::Platform::open(
         Arc::new(control),
