@@ -95,6 +95,10 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::audit::tenant_public_key))
         .routes(routes!(routes::audit::tenant_security_events))
         .routes(routes!(
+            routes::audit::get_retention,
+            routes::audit::put_retention
+        ))
+        .routes(routes!(
             routes::users::get_security_policy,
             routes::users::put_security_policy
         ))

@@ -1276,3 +1276,10 @@ pub struct AuditVerification {
     pub intact: bool,
     pub chains: Vec<ChainReportWire>,
 }
+
+/// How long the tenant's audit events are kept: 30 to 3650 days (400 by default).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRetentionWire {
+    pub days: u32,
+}

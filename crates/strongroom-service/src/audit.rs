@@ -184,7 +184,7 @@ fn event_context(chain: &str, sequence: u64) -> Vec<u8> {
     format!("strongroom/audit/v1\0{chain}\0{sequence}").into_bytes()
 }
 
-fn checkpoint_message(chain: &str, sequence: u64, head: &[u8]) -> Vec<u8> {
+pub(crate) fn checkpoint_message(chain: &str, sequence: u64, head: &[u8]) -> Vec<u8> {
     format!(
         "strongroom/audit-checkpoint/v1\0{chain}\0{sequence}\0{}",
         hex::encode(head)
@@ -516,6 +516,38 @@ impl Platform {
             let mut previous = [0u8; 32];
             let mut expected = 1u64;
             let mut after = 0u64;
+            // After expiry the chain starts later, from the signed head of what was removed.
+            let first = audit
+                .chain_events(&chain_id, 0, 1)?
+                .first()
+                .map(|row| row.sequence);
+            let mut anchor = None;
+            if let Some(first) = first.filter(|first| *first > 1) {
+                match checkpoints
+                    .iter()
+                    .find(|checkpoint| checkpoint.sequence == first - 1)
+                {
+                    Some(checkpoint) => {
+                        previous.copy_from_slice(
+                            &checkpoint
+                                .head
+                                .iter()
+                                .copied()
+                                .chain(std::iter::repeat(0))
+                                .take(32)
+                                .collect::<Vec<_>>(),
+                        );
+                        expected = first;
+                        after = first - 1;
+                        anchor = Some(first - 1);
+                    }
+                    None => broken(
+                        &mut report,
+                        1,
+                        format!("events before {first} are gone and no signed checkpoint vouches for where the trail resumes"),
+                    ),
+                }
+            }
             loop {
                 let rows: Vec<AuditRow> = audit.chain_events(&chain_id, after, VERIFY_BATCH)?;
                 if rows.is_empty() {
@@ -550,6 +582,10 @@ impl Platform {
                 let message = checkpoint_message(&chain_id, checkpoint.sequence, &checkpoint.head);
                 if !verify_signature(&public, &message, &checkpoint.signature) {
                     broken(&mut report, checkpoint.sequence, format!("the checkpoint at {} has a bad signature", checkpoint.sequence));
+                    continue;
+                }
+                if anchor.is_some_and(|anchor| checkpoint.sequence <= anchor) {
+                    // The head of expired events: the chain was checked to lead on from it.
                     continue;
                 }
                 match heads.get(&checkpoint.sequence) {

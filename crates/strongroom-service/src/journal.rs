@@ -84,6 +84,8 @@ pub enum JournalChange {
     },
     #[serde(rename = "sso.link")]
     SsoLink { link: String, user_id: String },
+    #[serde(rename = "policy.audit_retention")]
+    AuditRetention { days: u32 },
     #[serde(rename = "policy.downloads")]
     DownloadLimits {
         limits: crate::download_limits::DownloadLimits,
@@ -168,6 +170,10 @@ async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), Ser
         }
         JournalChange::AccessModel { model } => crate::access_model::store(context, &model).await?,
         JournalChange::Firewall { rules } => crate::firewall::store(context, &rules).await?,
+        JournalChange::AuditRetention { days } => {
+            crate::audit_retention::store(context, &crate::audit_retention::AuditRetention { days })
+                .await?
+        }
         JournalChange::DownloadLimits { limits } => {
             crate::download_limits::store(context, &limits).await?
         }

@@ -6,6 +6,7 @@
 mod access_model;
 mod audit;
 mod audit_log;
+mod audit_retention;
 mod clock;
 mod collections;
 mod common_passwords;
@@ -40,6 +41,7 @@ pub use access_model::{AccessModel, GrantScope, GrantSubject, RoleGrant, RoleVie
 pub use audit::{
     AuditActor, AuditEvent, AuditEventView, AuditFilter, AuditRecord, CONTROL_CHAIN, ChainReport,
 };
+pub use audit_retention::AuditRetention;
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use documents::{ContentStream, DocumentContent, DocumentLimits, PurgeReport};
 pub use download_limits::{Allowance, DownloadLimits};

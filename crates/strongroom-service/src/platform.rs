@@ -60,6 +60,8 @@ pub struct PlatformOptions {
     pub support_networks: Vec<ipnet::IpNet>,
     /// Where the audit trail's daily JSON-lines files go; `None` writes none.
     pub audit_log_dir: Option<PathBuf>,
+    /// How long the control plane's audit events are kept.
+    pub audit_retention_days: u32,
 }
 
 /// Everything the services share: the control plane, the master key, open tenants and caches.

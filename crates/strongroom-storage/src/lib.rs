@@ -45,6 +45,15 @@ pub trait AuditStore: Send + Sync {
     /// The last event's sequence and hash.
     fn head(&self, chain: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError>;
     fn add_checkpoint(&self, checkpoint: AuditCheckpointRow) -> Result<(), StorageError>;
+    /// The last event of a chain older than `before` (retention): its sequence and hash.
+    fn last_event_before(
+        &self,
+        chain: &str,
+        before: i64,
+    ) -> Result<Option<(u64, Vec<u8>)>, StorageError>;
+    /// Removes a chain's events up to and including `sequence`, and its checkpoints before
+    /// it (the one at `sequence` stays: verification starts from it). Answers how many events.
+    fn remove_events_through(&self, chain: &str, sequence: u64) -> Result<u64, StorageError>;
     fn checkpoints(&self, chain: &str) -> Result<Vec<AuditCheckpointRow>, StorageError>;
     /// The signing key, sealed by the caller, and its public key.
     fn signing_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError>;

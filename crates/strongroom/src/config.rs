@@ -42,9 +42,11 @@ pub struct Config {
 }
 
 /// The audit trail.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditConfig {
+    /// How long the control plane's events are kept (tenants set their own; 400 by default).
+    pub retention_days: u32,
     /// Where the daily JSON-lines files go (one directory per tenant and `control`); default
     /// `<data_dir>/audit-logs`. They hold no plaintext personal data.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,6 +173,15 @@ impl Default for Config {
             sso: SsoConfig::default(),
             audit: AuditConfig::default(),
             log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 400,
+            log_dir: None,
         }
     }
 }
@@ -434,6 +445,9 @@ impl Config {
         }
         self.networks("trusted_proxies", &self.trusted_proxies)?;
         self.networks("support_networks", &self.support_networks)?;
+        if !(30..=3650).contains(&self.audit.retention_days) {
+            bail!("audit.retention_days must be from 30 to 3650");
+        }
         if self.limits.connections_max == 0 {
             bail!("limits.connections_max must be at least 1");
         }

@@ -70,6 +70,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(|| config.data_dir.join("audit-logs")),
         ),
+        audit_retention_days: config.audit.retention_days,
     };
     let audit =
         strongroom_storage::sqlite::SqliteAuditStore::open(&config.data_dir.join("audit.db"))
@@ -134,6 +135,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         loop {
             ticker.tick().await;
             purging.purge_all_documents().await;
+            if let Err(error) = purging.expire_audit().await {
+                tracing::error!(%error, "expired audit events could not be removed");
+            }
         }
     });
 

@@ -229,3 +229,48 @@ pub async fn operator_security_events(
         HeaderMap::new(),
     ))
 }
+
+/// How long the tenant's audit events are kept (audit:read: owners and auditors).
+#[utoipa::path(get, path = "/v1/tenants/{slug}/policy/audit-retention", tag = "audit",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = crate::wire::AuditRetentionWire), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["audit:read"])))]
+pub async fn get_retention(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let retention = state.platform.audit_retention(&caller, &slug).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::AuditRetentionWire {
+            days: retention.days,
+        },
+        HeaderMap::new(),
+    ))
+}
+
+/// Change how long the tenant's audit events are kept (audit:read: owners and auditors). The
+/// change is itself in the trail; expired events leave a signed checkpoint to verify from.
+#[utoipa::path(put, path = "/v1/tenants/{slug}/policy/audit-retention", tag = "audit",
+    params(("slug" = String, Path)), request_body = crate::wire::AuditRetentionWire,
+    responses((status = 200, body = crate::wire::AuditRetentionWire), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["audit:read"])))]
+pub async fn put_retention(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    crate::extract::JsonBody(request): crate::extract::JsonBody<crate::wire::AuditRetentionWire>,
+) -> Result<Response, ApiError> {
+    let retention = state
+        .platform
+        .set_audit_retention(&caller, &slug, request.days)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::AuditRetentionWire {
+            days: retention.days,
+        },
+        HeaderMap::new(),
+    ))
+}

@@ -384,3 +384,79 @@ async fn verification_finds_edited_deleted_reordered_and_cut_events() {
     }
     assert!(harness.security_count("audit_verify_failed") >= 5);
 }
+
+#[tokio::test]
+async fn expiry_keeps_the_rest_of_the_chain_verifiable_from_a_signed_checkpoint() {
+    let harness = Harness::new().await;
+    let token = harness.tenant_with_token("acme", &["records:read"]).await;
+    let owner = owner_of_acme(&harness).await;
+    let retention = harness
+        .public(Request::get("/v1/tenants/acme/policy/audit-retention").token(&owner))
+        .await;
+    assert_eq!(retention.body["days"], 400);
+    let too_short = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/audit-retention")
+                .token(&owner)
+                .json(json!({"days": 7})),
+        )
+        .await;
+    assert_eq!(too_short.status, StatusCode::BAD_REQUEST);
+    let set = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/audit-retention")
+                .token(&owner)
+                .json(json!({"days": 30})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    for _ in 0..4 {
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(&token))
+            .await;
+    }
+    harness.platform.sign_audit_checkpoints().await.unwrap();
+    let before = verify_after(&harness, "").await;
+    let old_file = harness
+        .directory
+        .path()
+        .join("audit-logs/acme/2026-01-01.jsonl");
+    for _ in 0..100 {
+        if old_file.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(old_file.exists());
+
+    harness.clock.advance_micros(31 * 24 * 3600 * 1_000_000);
+    for _ in 0..3 {
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(&token))
+            .await;
+    }
+    let removed = harness.platform.expire_audit().await.unwrap();
+    assert!(removed >= 4, "removed {removed}");
+    let after = verify_after(&harness, "").await;
+    assert_eq!(after["intact"], true, "{after}");
+    assert!(
+        after["events"].as_u64() < before["events"].as_u64(),
+        "{before} {after}"
+    );
+    assert!(!old_file.exists(), "the files of expired days go too");
+
+    // Cutting more than expiry did is still found.
+    let cut = verify_after(
+        &harness,
+        "DELETE FROM audit_events WHERE chain <> 'control' AND sequence = (SELECT MIN(sequence) FROM audit_events WHERE chain <> 'control');",
+    )
+    .await;
+    assert_eq!(cut["intact"], false, "{cut}");
+    assert!(
+        cut["problem"]
+            .as_str()
+            .unwrap()
+            .contains("no signed checkpoint"),
+        "{cut}"
+    );
+}

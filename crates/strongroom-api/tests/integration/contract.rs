@@ -697,6 +697,8 @@ async fn every_route_is_in_the_openapi_document() {
         ("get", "/v1/tenants/{slug}/audit"),
         ("get", "/v1/tenants/{slug}/audit/public-key"),
         ("get", "/v1/tenants/{slug}/security-events"),
+        ("get", "/v1/tenants/{slug}/policy/audit-retention"),
+        ("put", "/v1/tenants/{slug}/policy/audit-retention"),
         ("put", "/v1/tenants/{slug}/policy/downloads"),
         ("delete", "/v1/tenants/{slug}/download-blocks/{id}"),
         ("put", "/v1/tenants/{slug}/policy/firewall"),

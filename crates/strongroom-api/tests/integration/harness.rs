@@ -199,6 +199,7 @@ impl Harness {
             sso_allow_private_networks: false,
             support_networks: vec!["192.0.2.0/24".parse().unwrap()],
             audit_log_dir: data_dir.parent().map(|parent| parent.join("audit-logs")),
+            audit_retention_days: 400,
         };
         Platform::open(
             Arc::new(control),
@@ -426,6 +427,20 @@ impl strongroom_storage::AuditStore for BreakableAudit {
         chain: &str,
     ) -> Result<Vec<strongroom_storage::AuditCheckpointRow>, strongroom_storage::StorageError> {
         self.inner.checkpoints(chain)
+    }
+    fn last_event_before(
+        &self,
+        chain: &str,
+        before: i64,
+    ) -> Result<Option<(u64, Vec<u8>)>, strongroom_storage::StorageError> {
+        self.inner.last_event_before(chain, before)
+    }
+    fn remove_events_through(
+        &self,
+        chain: &str,
+        sequence: u64,
+    ) -> Result<u64, strongroom_storage::StorageError> {
+        self.inner.remove_events_through(chain, sequence)
     }
     fn signing_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, strongroom_storage::StorageError> {
         self.inner.signing_key()

@@ -1447,6 +1447,18 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
         ),
         (
             "get",
+            "/v1/tenants/{slug}/policy/audit-retention",
+            "audit:read",
+            Value::Null,
+        ),
+        (
+            "put",
+            "/v1/tenants/{slug}/policy/audit-retention",
+            "audit:read",
+            json!({"days": 400}),
+        ),
+        (
+            "get",
             "/v1/tenants/{slug}/roles",
             "users:manage",
             Value::Null,

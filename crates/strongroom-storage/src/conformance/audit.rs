@@ -126,7 +126,51 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
             ..checkpoint.clone()
         })
         .expect("a second checkpoint of the same head is ignored");
-    assert_eq!(store.checkpoints("t1").expect("checkpoints"), [checkpoint]);
+    assert_eq!(
+        store.checkpoints("t1").expect("checkpoints"),
+        [checkpoint.clone()]
+    );
+
+    assert_eq!(
+        store
+            .last_event_before("t1", 25)
+            .expect("before")
+            .map(|(sequence, _)| sequence),
+        Some(2)
+    );
+    assert_eq!(store.last_event_before("t1", 5).expect("before"), None);
+    store
+        .add_checkpoint(AuditCheckpointRow {
+            sequence: 2,
+            head: t1[1].hash.clone(),
+            ..checkpoint.clone()
+        })
+        .expect("checkpoint at 2");
+    assert_eq!(store.remove_events_through("t1", 2).expect("remove"), 2);
+    assert_eq!(
+        store
+            .chain_events("t1", 0, 100)
+            .expect("chain")
+            .iter()
+            .map(|row| row.sequence)
+            .collect::<Vec<_>>(),
+        [3]
+    );
+    assert_eq!(
+        store
+            .checkpoints("t1")
+            .expect("checkpoints")
+            .iter()
+            .map(|checkpoint| checkpoint.sequence)
+            .collect::<Vec<_>>(),
+        [2, 3],
+        "the checkpoint at the cut stays"
+    );
+    assert_eq!(
+        store.chain_events("control", 0, 100).expect("chain").len(),
+        1,
+        "other chains keep theirs"
+    );
 
     assert_eq!(store.signing_key().expect("key"), None);
     let stored = store

@@ -192,6 +192,39 @@ impl AuditStore for SqliteAuditStore {
         })
     }
 
+    fn last_event_before(
+        &self,
+        chain: &str,
+        before: i64,
+    ) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        self.database.read(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT sequence, hash FROM audit_events WHERE chain = ?1 AND at < ?2
+                     ORDER BY sequence DESC LIMIT 1",
+                )?
+                .query_row(params![chain, before], |row| {
+                    Ok((row.get::<_, i64>(0)? as u64, row.get(1)?))
+                })
+                .optional()?)
+        })
+    }
+
+    fn remove_events_through(&self, chain: &str, sequence: u64) -> Result<u64, StorageError> {
+        let chain = chain.to_owned();
+        self.database.write_and_wait(move |connection| {
+            let removed = connection.execute(
+                "DELETE FROM audit_events WHERE chain = ?1 AND sequence <= ?2",
+                params![chain, sequence as i64],
+            )?;
+            connection.execute(
+                "DELETE FROM audit_checkpoints WHERE chain = ?1 AND sequence < ?2",
+                params![chain, sequence as i64],
+            )?;
+            Ok(removed as u64)
+        })
+    }
+
     fn checkpoints(&self, chain: &str) -> Result<Vec<AuditCheckpointRow>, StorageError> {
         self.database.read(|connection| {
             let mut statement = connection.prepare_cached(

@@ -1,0 +1,153 @@
+//! How long the audit trail keeps events: per tenant (set by users with `audit:read`, that is
+//! owners and auditors; the change is itself audited), and for the control plane by
+//! configuration; 400 days unless set. Expiry keeps the chain verifiable: before events are
+//! removed, the head of the last one is signed, and verification starts from that checkpoint.
+
+use crate::ServiceError;
+use crate::audit::CONTROL_CHAIN;
+use crate::journal::JournalChange;
+use crate::platform::{Platform, blocking};
+use crate::tenant_context::TenantContext;
+use crate::tenants::TokenPrincipal;
+use crate::users::invalid;
+use serde::{Deserialize, Serialize};
+use strongroom_domain::Permission;
+use strongroom_storage::AuditCheckpointRow;
+
+const SETTING: &str = "audit-retention";
+pub const RETENTION_DAYS_DEFAULT: u32 = 400;
+const RETENTION_DAYS: std::ops::RangeInclusive<u32> = 30..=3650;
+const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRetention {
+    pub days: u32,
+}
+
+impl Default for AuditRetention {
+    fn default() -> Self {
+        AuditRetention {
+            days: RETENTION_DAYS_DEFAULT,
+        }
+    }
+}
+
+pub(crate) fn load(context: &TenantContext) -> Result<AuditRetention, ServiceError> {
+    Ok(crate::settings::load(context, SETTING, "the audit retention")?.unwrap_or_default())
+}
+
+pub(crate) async fn store(
+    context: &TenantContext,
+    retention: &AuditRetention,
+) -> Result<(), ServiceError> {
+    let change = JournalChange::AuditRetention {
+        days: retention.days,
+    };
+    crate::settings::store(context, SETTING, retention, change).await
+}
+
+impl Platform {
+    pub async fn audit_retention(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+    ) -> Result<AuditRetention, ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::AuditRead)
+            .await?;
+        let context = TenantContext::of(&runtime);
+        self.observe(&context, load(&context))
+    }
+
+    pub async fn set_audit_retention(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        days: u32,
+    ) -> Result<AuditRetention, ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::AuditRead)
+            .await?;
+        if !RETENTION_DAYS.contains(&days) {
+            return Err(invalid(
+                "days",
+                format!(
+                    "from {} to {} days",
+                    RETENTION_DAYS.start(),
+                    RETENTION_DAYS.end()
+                ),
+            ));
+        }
+        let retention = AuditRetention { days };
+        store(&TenantContext::of(&runtime), &retention).await?;
+        Ok(retention)
+    }
+
+    /// Removes events older than each chain's retention, after signing the head of the last
+    /// one removed; also the daily files of those days. Answers how many events went.
+    pub async fn expire_audit(&self) -> Result<u64, ServiceError> {
+        let mut chains = vec![(
+            CONTROL_CHAIN.to_owned(),
+            CONTROL_CHAIN.to_owned(),
+            self.options.audit_retention_days,
+        )];
+        for slug in self.all_tenant_slugs().await? {
+            let runtime = self.tenant(&slug).await?;
+            let context = TenantContext::of(&runtime);
+            let days = self.observe(&context, load(&context))?.days;
+            chains.push((runtime.id.clone(), slug, days));
+        }
+        let now = self.clock.now().unix_micros();
+        let mut removed = 0;
+        for (chain, name, days) in chains {
+            let cutoff = now - i64::from(days) * DAY_MICROS;
+            let audit = self.audit_store.clone();
+            let key = self.audit_signing_key.clone();
+            let chain_id = chain.clone();
+            removed += blocking(move || {
+                let Some((sequence, head)) = audit.last_event_before(&chain_id, cutoff)? else {
+                    return Ok(0);
+                };
+                let signature = key.sign(&crate::audit::checkpoint_message(
+                    &chain_id, sequence, &head,
+                ));
+                audit.add_checkpoint(AuditCheckpointRow {
+                    chain: chain_id.clone(),
+                    sequence,
+                    head,
+                    signature: signature.to_vec(),
+                    at: now,
+                })?;
+                Ok(audit.remove_events_through(&chain_id, sequence)?)
+            })
+            .await?;
+            if let Some(directory) = &self.options.audit_log_dir {
+                let oldest_kept = strongroom_domain::Timestamp::from_unix_micros(cutoff)
+                    .to_rfc3339()
+                    .chars()
+                    .take(10)
+                    .collect::<String>();
+                remove_files_before(&directory.join(&name), &oldest_kept);
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "expired audit events");
+        }
+        Ok(removed)
+    }
+}
+
+/// Removes the daily files (`YYYY-MM-DD.jsonl`) of days before `oldest_kept`.
+fn remove_files_before(directory: &std::path::Path, oldest_kept: &str) {
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(day) = name.strip_suffix(".jsonl") {
+            if day.len() == 10 && day < oldest_kept {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
