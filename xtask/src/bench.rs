@@ -72,6 +72,7 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
     match arguments.first().map(String::as_str) {
         Some("documents") => crate::bench_documents::run(&arguments[1..]),
         Some("identity") => crate::bench_identity::run(&arguments[1..]),
+        Some("audit") => crate::bench_audit::run(&arguments[1..]),
         Some("records") => records(&arguments[1..]),
         _ => records(arguments),
     }

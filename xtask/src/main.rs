@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_audit;
 mod bench_documents;
 mod bench_identity;
 mod system;
@@ -16,7 +17,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&arguments[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask test [cargo test arguments]\n       cargo xtask bench [records] [--seconds N]\n       cargo xtask bench documents [--size-mib N]\n       cargo xtask bench identity [--seconds N]"
+                "usage: cargo xtask test [cargo test arguments]\n       cargo xtask bench [records] [--seconds N]\n       cargo xtask bench documents [--size-mib N]\n       cargo xtask bench identity [--seconds N]\n       cargo xtask bench audit [--seconds N]"
             );
             return ExitCode::from(2);
         }

@@ -1,0 +1,332 @@
+//! `cargo xtask bench audit`: what the audit trail costs, in one run on this machine.
+//!
+//! Record creates and gets through the real public router (in process, 50 concurrent
+//! callers) with the real audit store, then with the audit store swapped for one that keeps
+//! nothing. That swap exists only here, in the benchmark harness, never as a runtime setting.
+//! Then durable audit appends per second (50 concurrent writers) beside single fsyncs per
+//! second on the same disk.
+
+use axum::body::Body;
+use axum::http::Request;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use strongroom_api::{AppState, Limits, Metrics};
+use strongroom_service::{
+    AuditRecord, Platform, PlatformOptions, SystemClock, master_key_file, sqlite_store_opener,
+};
+use strongroom_storage::sqlite::{SqliteAuditStore, SqliteControlStore};
+use strongroom_storage::{
+    AuditCheckpointRow, AuditEntry, AuditQuery, AuditRow, AuditSealer, AuditStore, PendingWrite,
+    StorageError,
+};
+use tower::ServiceExt;
+
+const CALLERS: usize = 50;
+
+/// Keeps nothing: what the requests cost without an audit trail.
+#[derive(Default)]
+struct NoAudit {
+    sequence: AtomicU64,
+    key: std::sync::Mutex<Option<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl AuditStore for NoAudit {
+    fn append(&self, _entry: AuditEntry, _sealer: AuditSealer) -> PendingWrite<u64> {
+        let (reply, pending) = PendingWrite::channel();
+        reply.send(Ok(self.sequence.fetch_add(1, Ordering::Relaxed) + 1));
+        pending
+    }
+    fn events(&self, _query: &AuditQuery) -> Result<Vec<AuditRow>, StorageError> {
+        Ok(Vec::new())
+    }
+    fn chain_events(&self, _: &str, _: u64, _: u32) -> Result<Vec<AuditRow>, StorageError> {
+        Ok(Vec::new())
+    }
+    fn chains(&self) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+    fn head(&self, _: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        Ok(None)
+    }
+    fn add_checkpoint(&self, _: AuditCheckpointRow) -> Result<(), StorageError> {
+        Ok(())
+    }
+    fn checkpoints(&self, _: &str) -> Result<Vec<AuditCheckpointRow>, StorageError> {
+        Ok(Vec::new())
+    }
+    fn last_event_before(&self, _: &str, _: i64) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        Ok(None)
+    }
+    fn remove_events_through(&self, _: &str, _: u64) -> Result<u64, StorageError> {
+        Ok(0)
+    }
+    fn signing_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+        Ok(self.key.lock().unwrap().clone())
+    }
+    fn set_signing_key(
+        &self,
+        sealed: Vec<u8>,
+        public: Vec<u8>,
+    ) -> Result<(Vec<u8>, Vec<u8>), StorageError> {
+        let mut key = self.key.lock().unwrap();
+        Ok(key.get_or_insert((sealed, public)).clone())
+    }
+}
+
+struct Setup {
+    _directory: tempfile::TempDir,
+    platform: Arc<Platform>,
+    router: axum::Router,
+    token: String,
+}
+
+async fn setup(audit: Option<Arc<dyn AuditStore>>) -> Setup {
+    let directory =
+        tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or(".".into())).unwrap();
+    let data_dir = directory.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let (master, _) =
+        master_key_file::read_or_create(&directory.path().join("keys/master.key")).unwrap();
+    let audit = audit
+        .unwrap_or_else(|| Arc::new(SqliteAuditStore::open(&data_dir.join("audit.db")).unwrap()));
+    let platform = Platform::open(
+        Arc::new(SqliteControlStore::open(&data_dir.join("control.db")).unwrap()),
+        audit,
+        sqlite_store_opener(data_dir.clone()),
+        master,
+        PlatformOptions {
+            key_file: None,
+            page_limit_default: 100,
+            page_limit_max: 1000,
+            documents: strongroom_service::DocumentLimits {
+                file_bytes_max: 1 << 30,
+                tenant_quota_bytes: 1 << 40,
+                version_retention_days: 30,
+                trash_retention_days: 90,
+                transfers_max: 64,
+            },
+            password_hashing: strongroom_crypto::PasswordHashing::default(),
+            public_url: "https://127.0.0.1:8443".into(),
+            sso_allow_private_networks: false,
+            support_networks: Vec::new(),
+            audit_log_dir: None,
+            audit_retention_days: 400,
+        },
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    platform
+        .create_tenant("bench", "Bench", "eu")
+        .await
+        .unwrap();
+    let token = platform
+        .create_token(
+            "bench",
+            "bench",
+            &["records:read".into(), "records:write".into()],
+            None,
+        )
+        .await
+        .unwrap()
+        .secret;
+    let router = strongroom_api::public_router(AppState {
+        platform: platform.clone(),
+        limits: Limits {
+            body_bytes_max: 1 << 20,
+        },
+        metrics: Arc::new(Metrics::default()),
+        trusted_proxies: Vec::new().into(),
+    });
+    let setup = Setup {
+        _directory: directory,
+        platform,
+        router,
+        token,
+    };
+    let answer = call(
+        &setup,
+        "PUT",
+        "/v1/tenants/bench/collections/items",
+        Some("{}"),
+    )
+    .await;
+    assert!(answer.is_success(), "{answer}");
+    setup
+}
+
+async fn call(
+    setup: &Setup,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+) -> axum::http::StatusCode {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {}", setup.token))
+        .header("content-type", "application/json")
+        .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            40000,
+        ))))
+        .body(body.map_or_else(Body::empty, |body| Body::from(body.to_owned())))
+        .unwrap();
+    setup
+        .router
+        .clone()
+        .oneshot(request)
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Requests per second from `CALLERS` concurrent callers for `seconds`.
+type MakeRequest = Arc<dyn Fn(u64) -> (String, Option<String>) + Send + Sync>;
+
+async fn rate(setup: &Arc<Setup>, seconds: u64, make: MakeRequest, method: &'static str) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CALLERS)
+        .map(|caller| {
+            let (setup, done, make) = (setup.clone(), done.clone(), make.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while Instant::now() < until {
+                    let (uri, body) = make(caller as u64 * 1_000_000 + n);
+                    let status = call(&setup, method, &uri, body.as_deref()).await;
+                    assert!(status.is_success(), "{method} {uri}: {status}");
+                    done.fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn creates() -> MakeRequest {
+    Arc::new(|n| {
+        (
+            "/v1/tenants/bench/collections/items/records".into(),
+            Some(format!("{{\"title\":\"item {n}\"}}")),
+        )
+    })
+}
+
+fn gets(record: String) -> MakeRequest {
+    Arc::new(move |_| {
+        (
+            format!("/v1/tenants/bench/collections/items/records/{record}"),
+            None,
+        )
+    })
+}
+
+async fn first_record(setup: &Setup) -> String {
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v1/tenants/bench/collections/items/records")
+        .header("authorization", format!("Bearer {}", setup.token))
+        .header("content-type", "application/json")
+        .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            40000,
+        ))))
+        .body(Body::from("{\"title\":\"read me\"}"))
+        .unwrap();
+    let response = setup.router.clone().oneshot(request).await.unwrap();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// Durable audit appends per second from `CALLERS` concurrent writers.
+async fn append_rate(platform: &Arc<Platform>, seconds: u64) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (platform, done) = (platform.clone(), done.clone());
+            tokio::spawn(async move {
+                while Instant::now() < until {
+                    platform
+                        .audit(AuditRecord {
+                            tenant_slug: Some("bench".into()),
+                            phase: "request",
+                            listener: "public",
+                            method: "GET".into(),
+                            route: "/bench".into(),
+                            action: "bench".into(),
+                            outcome: "allowed",
+                            ..AuditRecord::default()
+                        })
+                        .await
+                        .unwrap();
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Small appends with an fsync each, on the same disk.
+fn fsync_rate(seconds: u64) -> f64 {
+    use std::io::Write;
+    let directory =
+        tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or(".".into())).unwrap();
+    let mut file = std::fs::File::create(directory.path().join("fsync")).unwrap();
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut count = 0u64;
+    while Instant::now() < until {
+        file.write_all(&[0u8; 200]).unwrap();
+        file.sync_data().unwrap();
+        count += 1;
+    }
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let seconds: u64 = std::env::args()
+        .skip_while(|argument| argument != "--seconds")
+        .nth(1)
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(8);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let audited = Arc::new(setup(None).await);
+        let unaudited = Arc::new(setup(Some(Arc::new(NoAudit::default()))).await);
+        let audited_record = first_record(&audited).await;
+        let unaudited_record = first_record(&unaudited).await;
+        let audited_creates = rate(&audited, seconds, creates(), "POST").await;
+        let unaudited_creates = rate(&unaudited, seconds, creates(), "POST").await;
+        let audited_gets = rate(&audited, seconds, gets(audited_record), "GET").await;
+        let unaudited_gets = rate(&unaudited, seconds, gets(unaudited_record), "GET").await;
+        let appends = append_rate(&audited.platform, seconds).await;
+        let fsyncs = fsync_rate(seconds.min(5));
+        println!("\nAudit benchmark, {CALLERS} concurrent callers, in process (no TLS), {seconds} s each, one run");
+        println!("  operation   audited/s  without audit/s  ratio   target");
+        let verdict = |ratio: f64, target: f64| if ratio >= target { "met" } else { "MISSED" };
+        let creates_ratio = audited_creates / unaudited_creates;
+        let gets_ratio = audited_gets / unaudited_gets;
+        println!("  creates  {audited_creates:>12.0} {unaudited_creates:>16.0}  {creates_ratio:>5.2}   0.90 {}", verdict(creates_ratio, 0.9));
+        println!("  gets     {audited_gets:>12.0} {unaudited_gets:>16.0}  {gets_ratio:>5.2}   0.90 {}", verdict(gets_ratio, 0.9));
+        println!("  durable audit appends: {appends:.0}/s; single fsyncs on the same disk: {fsyncs:.0}/s; ratio {:.1} (target well above 1)", appends / fsyncs);
+    });
+}
