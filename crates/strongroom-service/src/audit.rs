@@ -172,14 +172,6 @@ struct ChainKeys {
     index: Option<strongroom_crypto::BlindIndexKey>,
 }
 
-/// The UTC day of a log line's event (`YYYY-MM-DD`).
-fn log_line_date(line: &serde_json::Value) -> String {
-    line["event"]["at"]
-        .as_str()
-        .map(|at| at.chars().take(10).collect())
-        .unwrap_or_else(|| "undated".into())
-}
-
 fn event_context(chain: &str, sequence: u64) -> Vec<u8> {
     format!("strongroom/audit/v1\0{chain}\0{sequence}").into_bytes()
 }
@@ -377,7 +369,7 @@ impl Platform {
                 .and_then(|address| token("audit-address/v1", &address.to_string())),
         };
         // The log file's line: personal values as keyed hashes (see `audit_log.rs`).
-        let log_line = {
+        let log_line = self.audit_log.enabled().then(|| {
             let pseudonym = |domain: &str, value: &str| match &keys.index {
                 Some(index) => {
                     format!("#{}", hex::encode(index.token(domain, &[value.as_bytes()])))
@@ -392,7 +384,7 @@ impl Platform {
                 .address
                 .map(|address| pseudonym("audit-log-address/v1", &address));
             shown
-        };
+        });
         let keyring = keys.keyring.clone();
         let chain = keys.chain.clone();
         let sealer: strongroom_storage::AuditSealer = Box::new(move |sequence, previous| {
@@ -411,15 +403,25 @@ impl Platform {
                 tracing::error!(%error, "an audit event could not be written");
                 ServiceError::AuditUnavailable
             })?;
-        let line = serde_json::json!({ "sequence": sequence, "event": log_line });
-        self.audit_log.write(crate::audit_log::AuditLogLine {
-            chain_name: keys
-                .slug
-                .clone()
-                .unwrap_or_else(|| CONTROL_CHAIN.to_owned()),
-            date: log_line_date(&line),
-            line: serde_json::to_vec(&line).unwrap_or_default(),
-        });
+        if let Some(event) = log_line {
+            #[derive(Serialize)]
+            struct Line<'a> {
+                sequence: u64,
+                event: &'a AuditEvent,
+            }
+            self.audit_log.write(crate::audit_log::AuditLogLine {
+                chain_name: keys
+                    .slug
+                    .clone()
+                    .unwrap_or_else(|| CONTROL_CHAIN.to_owned()),
+                date: event.at.chars().take(10).collect(),
+                line: serde_json::to_vec(&Line {
+                    sequence,
+                    event: &event,
+                })
+                .unwrap_or_default(),
+            });
+        }
         Ok(sequence)
     }
 

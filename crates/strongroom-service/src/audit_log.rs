@@ -79,6 +79,11 @@ impl AuditLogWriter {
         }
     }
 
+    /// Whether lines are written at all.
+    pub fn enabled(&self) -> bool {
+        self.sender.is_some()
+    }
+
     pub fn write(&self, line: AuditLogLine) {
         if let Some(sender) = &self.sender {
             if let Ok(sender) = sender.lock() {
