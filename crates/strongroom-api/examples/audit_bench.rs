@@ -108,7 +108,7 @@ async fn setup(audit: Option<Arc<dyn AuditStore>>) -> Setup {
             },
             password_hashing: strongroom_crypto::PasswordHashing::default(),
             public_url: "https://127.0.0.1:8443".into(),
-            sso_allow_private_networks: false,
+            outbound_allow_private_networks: false,
             support_networks: Vec::new(),
             audit_log_dir: None,
             audit_retention_days: 400,

@@ -99,6 +99,11 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
             routes::audit::put_retention
         ))
         .routes(routes!(
+            routes::audit::get_alerts,
+            routes::audit::put_alerts
+        ))
+        .routes(routes!(routes::audit::alert_deliveries))
+        .routes(routes!(
             routes::users::get_security_policy,
             routes::users::put_security_policy
         ))

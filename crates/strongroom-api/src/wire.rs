@@ -1283,3 +1283,26 @@ pub struct AuditVerification {
 pub struct AuditRetentionWire {
     pub days: u32,
 }
+
+/// A webhook for the tenant's security events.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookWire {
+    /// https (http only on loopback when the operator allows private networks).
+    pub url: String,
+    /// 16 to 256 characters; signs each delivery (`Strongroom-Signature: t=…,v1=…`, the hex
+    /// HMAC-SHA-256 of `t.body`). Stored sealed, never shown again.
+    pub secret: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertChannelsRequest {
+    pub webhooks: Vec<WebhookWire>,
+}
+
+/// The configured webhooks, without their secrets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertChannelsView {
+    pub webhooks: Vec<String>,
+}

@@ -22,5 +22,5 @@ pub use error::CryptoError;
 pub use keys::{DataKey, KEY_LENGTH, MasterKey, WrappedKeyPurpose};
 pub use password::PasswordHashing;
 pub use random::{Sha256Hasher, generate_token, hash_token, random_bytes_32, random_hex_id};
-pub use signing::{AuditSigningKey, chain_hash, verify_signature};
+pub use signing::{AuditSigningKey, chain_hash, hmac_sha256, verify_signature};
 pub use totp::{TOTP_STEP_SECONDS, TotpSecret};

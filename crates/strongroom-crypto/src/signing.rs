@@ -104,3 +104,11 @@ mod tests {
         assert_eq!(first, chain_hash(&[0; 32], 1, b"a"));
     }
 }
+
+/// HMAC-SHA-256 of `message` under `key` (signing webhook deliveries).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let mut tag = [0u8; 32];
+    tag.copy_from_slice(ring::hmac::sign(&key, message).as_ref());
+    tag
+}

@@ -286,6 +286,9 @@ impl Platform {
             Some(tenant_id) => self.chain_keys(tenant_id).await?,
             None => self.chain_keys_of(None),
         };
+        let alert = tenant_id
+            .clone()
+            .map(|tenant_id| (tenant_id, detail.clone()));
         let record = AuditRecord {
             tenant_slug: keys.slug.clone(),
             phase: "event",
@@ -297,7 +300,12 @@ impl Platform {
             details: Some(serde_json::json!({ "detail": detail })),
             ..AuditRecord::default()
         };
-        self.append_audit(keys, record).await
+        let sequence = self.append_audit(keys, record).await?;
+        if let Some((tenant_id, detail)) = alert {
+            self.deliver_alert(&tenant_id, kind, &detail, sequence)
+                .await?;
+        }
+        Ok(sequence)
     }
 
     async fn append_audit(
@@ -635,6 +643,24 @@ impl Platform {
             .await?;
         let filter = AuditFilter {
             outcome: Some("security".into()),
+            ..filter
+        };
+        self.list_audit(self.chain_keys_of(Some(&runtime)), filter)
+            .await
+    }
+
+    /// Deliveries of the tenant's alerts (policy:manage), newest first.
+    pub async fn tenant_alert_deliveries(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        filter: AuditFilter,
+    ) -> Result<Vec<AuditEventView>, ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::PolicyManage)
+            .await?;
+        let filter = AuditFilter {
+            action: Some("alert.webhook".into()),
             ..filter
         };
         self.list_audit(self.chain_keys_of(Some(&runtime)), filter)

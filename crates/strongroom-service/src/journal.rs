@@ -84,6 +84,10 @@ pub enum JournalChange {
     },
     #[serde(rename = "sso.link")]
     SsoLink { link: String, user_id: String },
+    #[serde(rename = "policy.alerts")]
+    AlertChannels {
+        channels: crate::alerts::AlertChannels,
+    },
     #[serde(rename = "policy.audit_retention")]
     AuditRetention { days: u32 },
     #[serde(rename = "policy.downloads")]
@@ -170,6 +174,9 @@ async fn apply(context: &TenantContext, change: JournalChange) -> Result<(), Ser
         }
         JournalChange::AccessModel { model } => crate::access_model::store(context, &model).await?,
         JournalChange::Firewall { rules } => crate::firewall::store(context, &rules).await?,
+        JournalChange::AlertChannels { channels } => {
+            crate::alerts::store(context, &channels).await?
+        }
         JournalChange::AuditRetention { days } => {
             crate::audit_retention::store(context, &crate::audit_retention::AuditRetention { days })
                 .await?

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod access_model;
+mod alerts;
 mod audit;
 mod audit_log;
 mod audit_retention;
@@ -19,6 +20,7 @@ mod keys;
 pub mod master_key_file;
 mod mfa;
 mod operators;
+mod outbound;
 mod passwords;
 mod platform;
 mod records;
@@ -38,6 +40,7 @@ mod users;
 mod views;
 
 pub use access_model::{AccessModel, GrantScope, GrantSubject, RoleGrant, RoleView};
+pub use alerts::Webhook;
 pub use audit::{
     AuditActor, AuditEvent, AuditEventView, AuditFilter, AuditRecord, CONTROL_CHAIN, ChainReport,
 };

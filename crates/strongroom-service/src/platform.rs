@@ -54,7 +54,7 @@ pub struct PlatformOptions {
     pub public_url: String,
     /// Let single sign-on reach identity providers on private networks and loopback (an
     /// in-house provider, tests). Off by default: provider settings come from tenant admins.
-    pub sso_allow_private_networks: bool,
+    pub outbound_allow_private_networks: bool,
     /// The operators' support networks: break-glass requests from them pass a tenant's allow
     /// list when the tenant lets support in.
     pub support_networks: Vec<ipnet::IpNet>,

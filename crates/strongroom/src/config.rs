@@ -36,7 +36,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub limits: LimitsConfig,
     pub documents: DocumentsConfig,
-    pub sso: SsoConfig,
+    pub outbound: OutboundConfig,
     pub audit: AuditConfig,
     pub log: LogConfig,
 }
@@ -53,13 +53,14 @@ pub struct AuditConfig {
     pub log_dir: Option<PathBuf>,
 }
 
-/// Single sign-on.
+/// Requests the server makes to addresses tenant admins configure (identity providers,
+/// alert webhooks).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct SsoConfig {
-    /// Let tenants' identity providers be on private networks or loopback (an in-house
-    /// provider). Off by default: provider settings come from tenant admins, and the server
-    /// must not fetch addresses inside its own network for them.
+pub struct OutboundConfig {
+    /// Let them reach private networks or loopback (an in-house identity provider or
+    /// webhook). Off by default: the server must not fetch addresses inside its own network
+    /// for a tenant admin.
     pub allow_private_networks: bool,
 }
 
@@ -170,7 +171,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
             documents: DocumentsConfig::default(),
-            sso: SsoConfig::default(),
+            outbound: OutboundConfig::default(),
             audit: AuditConfig::default(),
             log: LogConfig::default(),
         }
@@ -271,8 +272,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("STRONGROOM_PUBLIC_LISTEN", "public.listen"),
     ("STRONGROOM_PUBLIC_URL", "public_url"),
     (
-        "STRONGROOM_SSO_ALLOW_PRIVATE_NETWORKS",
-        "sso.allow_private_networks (true or false)",
+        "STRONGROOM_OUTBOUND_ALLOW_PRIVATE_NETWORKS",
+        "outbound.allow_private_networks (true or false)",
     ),
     ("STRONGROOM_ADMIN_LISTEN", "admin.listen"),
     ("STRONGROOM_TLS_CERT_FILE", "tls.cert_file"),
@@ -336,9 +337,9 @@ impl Config {
         if let Some(value) = lookup("STRONGROOM_PUBLIC_LISTEN") {
             self.public.listen = parse("STRONGROOM_PUBLIC_LISTEN", &value)?;
         }
-        if let Some(value) = lookup("STRONGROOM_SSO_ALLOW_PRIVATE_NETWORKS") {
-            self.sso.allow_private_networks =
-                parse("STRONGROOM_SSO_ALLOW_PRIVATE_NETWORKS", &value)?;
+        if let Some(value) = lookup("STRONGROOM_OUTBOUND_ALLOW_PRIVATE_NETWORKS") {
+            self.outbound.allow_private_networks =
+                parse("STRONGROOM_OUTBOUND_ALLOW_PRIVATE_NETWORKS", &value)?;
         }
         if let Some(value) = lookup("STRONGROOM_PUBLIC_URL") {
             self.public_url = Some(value);

@@ -61,7 +61,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         },
         password_hashing: strongroom_crypto::PasswordHashing::default(),
         public_url: config.public_url(),
-        sso_allow_private_networks: config.sso.allow_private_networks,
+        outbound_allow_private_networks: config.outbound.allow_private_networks,
         support_networks: config.networks("support_networks", &config.support_networks)?,
         audit_log_dir: Some(
             config

@@ -274,3 +274,80 @@ pub async fn put_retention(
         HeaderMap::new(),
     ))
 }
+
+/// Where the tenant's security events are sent (policy:manage); secrets are not shown.
+#[utoipa::path(get, path = "/v1/tenants/{slug}/policy/alerts", tag = "audit",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = crate::wire::AlertChannelsView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["policy:manage"])))]
+pub async fn get_alerts(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let webhooks = state.platform.alert_webhooks(&caller, &slug).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::AlertChannelsView { webhooks },
+        HeaderMap::new(),
+    ))
+}
+
+/// Replace the tenant's webhooks (policy:manage). Each security event is POSTed to each,
+/// signed, retried with growing waits for about half a minute, and the delivery recorded.
+#[utoipa::path(put, path = "/v1/tenants/{slug}/policy/alerts", tag = "audit",
+    params(("slug" = String, Path)), request_body = crate::wire::AlertChannelsRequest,
+    responses((status = 200, body = crate::wire::AlertChannelsView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["policy:manage"])))]
+pub async fn put_alerts(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    crate::extract::JsonBody(request): crate::extract::JsonBody<crate::wire::AlertChannelsRequest>,
+) -> Result<Response, ApiError> {
+    let webhooks = request
+        .webhooks
+        .into_iter()
+        .map(|webhook| strongroom_service::Webhook {
+            url: webhook.url,
+            secret: webhook.secret,
+        })
+        .collect();
+    let webhooks = state
+        .platform
+        .set_alert_webhooks(&caller, &slug, webhooks)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::AlertChannelsView { webhooks },
+        HeaderMap::new(),
+    ))
+}
+
+/// Deliveries of security events to the tenant's webhooks, newest first (policy:manage).
+#[utoipa::path(get, path = "/v1/tenants/{slug}/alerts/deliveries", tag = "audit",
+    params(("slug" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = AuditPage), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["policy:manage"])))]
+pub async fn alert_deliveries(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, ApiError> {
+    let filter = AuditFilter {
+        action: Some("alert.webhook".into()),
+        outcome: None,
+        ..filter(&pairs)?
+    };
+    let limit = filter.limit;
+    let views = state
+        .platform
+        .tenant_alert_deliveries(&caller, &slug, filter)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        AuditPage::from_views(views, limit),
+        HeaderMap::new(),
+    ))
+}

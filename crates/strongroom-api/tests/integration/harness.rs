@@ -125,6 +125,15 @@ fn futures_stream(
 
 impl Harness {
     pub async fn new() -> Self {
+        Self::build(false).await
+    }
+
+    /// A harness whose outbound requests may reach loopback (a webhook receiver in the test).
+    pub async fn allowing_private_networks() -> Self {
+        Self::build(true).await
+    }
+
+    async fn build(allow_private_networks: bool) -> Self {
         let directory = tempfile::tempdir().unwrap();
         let data_dir = directory.path().join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
@@ -143,6 +152,7 @@ impl Harness {
             key_file,
             clock.clone(),
             audit.clone(),
+            allow_private_networks,
         );
         let bootstrap = data_dir.join("bootstrap-operator.token");
         platform
@@ -178,7 +188,7 @@ impl Harness {
         let audit = Arc::new(
             strongroom_storage::sqlite::SqliteAuditStore::open(&data_dir.join("audit.db")).unwrap(),
         );
-        Self::open_platform_with_audit(data_dir, master, key_file, clock, audit)
+        Self::open_platform_with_audit(data_dir, master, key_file, clock, audit, false)
     }
 
     pub fn open_platform_with_audit(
@@ -187,6 +197,7 @@ impl Harness {
         key_file: std::path::PathBuf,
         clock: FakeClock,
         audit: Arc<dyn strongroom_storage::AuditStore>,
+        allow_private_networks: bool,
     ) -> Arc<Platform> {
         let control = SqliteControlStore::open(&data_dir.join("control.db")).unwrap();
         let options = PlatformOptions {
@@ -196,7 +207,7 @@ impl Harness {
             documents: test_document_limits(),
             password_hashing: fast_password_hashing(),
             public_url: "https://127.0.0.1:8443".into(),
-            sso_allow_private_networks: false,
+            outbound_allow_private_networks: allow_private_networks,
             support_networks: vec!["192.0.2.0/24".parse().unwrap()],
             audit_log_dir: data_dir.parent().map(|parent| parent.join("audit-logs")),
             audit_retention_days: 400,

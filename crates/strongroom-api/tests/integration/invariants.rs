@@ -486,7 +486,7 @@ async fn rotating_the_master_key_rewraps_everything_and_keeps_a_backup() {
         documents: crate::harness::test_document_limits(),
         password_hashing: crate::harness::fast_password_hashing(),
         public_url: "https://127.0.0.1:8443".into(),
-        sso_allow_private_networks: false,
+        outbound_allow_private_networks: false,
         support_networks: vec!["192.0.2.0/24".parse().unwrap()],
         audit_log_dir: None,
         audit_retention_days: 400,

@@ -2,6 +2,7 @@
 //! `tower::ServiceExt::oneshot` against a real platform on temporary SQLite files.
 
 mod access;
+mod alerts;
 mod audit;
 mod contract;
 mod documents;

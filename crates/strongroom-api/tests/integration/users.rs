@@ -1459,6 +1459,24 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
         ),
         (
             "get",
+            "/v1/tenants/{slug}/policy/alerts",
+            "policy:manage",
+            Value::Null,
+        ),
+        (
+            "put",
+            "/v1/tenants/{slug}/policy/alerts",
+            "policy:manage",
+            json!({"webhooks": []}),
+        ),
+        (
+            "get",
+            "/v1/tenants/{slug}/alerts/deliveries",
+            "policy:manage",
+            Value::Null,
+        ),
+        (
+            "get",
             "/v1/tenants/{slug}/roles",
             "users:manage",
             Value::Null,

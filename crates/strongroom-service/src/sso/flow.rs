@@ -3,9 +3,9 @@
 //! nonce). The state is single-use, expires after ten minutes, and is bound to the browser that
 //! started the flow by a cookie, so a code cannot be replayed into someone else's browser.
 
-use super::http_client::{ProviderHttp, ProviderHttpError};
 use super::{SsoProvider, load};
 use crate::journal::JournalChange;
+use crate::outbound::{OutboundHttp, OutboundHttpError};
 use crate::platform::Platform;
 use crate::tenant_context::TenantContext;
 use crate::users::{SignIn, UserState, email_index, normalize_email, put_new_user};
@@ -135,7 +135,7 @@ fn provider_unreachable(error: impl std::fmt::Display) -> ServiceError {
 async fn discover(
     provider: &SsoProvider,
     redirect_uri: String,
-    http: &ProviderHttp,
+    http: &OutboundHttp,
 ) -> Result<
     CoreClient<
         openidconnect::EndpointSet,
@@ -218,7 +218,7 @@ impl Platform {
         let provider = providers
             .get(provider_name)
             .ok_or(ServiceError::NotFound("provider"))?;
-        let http = ProviderHttp::new(self.options.sso_allow_private_networks)?;
+        let http = OutboundHttp::new(self.options.outbound_allow_private_networks)?;
         let client = discover(provider, self.sso_redirect_uri(&runtime.slug), &http).await?;
         let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
@@ -293,7 +293,7 @@ impl Platform {
         let provider = providers
             .get(&pending.provider)
             .ok_or_else(|| failed("this provider was removed meanwhile"))?;
-        let http = ProviderHttp::new(self.options.sso_allow_private_networks)?;
+        let http = OutboundHttp::new(self.options.outbound_allow_private_networks)?;
         let client = discover(provider, self.sso_redirect_uri(&runtime.slug), &http).await?;
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
@@ -429,8 +429,8 @@ impl Platform {
     }
 }
 
-impl From<ProviderHttpError> for ServiceError {
-    fn from(error: ProviderHttpError) -> Self {
+impl From<OutboundHttpError> for ServiceError {
+    fn from(error: OutboundHttpError) -> Self {
         provider_unreachable(error)
     }
 }

@@ -5,7 +5,6 @@
 //! (`flow.rs`); users are linked by issuer and subject.
 
 mod flow;
-mod http_client;
 
 pub(crate) use flow::{PendingSignIns, store_link};
 pub use flow::{SsoCallback, SsoStart};
@@ -239,7 +238,7 @@ impl Platform {
         change: SsoProviderChange,
     ) -> Result<(SsoProviderView, PutOutcome), ServiceError> {
         check_provider_name(name)?;
-        check_issuer(&change.issuer, self.options.sso_allow_private_networks)?;
+        check_issuer(&change.issuer, self.options.outbound_allow_private_networks)?;
         check_text("client_id", &change.client_id)?;
         if let Some(secret) = &change.client_secret {
             check_text("client_secret", secret)?;

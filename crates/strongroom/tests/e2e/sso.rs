@@ -133,7 +133,7 @@ async fn users_sign_in_through_a_real_openid_connect_provider() {
     ));
     // The test's provider runs on loopback.
     server.environment.push((
-        "STRONGROOM_SSO_ALLOW_PRIVATE_NETWORKS".into(),
+        "STRONGROOM_OUTBOUND_ALLOW_PRIVATE_NETWORKS".into(),
         "true".into(),
     ));
     server.spawn().expect("the server starts");

@@ -1,6 +1,6 @@
-//! The HTTP client that talks to identity providers: reqwest on rustls (ring), no redirects
-//! followed, short timeouts, answers capped in size, so a slow or hostile provider cannot tie
-//! up the server. Unless the operator allows private networks, it refuses every address that
+//! The HTTP client for addresses tenant admins configure (identity providers, alert
+//! webhooks): reqwest on rustls (ring), no redirects followed, short timeouts, answers capped
+//! in size, so a slow or hostile endpoint cannot tie up the server. Unless the operator allows private networks, it refuses every address that
 //! is not public (loopback, private, link-local, cloud metadata…), whether a URL names it
 //! or a name resolves to it: a tenant admin's provider settings must not reach the inside.
 
@@ -10,7 +10,7 @@ const ANSWER_BYTES_MAX: usize = 1 << 20;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ProviderHttpError {
+pub(crate) enum OutboundHttpError {
     #[error("{0}")]
     Transport(String),
     #[error("the provider's answer is larger than {ANSWER_BYTES_MAX} bytes")]
@@ -18,7 +18,7 @@ pub(crate) enum ProviderHttpError {
 }
 
 /// The client openidconnect sends its requests through.
-pub(crate) struct ProviderHttp {
+pub(crate) struct OutboundHttp {
     client: reqwest::Client,
     allow_private_networks: bool,
 }
@@ -75,8 +75,8 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
-impl ProviderHttp {
-    pub fn new(allow_private_networks: bool) -> Result<Self, ProviderHttpError> {
+impl OutboundHttp {
+    pub fn new(allow_private_networks: bool) -> Result<Self, OutboundHttpError> {
         // The process may not have chosen a rustls provider yet (tests, the library alone).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
@@ -88,16 +88,16 @@ impl ProviderHttp {
         }
         builder
             .build()
-            .map(|client| ProviderHttp {
+            .map(|client| OutboundHttp {
                 client,
                 allow_private_networks,
             })
-            .map_err(|error| ProviderHttpError::Transport(error.to_string()))
+            .map_err(|error| OutboundHttpError::Transport(error.to_string()))
     }
 }
 
-impl<'c> openidconnect::AsyncHttpClient<'c> for ProviderHttp {
-    type Error = ProviderHttpError;
+impl<'c> openidconnect::AsyncHttpClient<'c> for OutboundHttp {
+    type Error = OutboundHttpError;
     type Future = std::pin::Pin<
         Box<
             dyn std::future::Future<Output = Result<openidconnect::HttpResponse, Self::Error>>
@@ -115,7 +115,7 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for ProviderHttp {
             .and_then(|host| host.parse::<std::net::IpAddr>().ok());
         if !self.allow_private_networks && literal.is_some_and(|address| !is_public(address)) {
             return Box::pin(async {
-                Err(ProviderHttpError::Transport(
+                Err(OutboundHttpError::Transport(
                     "the provider named a private address (private networks are not allowed)"
                         .into(),
                 ))
@@ -125,13 +125,37 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for ProviderHttp {
     }
 }
 
+impl OutboundHttp {
+    /// POSTs a JSON body with extra headers; answers the status code.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<u16, OutboundHttpError> {
+        let mut request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(url)
+            .header(http::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value.as_str());
+        }
+        let request = request
+            .body(body)
+            .map_err(|error| OutboundHttpError::Transport(error.to_string()))?;
+        use openidconnect::AsyncHttpClient;
+        let answer = self.call(request).await?;
+        Ok(answer.status().as_u16())
+    }
+}
+
 /// Sends one request for openidconnect and returns the whole (bounded) answer.
 async fn send(
     client: reqwest::Client,
     request: openidconnect::HttpRequest,
-) -> Result<openidconnect::HttpResponse, ProviderHttpError> {
+) -> Result<openidconnect::HttpResponse, OutboundHttpError> {
     let transport =
-        |error: reqwest::Error| ProviderHttpError::Transport(error.without_url().to_string());
+        |error: reqwest::Error| OutboundHttpError::Transport(error.without_url().to_string());
     let (parts, body) = request.into_parts();
     let mut response = client
         .request(parts.method, parts.uri.to_string())
@@ -147,13 +171,13 @@ async fn send(
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
         if bytes.len() + chunk.len() > ANSWER_BYTES_MAX {
-            return Err(ProviderHttpError::TooLarge);
+            return Err(OutboundHttpError::TooLarge);
         }
         bytes.extend_from_slice(&chunk);
     }
     answer
         .body(bytes)
-        .map_err(|error| ProviderHttpError::Transport(error.to_string()))
+        .map_err(|error| OutboundHttpError::Transport(error.to_string()))
 }
 
 #[cfg(test)]

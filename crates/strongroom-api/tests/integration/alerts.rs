@@ -1,0 +1,146 @@
+//! Security events delivered to a tenant's webhook: a real HTTP receiver on 127.0.0.1 that
+//! fails the first attempt, signatures checked, the delivery recorded.
+
+use crate::harness::{Harness, Request};
+use crate::users::{activated_session, login};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+type Received = Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+/// An HTTP server that records what it receives and answers 500 to the first request.
+async fn receiver() -> (String, Received) {
+    let received: Received = Arc::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let store = store.clone();
+                async move {
+                    let mut received = store.lock().unwrap();
+                    received.push((headers, body.to_vec()));
+                    if received.len() == 1 {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{address}/hook"), received)
+}
+
+#[tokio::test]
+async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() {
+    let harness = Harness::allowing_private_networks().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (url, received) = receiver().await;
+    let secret = "webhook-secret-canary-21c9";
+    let refused = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/alerts")
+                .token(&owner)
+                .json(json!({"webhooks": [{"url": url, "secret": "short"}]})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let set = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/alerts")
+                .token(&owner)
+                .json(json!({"webhooks": [{"url": url, "secret": secret}]})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["webhooks"], json!([url]));
+    assert!(!set.body.to_string().contains(secret));
+
+    // A security event: the firewall changes.
+    let changed = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/firewall")
+                .token(&owner)
+                .json(json!({"deny": ["203.0.113.0/24"]})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    let mut deliveries = Vec::new();
+    for _ in 0..200 {
+        deliveries = harness
+            .public(Request::get("/v1/tenants/acme/alerts/deliveries").token(&owner))
+            .await
+            .body["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !deliveries.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(deliveries.len(), 1, "one delivery, recorded");
+    let delivery = &deliveries[0]["event"];
+    assert_eq!(delivery["outcome"], "allowed");
+    assert_eq!(
+        delivery["details"]["attempts"], 2,
+        "the first attempt failed and was retried"
+    );
+    assert_eq!(delivery["details"]["kind"], "firewall_changed");
+
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2);
+    let (headers, body) = &received[1];
+    let signature = headers["strongroom-signature"].to_str().unwrap();
+    let (timestamp, mac) = signature
+        .strip_prefix("t=")
+        .unwrap()
+        .split_once(",v1=")
+        .unwrap();
+    let mut signed = timestamp.as_bytes().to_vec();
+    signed.push(b'.');
+    signed.extend_from_slice(body);
+    let expected: String = strongroom_crypto::hmac_sha256(secret.as_bytes(), &signed)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    assert_eq!(
+        mac, expected,
+        "the receiver can check the delivery came from us"
+    );
+    assert_eq!(headers["strongroom-event"], "security.firewall_changed");
+    let payload: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(payload["tenant"], "acme");
+    assert_eq!(payload["kind"], "firewall_changed");
+    assert!(
+        payload["detail"]
+            .as_str()
+            .unwrap()
+            .contains("203.0.113.0/24")
+    );
+}

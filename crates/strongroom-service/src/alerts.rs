@@ -1,0 +1,212 @@
+//! Delivery of security events to a tenant's own channels (T1/A8 alerts): webhooks its admins
+//! (policy:manage) configure. Each delivery is a JSON POST signed with HMAC-SHA-256 under the
+//! webhook's secret (`Strongroom-Signature: t=<unix seconds>,v1=<hex of HMAC("t.body")>`),
+//! retried with growing waits, and recorded in the tenant's audit trail (`alert.webhook`).
+
+use crate::audit::{AuditActor, AuditRecord};
+use crate::journal::JournalChange;
+use crate::outbound::OutboundHttp;
+use crate::platform::Platform;
+use crate::tenant_context::TenantContext;
+use crate::tenants::TokenPrincipal;
+use crate::users::invalid;
+use crate::{SecurityEventKind, ServiceError};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use strongroom_domain::Permission;
+
+const SETTING: &str = "alert-channels";
+const WEBHOOKS_MAX: usize = 4;
+const SECRET_LENGTH: std::ops::RangeInclusive<usize> = 16..=256;
+/// Waits before the second to sixth attempt.
+const RETRY_WAITS: [Duration; 5] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(16),
+];
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub url: String,
+    /// Signs deliveries; stored sealed, never shown again.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Webhook")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertChannels {
+    pub webhooks: Vec<Webhook>,
+}
+
+pub(crate) fn load(context: &TenantContext) -> Result<AlertChannels, ServiceError> {
+    Ok(crate::settings::load(context, SETTING, "the alert channels")?.unwrap_or_default())
+}
+
+pub(crate) async fn store(
+    context: &TenantContext,
+    channels: &AlertChannels,
+) -> Result<(), ServiceError> {
+    let change = JournalChange::AlertChannels {
+        channels: channels.clone(),
+    };
+    crate::settings::store(context, SETTING, channels, change).await
+}
+
+impl Platform {
+    /// The tenant's webhook addresses (policy:manage); secrets are not shown.
+    pub async fn alert_webhooks(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+    ) -> Result<Vec<String>, ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::PolicyManage)
+            .await?;
+        let context = TenantContext::of(&runtime);
+        Ok(self
+            .observe(&context, load(&context))?
+            .webhooks
+            .into_iter()
+            .map(|webhook| webhook.url)
+            .collect())
+    }
+
+    /// Replaces the tenant's webhooks (policy:manage).
+    pub async fn set_alert_webhooks(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+        webhooks: Vec<Webhook>,
+    ) -> Result<Vec<String>, ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::PolicyManage)
+            .await?;
+        if webhooks.len() > WEBHOOKS_MAX {
+            return Err(invalid(
+                "webhooks",
+                format!("at most {WEBHOOKS_MAX} webhooks"),
+            ));
+        }
+        for webhook in &webhooks {
+            crate::sso::check_issuer(&webhook.url, self.options.outbound_allow_private_networks)
+                .map_err(|_| {
+                    invalid(
+                        "webhooks.url",
+                        "must be an https URL such as https://alerts.example.com/strongroom".into(),
+                    )
+                })?;
+            if !SECRET_LENGTH.contains(&webhook.secret.chars().count()) {
+                return Err(invalid(
+                    "webhooks.secret",
+                    format!(
+                        "use {} to {} characters",
+                        SECRET_LENGTH.start(),
+                        SECRET_LENGTH.end()
+                    ),
+                ));
+            }
+        }
+        let channels = AlertChannels { webhooks };
+        store(&TenantContext::of(&runtime), &channels).await?;
+        Ok(channels
+            .webhooks
+            .into_iter()
+            .map(|webhook| webhook.url)
+            .collect())
+    }
+
+    /// Sends a tenant's security event to its webhooks, each with retries, and records every
+    /// delivery's outcome in the tenant's trail.
+    pub(crate) async fn deliver_alert(
+        &self,
+        tenant_id: &str,
+        kind: SecurityEventKind,
+        detail: &str,
+        sequence: u64,
+    ) -> Result<(), ServiceError> {
+        let control = self.control.clone();
+        let id = tenant_id.to_owned();
+        let Some(row) = crate::platform::blocking(move || Ok(control.tenant_by_id(&id)?)).await?
+        else {
+            return Ok(());
+        };
+        let runtime = self.tenant(&row.slug).await?;
+        let context = TenantContext::of(&runtime);
+        let channels = self.observe(&context, load(&context))?;
+        if channels.webhooks.is_empty() {
+            return Ok(());
+        }
+        let http = OutboundHttp::new(self.options.outbound_allow_private_networks)?;
+        let body = serde_json::to_vec(&serde_json::json!({
+            "tenant": runtime.slug,
+            "kind": kind.as_str(),
+            "detail": detail,
+            "at": self.clock.now().to_rfc3339(),
+            "audit_sequence": sequence,
+        }))
+        .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        for webhook in channels.webhooks {
+            let mut attempts = 0;
+            let mut last = String::new();
+            let delivered = loop {
+                attempts += 1;
+                let timestamp = (self.clock.now().unix_micros() / 1_000_000).to_string();
+                let mut signed = timestamp.clone().into_bytes();
+                signed.push(b'.');
+                signed.extend_from_slice(&body);
+                let signature = hex::encode(strongroom_crypto::hmac_sha256(
+                    webhook.secret.as_bytes(),
+                    &signed,
+                ));
+                let headers = [
+                    (
+                        "strongroom-signature",
+                        format!("t={timestamp},v1={signature}"),
+                    ),
+                    ("strongroom-event", format!("security.{}", kind.as_str())),
+                ];
+                match http.post_json(&webhook.url, &headers, body.clone()).await {
+                    Ok(status) if (200..300).contains(&status) => break true,
+                    Ok(status) => last = format!("status {status}"),
+                    Err(error) => last = error.to_string(),
+                }
+                match RETRY_WAITS.get(attempts - 1) {
+                    Some(wait) => tokio::time::sleep(*wait).await,
+                    None => break false,
+                }
+            };
+            let record = AuditRecord {
+                tenant_slug: Some(runtime.slug.clone()),
+                phase: "event",
+                actor: AuditActor::Anonymous,
+                listener: "-",
+                method: "POST".into(),
+                route: "-".into(),
+                action: "alert.webhook".into(),
+                outcome: if delivered { "allowed" } else { "error" },
+                reason: (!delivered).then(|| last.chars().take(200).collect()),
+                details: Some(serde_json::json!({
+                    "url": webhook.url,
+                    "kind": kind.as_str(),
+                    "attempts": attempts,
+                    "audit_sequence": sequence,
+                })),
+                ..AuditRecord::default()
+            };
+            self.audit(record).await?;
+        }
+        Ok(())
+    }
+}
