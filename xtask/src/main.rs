@@ -41,6 +41,7 @@ fn test(extra: &[String]) -> Result<(), String> {
         ("oathtool", "oathtool"),
         ("node", "nodejs"),
         ("npm", "npm"),
+        ("aiosmtpd", "python3-aiosmtpd"),
     ])?;
     // The single sign-on tests run a real OpenID Connect provider from the npm registry,
     // pinned by its lock file.

@@ -112,6 +112,7 @@ async fn setup(audit: Option<Arc<dyn AuditStore>>) -> Setup {
             support_networks: Vec::new(),
             audit_log_dir: None,
             audit_retention_days: 400,
+            smtp: None,
         },
         Arc::new(SystemClock),
     )

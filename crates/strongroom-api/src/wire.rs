@@ -1298,11 +1298,16 @@ pub struct WebhookWire {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertChannelsRequest {
+    #[serde(default)]
     pub webhooks: Vec<WebhookWire>,
+    /// Up to 10 addresses, mailed over the operator's SMTP server.
+    #[serde(default)]
+    pub emails: Vec<String>,
 }
 
-/// The configured webhooks, without their secrets.
+/// The configured channels, without webhook secrets.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertChannelsView {
     pub webhooks: Vec<String>,
+    pub emails: Vec<String>,
 }

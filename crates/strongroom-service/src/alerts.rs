@@ -1,7 +1,8 @@
 //! Delivery of security events to a tenant's own channels (T1/A8 alerts): webhooks its admins
 //! (policy:manage) configure. Each delivery is a JSON POST signed with HMAC-SHA-256 under the
 //! webhook's secret (`Strongroom-Signature: t=<unix seconds>,v1=<hex of HMAC("t.body")>`),
-//! retried with growing waits, and recorded in the tenant's audit trail (`alert.webhook`).
+//! retried with growing waits, and recorded in the tenant's audit trail (`alert.delivery`). E-mail goes to the recipients
+//! over the operator's SMTP server (`email.rs`), likewise retried and recorded.
 
 use crate::audit::{AuditActor, AuditRecord};
 use crate::journal::JournalChange;
@@ -48,7 +49,11 @@ impl std::fmt::Debug for Webhook {
 #[serde(default)]
 pub struct AlertChannels {
     pub webhooks: Vec<Webhook>,
+    /// Addresses that get an e-mail for every security event.
+    pub emails: Vec<String>,
 }
+
+const EMAILS_MAX: usize = 10;
 
 pub(crate) fn load(context: &TenantContext) -> Result<AlertChannels, ServiceError> {
     Ok(crate::settings::load(context, SETTING, "the alert channels")?.unwrap_or_default())
@@ -65,31 +70,36 @@ pub(crate) async fn store(
 }
 
 impl Platform {
-    /// The tenant's webhook addresses (policy:manage); secrets are not shown.
-    pub async fn alert_webhooks(
+    /// The tenant's webhook addresses and e-mail recipients (policy:manage); secrets are not
+    /// shown.
+    pub async fn alert_channels(
         &self,
         principal: &TokenPrincipal,
         slug: &str,
-    ) -> Result<Vec<String>, ServiceError> {
+    ) -> Result<(Vec<String>, Vec<String>), ServiceError> {
         let (runtime, _) = self
             .authorize_user(principal, slug, Permission::PolicyManage)
             .await?;
         let context = TenantContext::of(&runtime);
-        Ok(self
-            .observe(&context, load(&context))?
-            .webhooks
-            .into_iter()
-            .map(|webhook| webhook.url)
-            .collect())
+        let channels = self.observe(&context, load(&context))?;
+        Ok((
+            channels
+                .webhooks
+                .into_iter()
+                .map(|webhook| webhook.url)
+                .collect(),
+            channels.emails,
+        ))
     }
 
-    /// Replaces the tenant's webhooks (policy:manage).
-    pub async fn set_alert_webhooks(
+    /// Replaces the tenant's webhooks and e-mail recipients (policy:manage).
+    pub async fn set_alert_channels(
         &self,
         principal: &TokenPrincipal,
         slug: &str,
         webhooks: Vec<Webhook>,
-    ) -> Result<Vec<String>, ServiceError> {
+        emails: Vec<String>,
+    ) -> Result<(Vec<String>, Vec<String>), ServiceError> {
         let (runtime, _) = self
             .authorize_user(principal, slug, Permission::PolicyManage)
             .await?;
@@ -118,13 +128,30 @@ impl Platform {
                 ));
             }
         }
-        let channels = AlertChannels { webhooks };
+        if emails.len() > EMAILS_MAX {
+            return Err(invalid("emails", format!("at most {EMAILS_MAX} addresses")));
+        }
+        if !emails.is_empty() && self.options.smtp.is_none() {
+            return Err(invalid(
+                "emails",
+                "this server has no mail server configured; ask the operator, or use a webhook"
+                    .into(),
+            ));
+        }
+        let emails = emails
+            .iter()
+            .map(|email| crate::users::normalize_email(email))
+            .collect::<Result<Vec<_>, _>>()?;
+        let channels = AlertChannels { webhooks, emails };
         store(&TenantContext::of(&runtime), &channels).await?;
-        Ok(channels
-            .webhooks
-            .into_iter()
-            .map(|webhook| webhook.url)
-            .collect())
+        Ok((
+            channels
+                .webhooks
+                .into_iter()
+                .map(|webhook| webhook.url)
+                .collect(),
+            channels.emails,
+        ))
     }
 
     /// Sends a tenant's security event to its webhooks, each with retries, and records every
@@ -145,6 +172,17 @@ impl Platform {
         let runtime = self.tenant(&row.slug).await?;
         let context = TenantContext::of(&runtime);
         let channels = self.observe(&context, load(&context))?;
+        if let (false, Some(smtp)) = (channels.emails.is_empty(), &self.options.smtp) {
+            self.email_alert(
+                smtp,
+                &runtime.slug,
+                &channels.emails,
+                kind,
+                detail,
+                sequence,
+            )
+            .await?;
+        }
         if channels.webhooks.is_empty() {
             return Ok(());
         }
@@ -194,10 +232,11 @@ impl Platform {
                 listener: "-",
                 method: "POST".into(),
                 route: "-".into(),
-                action: "alert.webhook".into(),
+                action: "alert.delivery".into(),
                 outcome: if delivered { "allowed" } else { "error" },
                 reason: (!delivered).then(|| last.chars().take(200).collect()),
                 details: Some(serde_json::json!({
+                    "channel": "webhook",
                     "url": webhook.url,
                     "kind": kind.as_str(),
                     "attempts": attempts,
@@ -207,6 +246,58 @@ impl Platform {
             };
             self.audit(record).await?;
         }
+        Ok(())
+    }
+
+    /// Mails a security event to the tenant's recipients, with retries; records the outcome.
+    async fn email_alert(
+        &self,
+        smtp: &crate::email::SmtpOptions,
+        slug: &str,
+        recipients: &[String],
+        kind: SecurityEventKind,
+        detail: &str,
+        sequence: u64,
+    ) -> Result<(), ServiceError> {
+        let subject = format!("[Strongroom] security event in {slug}: {}", kind.as_str());
+        let body = format!(
+            "A security event was recorded for organisation {slug}.\n\nKind: {}\nWhen: {}\nDetail: {detail}\nAudit trail sequence: {sequence}\n",
+            kind.as_str(),
+            self.clock.now().to_rfc3339()
+        );
+        let mut attempts = 0;
+        let mut last = String::new();
+        let delivered = loop {
+            attempts += 1;
+            match crate::email::send(smtp, recipients, &subject, body.clone()).await {
+                Ok(()) => break true,
+                Err(error) => last = error,
+            }
+            match RETRY_WAITS.get(attempts - 1) {
+                Some(wait) => tokio::time::sleep(*wait).await,
+                None => break false,
+            }
+        };
+        let record = AuditRecord {
+            tenant_slug: Some(slug.to_owned()),
+            phase: "event",
+            actor: AuditActor::Anonymous,
+            listener: "-",
+            method: "SMTP".into(),
+            route: "-".into(),
+            action: "alert.delivery".into(),
+            outcome: if delivered { "allowed" } else { "error" },
+            reason: (!delivered).then(|| last.chars().take(200).collect()),
+            details: Some(serde_json::json!({
+                "channel": "email",
+                "recipients": recipients.len(),
+                "kind": kind.as_str(),
+                "attempts": attempts,
+                "audit_sequence": sequence,
+            })),
+            ..AuditRecord::default()
+        };
+        self.audit(record).await?;
         Ok(())
     }
 }

@@ -660,7 +660,7 @@ impl Platform {
             .authorize_user(principal, slug, Permission::PolicyManage)
             .await?;
         let filter = AuditFilter {
-            action: Some("alert.webhook".into()),
+            action: Some("alert.delivery".into()),
             ..filter
         };
         self.list_audit(self.chain_keys_of(Some(&runtime)), filter)

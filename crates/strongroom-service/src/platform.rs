@@ -62,6 +62,8 @@ pub struct PlatformOptions {
     pub audit_log_dir: Option<PathBuf>,
     /// How long the control plane's audit events are kept.
     pub audit_retention_days: u32,
+    /// The SMTP server alert e-mails go through; `None` sends none.
+    pub smtp: Option<crate::email::SmtpOptions>,
 }
 
 /// Everything the services share: the control plane, the master key, open tenants and caches.

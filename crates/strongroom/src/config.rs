@@ -38,7 +38,39 @@ pub struct Config {
     pub documents: DocumentsConfig,
     pub outbound: OutboundConfig,
     pub audit: AuditConfig,
+    pub smtp: SmtpConfig,
     pub log: LogConfig,
+}
+
+/// The mail server for alert e-mail (STARTTLS required). Without a host, no e-mail is sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    pub port: u16,
+    pub from: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Better from `STRONGROOM_SMTP_PASSWORD` than from the file.
+    #[serde(skip_serializing)]
+    pub password: Option<String>,
+    /// A PEM certificate (or CA) to trust besides the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 587,
+            from: "strongroom@localhost".into(),
+            username: None,
+            password: None,
+            ca_file: None,
+        }
+    }
 }
 
 /// The audit trail.
@@ -173,6 +205,7 @@ impl Default for Config {
             documents: DocumentsConfig::default(),
             outbound: OutboundConfig::default(),
             audit: AuditConfig::default(),
+            smtp: SmtpConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -271,6 +304,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("STRONGROOM_KEY_FILE", "key_file"),
     ("STRONGROOM_PUBLIC_LISTEN", "public.listen"),
     ("STRONGROOM_PUBLIC_URL", "public_url"),
+    ("STRONGROOM_SMTP_PASSWORD", "smtp.password"),
     (
         "STRONGROOM_OUTBOUND_ALLOW_PRIVATE_NETWORKS",
         "outbound.allow_private_networks (true or false)",
@@ -340,6 +374,9 @@ impl Config {
         if let Some(value) = lookup("STRONGROOM_OUTBOUND_ALLOW_PRIVATE_NETWORKS") {
             self.outbound.allow_private_networks =
                 parse("STRONGROOM_OUTBOUND_ALLOW_PRIVATE_NETWORKS", &value)?;
+        }
+        if let Some(value) = lookup("STRONGROOM_SMTP_PASSWORD") {
+            self.smtp.password = Some(value);
         }
         if let Some(value) = lookup("STRONGROOM_PUBLIC_URL") {
             self.public_url = Some(value);

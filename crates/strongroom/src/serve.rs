@@ -71,6 +71,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .unwrap_or_else(|| config.data_dir.join("audit-logs")),
         ),
         audit_retention_days: config.audit.retention_days,
+        smtp: config
+            .smtp
+            .host
+            .clone()
+            .map(|host| strongroom_service::SmtpOptions {
+                host,
+                port: config.smtp.port,
+                from: config.smtp.from.clone(),
+                username: config.smtp.username.clone(),
+                password: config.smtp.password.clone(),
+                ca_file: config.smtp.ca_file.clone(),
+            }),
     };
     let audit =
         strongroom_storage::sqlite::SqliteAuditStore::open(&config.data_dir.join("audit.db"))

@@ -275,7 +275,8 @@ pub async fn put_retention(
     ))
 }
 
-/// Where the tenant's security events are sent (policy:manage); secrets are not shown.
+/// Where the tenant's security events are sent: webhooks and e-mail addresses (policy:manage);
+/// webhook secrets are not shown.
 #[utoipa::path(get, path = "/v1/tenants/{slug}/policy/alerts", tag = "audit",
     params(("slug" = String, Path)),
     responses((status = 200, body = crate::wire::AlertChannelsView), (status = "4XX", body = Problem, content_type = "application/problem+json")),
@@ -285,10 +286,10 @@ pub async fn get_alerts(
     TenantCaller(caller): TenantCaller,
     PathParams(slug): PathParams<String>,
 ) -> Result<Response, ApiError> {
-    let webhooks = state.platform.alert_webhooks(&caller, &slug).await?;
+    let (webhooks, emails) = state.platform.alert_channels(&caller, &slug).await?;
     Ok(json_response(
         StatusCode::OK,
-        crate::wire::AlertChannelsView { webhooks },
+        crate::wire::AlertChannelsView { webhooks, emails },
         HeaderMap::new(),
     ))
 }
@@ -313,18 +314,19 @@ pub async fn put_alerts(
             secret: webhook.secret,
         })
         .collect();
-    let webhooks = state
+    let (webhooks, emails) = state
         .platform
-        .set_alert_webhooks(&caller, &slug, webhooks)
+        .set_alert_channels(&caller, &slug, webhooks, request.emails)
         .await?;
     Ok(json_response(
         StatusCode::OK,
-        crate::wire::AlertChannelsView { webhooks },
+        crate::wire::AlertChannelsView { webhooks, emails },
         HeaderMap::new(),
     ))
 }
 
-/// Deliveries of security events to the tenant's webhooks, newest first (policy:manage).
+/// Deliveries of security events to the tenant's webhooks and e-mail, newest first
+/// (policy:manage).
 #[utoipa::path(get, path = "/v1/tenants/{slug}/alerts/deliveries", tag = "audit",
     params(("slug" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query)),
     responses((status = 200, body = AuditPage), (status = "4XX", body = Problem, content_type = "application/problem+json")),
@@ -336,7 +338,7 @@ pub async fn alert_deliveries(
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
     let filter = AuditFilter {
-        action: Some("alert.webhook".into()),
+        action: Some("alert.delivery".into()),
         outcome: None,
         ..filter(&pairs)?
     };

@@ -144,3 +144,172 @@ async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() 
             .contains("203.0.113.0/24")
     );
 }
+
+/// A real SMTP server: Debian's aiosmtpd on 127.0.0.1 with STARTTLS required, delivering into
+/// a maildir. Stopped when dropped.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    directory: tempfile::TempDir,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn smtp_server() -> SmtpServer {
+    let directory = tempfile::tempdir().unwrap();
+    let path = |name: &str| directory.path().join(name).to_str().unwrap().to_owned();
+    let generated = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            // A server certificate, not a CA: rustls refuses a CA as the end entity.
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+            &path("key.pem"),
+            "-out",
+            &path("cert.pem"),
+        ])
+        .output()
+        .expect("openssl is installed (cargo xtask test installs it)");
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("/usr/bin/python3")
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "--tlscert",
+            &path("cert.pem"),
+            "--tlskey",
+            &path("key.pem"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            &path("maildir"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("aiosmtpd is installed (cargo xtask test installs python3-aiosmtpd)");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    SmtpServer {
+        child,
+        port,
+        directory,
+    }
+}
+
+#[tokio::test]
+async fn security_events_are_mailed_over_starttls_to_a_real_smtp_server() {
+    let smtp = smtp_server();
+    let harness = Harness::with_smtp(strongroom_service::SmtpOptions {
+        host: "127.0.0.1".into(),
+        port: smtp.port,
+        from: "alerts@strongroom.test".into(),
+        username: None,
+        password: None,
+        ca_file: Some(smtp.directory.path().join("cert.pem")),
+    })
+    .await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    activated_session(
+        &harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let set = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/alerts")
+                .token(&owner)
+                .json(json!({"emails": ["Security@Acme.example"]})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["emails"], json!(["security@acme.example"]));
+    harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/firewall")
+                .token(&owner)
+                .json(json!({"deny": ["203.0.113.0/24"]})),
+        )
+        .await;
+    let new_mail = smtp.directory.path().join("maildir/new");
+    let mut message = String::new();
+    for _ in 0..300 {
+        if let Some(entry) = std::fs::read_dir(&new_mail)
+            .ok()
+            .and_then(|mut entries| entries.next())
+        {
+            message = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(message.contains("To: security@acme.example"), "{message}");
+    assert!(message.contains("firewall_changed"), "{message}");
+    assert!(message.contains("203.0.113.0/24"), "{message}");
+    let mut deliveries = Vec::new();
+    for _ in 0..100 {
+        deliveries = harness
+            .public(Request::get("/v1/tenants/acme/alerts/deliveries").token(&owner))
+            .await
+            .body["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !deliveries.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let delivery = &deliveries[0]["event"];
+    assert_eq!(delivery["details"]["channel"], "email");
+    assert_eq!(delivery["outcome"], "allowed", "{delivery}");
+    assert_eq!(delivery["details"]["attempts"], 1);
+}

@@ -125,15 +125,23 @@ fn futures_stream(
 
 impl Harness {
     pub async fn new() -> Self {
-        Self::build(false).await
+        Self::build(false, None).await
     }
 
     /// A harness whose outbound requests may reach loopback (a webhook receiver in the test).
     pub async fn allowing_private_networks() -> Self {
-        Self::build(true).await
+        Self::build(true, None).await
     }
 
-    async fn build(allow_private_networks: bool) -> Self {
+    /// A harness that mails alerts through this SMTP server.
+    pub async fn with_smtp(smtp: strongroom_service::SmtpOptions) -> Self {
+        Self::build(true, Some(smtp)).await
+    }
+
+    async fn build(
+        allow_private_networks: bool,
+        smtp: Option<strongroom_service::SmtpOptions>,
+    ) -> Self {
         let directory = tempfile::tempdir().unwrap();
         let data_dir = directory.path().join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
@@ -153,6 +161,7 @@ impl Harness {
             clock.clone(),
             audit.clone(),
             allow_private_networks,
+            smtp,
         );
         let bootstrap = data_dir.join("bootstrap-operator.token");
         platform
@@ -188,7 +197,7 @@ impl Harness {
         let audit = Arc::new(
             strongroom_storage::sqlite::SqliteAuditStore::open(&data_dir.join("audit.db")).unwrap(),
         );
-        Self::open_platform_with_audit(data_dir, master, key_file, clock, audit, false)
+        Self::open_platform_with_audit(data_dir, master, key_file, clock, audit, false, None)
     }
 
     pub fn open_platform_with_audit(
@@ -198,6 +207,7 @@ impl Harness {
         clock: FakeClock,
         audit: Arc<dyn strongroom_storage::AuditStore>,
         allow_private_networks: bool,
+        smtp: Option<strongroom_service::SmtpOptions>,
     ) -> Arc<Platform> {
         let control = SqliteControlStore::open(&data_dir.join("control.db")).unwrap();
         let options = PlatformOptions {
@@ -211,6 +221,7 @@ impl Harness {
             support_networks: vec!["192.0.2.0/24".parse().unwrap()],
             audit_log_dir: data_dir.parent().map(|parent| parent.join("audit-logs")),
             audit_retention_days: 400,
+            smtp,
         };
         Platform::open(
             Arc::new(control),
