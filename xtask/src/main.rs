@@ -43,6 +43,18 @@ fn test(extra: &[String]) -> Result<(), String> {
         ("npm", "npm"),
         ("aiosmtpd", "python3-aiosmtpd"),
     ])?;
+    // The audit tests check an exported trail with an independent verifier in Python
+    // (tools/verify_audit_export.py), which needs Debian's cryptography module.
+    let has_cryptography = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import cryptography"])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !has_cryptography {
+        system::run(
+            "apt-get",
+            &["install", "-y", "-qq", "--no-install-recommends", "python3-cryptography"],
+        )?;
+    }
     // The single sign-on tests run a real OpenID Connect provider from the npm registry,
     // pinned by its lock file.
     system::run(

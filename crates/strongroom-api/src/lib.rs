@@ -93,6 +93,7 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::users::lift_download_block))
         .routes(routes!(routes::audit::tenant_audit))
         .routes(routes!(routes::audit::tenant_public_key))
+        .routes(routes!(routes::audit::tenant_checkpoints))
         .routes(routes!(routes::audit::tenant_security_events))
         .routes(routes!(
             routes::audit::get_retention,

@@ -1223,6 +1223,25 @@ pub struct AuditEventWire {
     /// `action` (the operation id), resource, outcome with reason, status, bytes sent.
     #[schema(value_type = Object)]
     pub event: serde_json::Value,
+    /// The event's JSON exactly as hashed: hash = SHA-256("strongroom/audit-chain/v1\0" ‖
+    /// previous hash ‖ sequence as 8 big-endian bytes ‖ event_json), the first previous hash
+    /// being 32 zero bytes (or, after expiry, the head of the checkpoint just before).
+    pub event_json: String,
+}
+
+/// A signed chain head. The Ed25519 signature (public key at `…/audit/public-key`) is over
+/// `strongroom/audit-checkpoint/v1\0<chain_id>\0<sequence>\0<head>`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointWire {
+    pub chain_id: String,
+    pub sequence: u64,
+    pub head: String,
+    pub signature: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointList {
+    pub checkpoints: Vec<CheckpointWire>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -1245,6 +1264,7 @@ impl AuditPage {
                     sequence: view.sequence,
                     hash: view.hash,
                     event: serde_json::to_value(view.event).unwrap_or_default(),
+                    event_json: view.event_json,
                 })
                 .collect(),
             next_cursor,

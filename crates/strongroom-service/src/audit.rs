@@ -137,6 +137,18 @@ pub struct AuditEventView {
     pub sequence: u64,
     pub hash: String,
     pub event: AuditEvent,
+    /// The event's JSON exactly as hashed, so a tenant can recompute the chain.
+    pub event_json: String,
+}
+
+/// A signed chain head, for checking an exported trail.
+#[derive(Debug, Clone)]
+pub struct CheckpointView {
+    pub sequence: u64,
+    pub head: String,
+    pub signature: String,
+    /// The signed message: `strongroom/audit-checkpoint/v1\0<chain id>\0<sequence>\0<head hex>`.
+    pub chain_id: String,
 }
 
 /// Filters for listing a trail. Times are RFC 3339.
@@ -631,6 +643,30 @@ impl Platform {
             .await
     }
 
+    /// The tenant's signed checkpoints (audit:read), to check the trail without trusting the
+    /// server.
+    pub async fn tenant_audit_checkpoints(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+    ) -> Result<Vec<CheckpointView>, ServiceError> {
+        let (runtime, _) = self
+            .authorize_user(principal, slug, Permission::AuditRead)
+            .await?;
+        let audit = self.audit_store.clone();
+        let chain = runtime.id.clone();
+        let rows = blocking(move || Ok(audit.checkpoints(&chain)?)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| CheckpointView {
+                sequence: row.sequence,
+                head: hex::encode(&row.head),
+                signature: hex::encode(&row.signature),
+                chain_id: row.chain,
+            })
+            .collect())
+    }
+
     /// Security events of a tenant for its admins (policy:manage), newest first.
     pub async fn tenant_security_events(
         &self,
@@ -727,6 +763,7 @@ impl Platform {
                     sequence: row.sequence,
                     hash: hex::encode(&row.hash),
                     event,
+                    event_json: String::from_utf8(plaintext).map_err(|_| integrity())?,
                 })
             })
             .collect()

@@ -44,6 +44,7 @@ pub use access_model::{AccessModel, GrantScope, GrantSubject, RoleGrant, RoleVie
 pub use alerts::Webhook;
 pub use audit::{
     AuditActor, AuditEvent, AuditEventView, AuditFilter, AuditRecord, CONTROL_CHAIN, ChainReport,
+    CheckpointView,
 };
 pub use audit_retention::AuditRetention;
 pub use clock::{Clock, FakeClock, SystemClock};

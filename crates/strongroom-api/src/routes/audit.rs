@@ -353,3 +353,35 @@ pub async fn alert_deliveries(
         HeaderMap::new(),
     ))
 }
+
+/// The tenant's signed checkpoints (audit:read): with the events' `event_json` and the public
+/// key, a tenant checks its trail without trusting the server.
+#[utoipa::path(get, path = "/v1/tenants/{slug}/audit/checkpoints", tag = "audit",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = crate::wire::CheckpointList), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["audit:read"])))]
+pub async fn tenant_checkpoints(
+    State(state): State<AppState>,
+    TenantCaller(caller): TenantCaller,
+    PathParams(slug): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let checkpoints = state
+        .platform
+        .tenant_audit_checkpoints(&caller, &slug)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::CheckpointList {
+            checkpoints: checkpoints
+                .into_iter()
+                .map(|checkpoint| crate::wire::CheckpointWire {
+                    chain_id: checkpoint.chain_id,
+                    sequence: checkpoint.sequence,
+                    head: checkpoint.head,
+                    signature: checkpoint.signature,
+                })
+                .collect(),
+        },
+        HeaderMap::new(),
+    ))
+}

@@ -460,3 +460,108 @@ async fn expiry_keeps_the_rest_of_the_chain_verifiable_from_a_signed_checkpoint(
         "{cut}"
     );
 }
+
+/// Exports the tenant's trail through the API as a tenant would and runs the independent
+/// verifier (`tools/verify_audit_export.py`: Python's hashlib and cryptography, not our code).
+async fn tenant_side_check(harness: &Harness, owner: &str, tamper: impl Fn(&mut Value)) -> Value {
+    let mut events = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = harness
+            .public(
+                Request::get(&format!("/v1/tenants/acme/audit?limit=1000{cursor}")).token(owner),
+            )
+            .await;
+        events.extend(page.body["events"].as_array().unwrap().iter().cloned());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    let checkpoints = harness
+        .public(Request::get("/v1/tenants/acme/audit/checkpoints").token(owner))
+        .await
+        .body["checkpoints"]
+        .clone();
+    let key = harness
+        .public(Request::get("/v1/tenants/acme/audit/public-key").token(owner))
+        .await
+        .body["public_key_hex"]
+        .clone();
+    let mut export = json!({"public_key_hex": key, "events": events, "checkpoints": checkpoints});
+    tamper(&mut export);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/verify_audit_export.py");
+    let mut child = std::process::Command::new("/usr/bin/python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(export.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "the verifier said: {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+#[tokio::test]
+async fn a_tenant_checks_its_exported_trail_without_trusting_the_server() {
+    let harness = Harness::new().await;
+    let token = harness.tenant_with_token("acme", &["records:read"]).await;
+    let owner = owner_of_acme(&harness).await;
+    // A second factor's secret is a canary too: enrolment answers it, the trail must not.
+    let enrolment = harness
+        .public(Request::post("/v1/tenants/acme/me/mfa/totp").token(&owner))
+        .await;
+    let seed = enrolment.body["otpauth_uri"]
+        .as_str()
+        .unwrap()
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(&token))
+            .await;
+    }
+    harness.platform.sign_audit_checkpoints().await.unwrap();
+    let intact = tenant_side_check(&harness, &owner, |_| {}).await;
+    assert_eq!(intact["intact"], true, "{intact}");
+    let everything = trail(&harness, &owner, "?limit=1000").await;
+    assert!(
+        !serde_json::to_string(&everything).unwrap().contains(&seed),
+        "the TOTP seed is in the trail"
+    );
+
+    let edited = tenant_side_check(&harness, &owner, |export| {
+        let events = export["events"].as_array_mut().unwrap();
+        let last = events.len() - 1;
+        let text = events[last]["event_json"]
+            .as_str()
+            .unwrap()
+            .replacen("\"phase\"", "\"phase \"", 1);
+        events[last]["event_json"] = json!(text);
+    })
+    .await;
+    assert_eq!(edited["intact"], false, "{edited}");
+    let forged = tenant_side_check(&harness, &owner, |export| {
+        let checkpoints = export["checkpoints"].as_array_mut().unwrap();
+        checkpoints[0]["head"] = json!("00".repeat(32));
+    })
+    .await;
+    assert_eq!(forged["intact"], false, "{forged}");
+}

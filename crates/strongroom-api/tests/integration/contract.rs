@@ -696,6 +696,7 @@ async fn every_route_is_in_the_openapi_document() {
         ("get", "/v1/tenants/{slug}/policy/downloads"),
         ("get", "/v1/tenants/{slug}/audit"),
         ("get", "/v1/tenants/{slug}/audit/public-key"),
+        ("get", "/v1/tenants/{slug}/audit/checkpoints"),
         ("get", "/v1/tenants/{slug}/security-events"),
         ("get", "/v1/tenants/{slug}/policy/audit-retention"),
         ("get", "/v1/tenants/{slug}/policy/alerts"),

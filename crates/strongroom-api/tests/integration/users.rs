@@ -1441,6 +1441,12 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
         ),
         (
             "get",
+            "/v1/tenants/{slug}/audit/checkpoints",
+            "audit:read",
+            Value::Null,
+        ),
+        (
+            "get",
             "/v1/tenants/{slug}/security-events",
             "policy:manage",
             Value::Null,
