@@ -52,7 +52,13 @@ fn test(extra: &[String]) -> Result<(), String> {
     if !has_cryptography {
         system::run(
             "apt-get",
-            &["install", "-y", "-qq", "--no-install-recommends", "python3-cryptography"],
+            &[
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "python3-cryptography",
+            ],
         )?;
     }
     // The single sign-on tests run a real OpenID Connect provider from the npm registry,

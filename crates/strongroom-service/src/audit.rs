@@ -388,23 +388,6 @@ impl Platform {
                 .address
                 .and_then(|address| token("audit-address/v1", &address.to_string())),
         };
-        // The log file's line: personal values as keyed hashes (see `audit_log.rs`).
-        let log_line = self.audit_log.enabled().then(|| {
-            let pseudonym = |domain: &str, value: &str| match &keys.index {
-                Some(index) => {
-                    format!("#{}", hex::encode(index.token(domain, &[value.as_bytes()])))
-                }
-                None => "#".into(),
-            };
-            let mut shown = event.clone();
-            shown.username_tried = shown
-                .username_tried
-                .map(|name| pseudonym("audit-log-name/v1", &name));
-            shown.address = shown
-                .address
-                .map(|address| pseudonym("audit-log-address/v1", &address));
-            shown
-        });
         let keyring = keys.keyring.clone();
         let chain = keys.chain.clone();
         let sealer: strongroom_storage::AuditSealer = Box::new(move |sequence, previous| {
@@ -423,25 +406,16 @@ impl Platform {
                 tracing::error!(%error, "an audit event could not be written");
                 ServiceError::AuditUnavailable
             })?;
-        if let Some(event) = log_line {
-            #[derive(Serialize)]
-            struct Line<'a> {
-                sequence: u64,
-                event: &'a AuditEvent,
-            }
-            self.audit_log.write(crate::audit_log::AuditLogLine {
-                chain_name: keys
-                    .slug
-                    .clone()
-                    .unwrap_or_else(|| CONTROL_CHAIN.to_owned()),
-                date: event.at.chars().take(10).collect(),
-                line: serde_json::to_vec(&Line {
-                    sequence,
-                    event: &event,
-                })
-                .unwrap_or_default(),
-            });
-        }
+        // The log file's line is made on the writer's own thread, off the request's path.
+        self.audit_log.write(crate::audit_log::AuditLogLine {
+            chain_name: keys
+                .slug
+                .clone()
+                .unwrap_or_else(|| CONTROL_CHAIN.to_owned()),
+            sequence,
+            event,
+            index: keys.index.clone(),
+        });
         Ok(sequence)
     }
 

@@ -14,8 +14,40 @@ use std::sync::mpsc::{Sender, channel};
 
 pub(crate) struct AuditLogLine {
     pub chain_name: String,
-    pub date: String,
-    pub line: Vec<u8>,
+    pub sequence: u64,
+    pub event: crate::audit::AuditEvent,
+    /// The chain's blind-index key, for the keyed hashes of personal values.
+    pub index: Option<strongroom_crypto::BlindIndexKey>,
+}
+
+impl AuditLogLine {
+    /// The day of the event and the JSON line, personal values replaced by keyed hashes.
+    fn render(self) -> (String, Vec<u8>) {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            sequence: u64,
+            event: &'a crate::audit::AuditEvent,
+        }
+        let index = self.index;
+        let pseudonym = |domain: &str, value: &str| match &index {
+            Some(index) => format!("#{}", hex::encode(index.token(domain, &[value.as_bytes()]))),
+            None => "#".into(),
+        };
+        let mut event = self.event;
+        event.username_tried = event
+            .username_tried
+            .map(|name| pseudonym("audit-log-name/v1", &name));
+        event.address = event
+            .address
+            .map(|address| pseudonym("audit-log-address/v1", &address));
+        let day = event.at.chars().take(10).collect();
+        let line = serde_json::to_vec(&Line {
+            sequence: self.sequence,
+            event: &event,
+        })
+        .unwrap_or_default();
+        (day, line)
+    }
 }
 
 #[derive(Default)]
@@ -36,12 +68,14 @@ impl AuditLogWriter {
                 let mut files: HashMap<(String, String), File> = HashMap::new();
                 let mut failing = false;
                 for entry in receiver {
-                    let key = (entry.chain_name.clone(), entry.date.clone());
+                    let chain_name = entry.chain_name.clone();
+                    let (date, line) = entry.render();
+                    let key = (chain_name.clone(), date.clone());
                     let result = (|| -> std::io::Result<()> {
                         if !files.contains_key(&key) {
                             // A new day closes yesterday's file of the chain.
-                            files.retain(|(chain, _), _| chain != &entry.chain_name);
-                            let directory = dir.join(&entry.chain_name);
+                            files.retain(|(chain, _), _| chain != &chain_name);
+                            let directory = dir.join(&chain_name);
                             std::fs::DirBuilder::new()
                                 .recursive(true)
                                 .mode(0o700)
@@ -50,11 +84,11 @@ impl AuditLogWriter {
                                 .create(true)
                                 .append(true)
                                 .mode(0o600)
-                                .open(directory.join(format!("{}.jsonl", entry.date)))?;
+                                .open(directory.join(format!("{date}.jsonl")))?;
                             files.insert(key.clone(), file);
                         }
                         let file = files.get_mut(&key).expect("opened above");
-                        let mut line = entry.line;
+                        let mut line = line;
                         line.push(b'\n');
                         file.write_all(&line)
                     })();
@@ -77,11 +111,6 @@ impl AuditLogWriter {
                 Self::default()
             }
         }
-    }
-
-    /// Whether lines are written at all.
-    pub fn enabled(&self) -> bool {
-        self.sender.is_some()
     }
 
     pub fn write(&self, line: AuditLogLine) {

@@ -550,10 +550,11 @@ async fn a_tenant_checks_its_exported_trail_without_trusting_the_server() {
     let edited = tenant_side_check(&harness, &owner, |export| {
         let events = export["events"].as_array_mut().unwrap();
         let last = events.len() - 1;
-        let text = events[last]["event_json"]
-            .as_str()
-            .unwrap()
-            .replacen("\"phase\"", "\"phase \"", 1);
+        let text =
+            events[last]["event_json"]
+                .as_str()
+                .unwrap()
+                .replacen("\"phase\"", "\"phase \"", 1);
         events[last]["event_json"] = json!(text);
     })
     .await;
