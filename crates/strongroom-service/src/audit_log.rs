@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -55,6 +55,36 @@ pub(crate) struct AuditLogWriter {
     sender: Option<Mutex<Sender<AuditLogLine>>>,
 }
 
+/// Appends one line to its chain's file of the day, opening it (and closing the chain's file
+/// of the day before) when needed.
+fn append(
+    dir: &std::path::Path,
+    files: &mut HashMap<(String, String), BufWriter<File>>,
+    entry: AuditLogLine,
+) -> std::io::Result<()> {
+    let chain_name = entry.chain_name.clone();
+    let (date, mut line) = entry.render();
+    let key = (chain_name.clone(), date.clone());
+    if !files.contains_key(&key) {
+        for (_, mut file) in files.extract_if(|(chain, _), _| chain == &chain_name) {
+            file.flush()?;
+        }
+        let directory = dir.join(&chain_name);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&directory)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(directory.join(format!("{date}.jsonl")))?;
+        files.insert(key.clone(), BufWriter::new(file));
+    }
+    line.push(b'\n');
+    files.get_mut(&key).expect("opened above").write_all(&line)
+}
+
 impl AuditLogWriter {
     /// Starts the writer thread for `dir`; `None` writes no files.
     pub fn start(dir: Option<PathBuf>) -> Self {
@@ -65,41 +95,26 @@ impl AuditLogWriter {
         let spawned = std::thread::Builder::new()
             .name("audit-log".into())
             .spawn(move || {
-                let mut files: HashMap<(String, String), File> = HashMap::new();
+                let mut files: HashMap<(String, String), BufWriter<File>> = HashMap::new();
                 let mut failing = false;
-                for entry in receiver {
-                    let chain_name = entry.chain_name.clone();
-                    let (date, line) = entry.render();
-                    let key = (chain_name.clone(), date.clone());
-                    let result = (|| -> std::io::Result<()> {
-                        if !files.contains_key(&key) {
-                            // A new day closes yesterday's file of the chain.
-                            files.retain(|(chain, _), _| chain != &chain_name);
-                            let directory = dir.join(&chain_name);
-                            std::fs::DirBuilder::new()
-                                .recursive(true)
-                                .mode(0o700)
-                                .create(&directory)?;
-                            let file = OpenOptions::new()
-                                .create(true)
-                                .append(true)
-                                .mode(0o600)
-                                .open(directory.join(format!("{date}.jsonl")))?;
-                            files.insert(key.clone(), file);
-                        }
-                        let file = files.get_mut(&key).expect("opened above");
-                        let mut line = line;
-                        line.push(b'\n');
-                        file.write_all(&line)
-                    })();
-                    match result {
-                        Ok(()) => failing = false,
-                        Err(error) if !failing => {
-                            failing = true;
-                            tracing::error!(%error, directory = %dir.display(), "audit log files cannot be written (the trail itself is complete)");
-                        }
-                        Err(_) => {}
+                let report = |result: std::io::Result<()>, failing: &mut bool| match result {
+                    Ok(()) => *failing = false,
+                    Err(error) if !*failing => {
+                        *failing = true;
+                        tracing::error!(%error, directory = %dir.display(), "audit log files cannot be written (the trail itself is complete)");
                     }
+                    Err(_) => {}
+                };
+                // Lines that arrive together are written together: one write per burst.
+                while let Ok(first) = receiver.recv() {
+                    let mut next = Some(first);
+                    while let Some(entry) = next {
+                        let result = append(&dir, &mut files, entry);
+                        report(result, &mut failing);
+                        next = receiver.try_recv().ok();
+                    }
+                    let flushed = files.values_mut().try_for_each(BufWriter::flush);
+                    report(flushed, &mut failing);
                 }
             });
         match spawned {
