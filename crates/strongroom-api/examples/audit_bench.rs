@@ -22,7 +22,15 @@ use strongroom_storage::{
 };
 use tower::ServiceExt;
 
-const CALLERS: usize = 50;
+const CALLERS_DEFAULT: usize = 50;
+
+/// Concurrent callers: 50, or `BENCH_CALLERS` to see whether a rate is bound by waiting.
+fn callers() -> usize {
+    std::env::var("BENCH_CALLERS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(CALLERS_DEFAULT)
+}
 
 /// Keeps nothing: what the requests cost without an audit trail.
 #[derive(Default)]
@@ -88,6 +96,7 @@ async fn setup(audit: Option<Arc<dyn AuditStore>>) -> Setup {
     std::fs::create_dir_all(&data_dir).unwrap();
     let (master, _) =
         master_key_file::read_or_create(&directory.path().join("keys/master.key")).unwrap();
+    let with_files = audit.is_none();
     let audit = audit
         .unwrap_or_else(|| Arc::new(SqliteAuditStore::open(&data_dir.join("audit.db")).unwrap()));
     let platform = Platform::open(
@@ -110,7 +119,8 @@ async fn setup(audit: Option<Arc<dyn AuditStore>>) -> Setup {
             public_url: "https://127.0.0.1:8443".into(),
             outbound_allow_private_networks: false,
             support_networks: Vec::new(),
-            audit_log_dir: None,
+            // The audited setup writes the daily files too, as the server does by default.
+            audit_log_dir: with_files.then(|| data_dir.join("audit-logs")),
             audit_retention_days: 400,
             smtp: None,
         },
@@ -189,7 +199,7 @@ async fn rate(setup: &Arc<Setup>, seconds: u64, make: MakeRequest, method: &'sta
     let done = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
-    let tasks: Vec<_> = (0..CALLERS)
+    let tasks: Vec<_> = (0..callers())
         .map(|caller| {
             let (setup, done, make) = (setup.clone(), done.clone(), make.clone());
             tokio::spawn(async move {
@@ -254,7 +264,7 @@ async fn append_rate(platform: &Arc<Platform>, seconds: u64) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let until = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
-    let tasks: Vec<_> = (0..CALLERS)
+    let tasks: Vec<_> = (0..callers())
         .map(|_| {
             let (platform, done) = (platform.clone(), done.clone());
             tokio::spawn(async move {
@@ -310,8 +320,22 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // `--only audited-gets|audited-creates`: one phase alone, to profile it.
+    let only: Option<String> = std::env::args()
+        .skip_while(|argument| argument != "--only")
+        .nth(1);
     runtime.block_on(async {
         let audited = Arc::new(setup(None).await);
+        if let Some(phase) = only {
+            let record = first_record(&audited).await;
+            let (make, method) = match phase.as_str() {
+                "audited-gets" => (gets(record), "GET"),
+                "audited-creates" => (creates(), "POST"),
+                _ => panic!("--only audited-gets or audited-creates"),
+            };
+            println!("{phase}: {:.0}/s", rate(&audited, seconds, make, method).await);
+            return;
+        }
         let unaudited = Arc::new(setup(Some(Arc::new(NoAudit::default()))).await);
         let audited_record = first_record(&audited).await;
         let unaudited_record = first_record(&unaudited).await;
@@ -321,7 +345,7 @@ fn main() {
         let unaudited_gets = rate(&unaudited, seconds, gets(unaudited_record), "GET").await;
         let appends = append_rate(&audited.platform, seconds).await;
         let fsyncs = fsync_rate(seconds.min(5));
-        println!("\nAudit benchmark, {CALLERS} concurrent callers, in process (no TLS), {seconds} s each, one run");
+        println!("\nAudit benchmark, {} concurrent callers, in process (no TLS), {seconds} s each, one run", callers());
         println!("  operation   audited/s  without audit/s  ratio   target");
         let verdict = |ratio: f64, target: f64| if ratio >= target { "met" } else { "MISSED" };
         let creates_ratio = audited_creates / unaudited_creates;

@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use strongroom_service::WriteGate;
 use strongroom_service::{AuditActor, AuditRecord, Platform};
 
 /// What extractors and handlers learn about the caller, for the request's audit event.
@@ -46,22 +47,21 @@ impl AuditFacts {
     }
 }
 
-/// One documented route: method, path template split in segments, operation id.
-struct RouteEntry {
-    method: Method,
-    segments: Vec<String>,
+/// One documented route: its path template and operation id.
+pub(crate) struct RouteEntry {
     template: String,
     operation: String,
 }
 
-/// The listener's routes, from its OpenAPI document, to name each request's action.
+/// The listener's routes, from its OpenAPI document, to name each request's action. Matched
+/// by the same router crate axum uses, so a request finds the route axum gave it.
 pub(crate) struct RouteTable {
-    entries: Vec<RouteEntry>,
+    by_method: Vec<(Method, matchit::Router<RouteEntry>)>,
 }
 
 impl RouteTable {
     pub fn from_document(document: &utoipa::openapi::OpenApi) -> Self {
-        let mut entries = Vec::new();
+        let mut by_method: Vec<(Method, matchit::Router<RouteEntry>)> = Vec::new();
         for (template, item) in &document.paths.paths {
             let operations = [
                 (Method::GET, &item.get),
@@ -69,28 +69,29 @@ impl RouteTable {
                 (Method::POST, &item.post),
                 (Method::DELETE, &item.delete),
                 (Method::PATCH, &item.patch),
-                (Method::HEAD, &item.head),
             ];
             for (method, operation) in operations {
-                if let Some(operation) = operation {
-                    entries.push(RouteEntry {
-                        method,
-                        segments: template.split('/').map(str::to_owned).collect(),
-                        template: template.clone(),
-                        operation: operation.operation_id.clone().unwrap_or_default(),
-                    });
+                let Some(operation) = operation else {
+                    continue;
+                };
+                let index = match by_method.iter().position(|(known, _)| *known == method) {
+                    Some(index) => index,
+                    None => {
+                        by_method.push((method, matchit::Router::new()));
+                        by_method.len() - 1
+                    }
+                };
+                let entry = RouteEntry {
+                    template: template.clone(),
+                    operation: operation.operation_id.clone().unwrap_or_default(),
+                };
+                // The router serving these paths accepted them, so they cannot conflict.
+                if let Err(error) = by_method[index].1.insert(template.clone(), entry) {
+                    tracing::error!(%error, template, "a documented route cannot be audited by name");
                 }
             }
         }
-        // Literal segments before parameters: `auth/sso/callback` over `auth/sso/{name}`.
-        entries.sort_by_key(|entry| {
-            entry
-                .segments
-                .iter()
-                .filter(|segment| segment.starts_with('{'))
-                .count()
-        });
-        RouteTable { entries }
+        RouteTable { by_method }
     }
 
     /// The route a request took, with its path parameters.
@@ -100,37 +101,14 @@ impl RouteTable {
         } else {
             method
         };
-        let parts: Vec<&str> = path.split('/').collect();
-        'entries: for entry in self.entries.iter().filter(|entry| entry.method == *method) {
-            let mut parameters = Vec::new();
-            for (index, segment) in entry.segments.iter().enumerate() {
-                if let Some(name) = segment
-                    .strip_prefix("{*")
-                    .and_then(|rest| rest.strip_suffix('}'))
-                {
-                    if index >= parts.len() {
-                        continue 'entries;
-                    }
-                    parameters.push((name.to_owned(), parts[index..].join("/")));
-                    return Some((entry, parameters));
-                }
-                let Some(part) = parts.get(index) else {
-                    continue 'entries;
-                };
-                match segment
-                    .strip_prefix('{')
-                    .and_then(|rest| rest.strip_suffix('}'))
-                {
-                    Some(name) => parameters.push((name.to_owned(), (*part).to_owned())),
-                    None if segment == part => {}
-                    None => continue 'entries,
-                }
-            }
-            if entry.segments.len() == parts.len() {
-                return Some((entry, parameters));
-            }
-        }
-        None
+        let (_, router) = self.by_method.iter().find(|(known, _)| known == method)?;
+        let found = router.at(path).ok()?;
+        let parameters = found
+            .params
+            .iter()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        Some((found.value, parameters))
     }
 }
 
@@ -141,6 +119,17 @@ pub(crate) struct AuditState {
     pub listener: &'static str,
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
+
+/// Changes whose every write goes to a gated database from the request's own task: their
+/// intent is written while they run, and their commit waits on the writer's thread until the
+/// intent is durable ([`WriteGate`]), so a change waits for one commit less. Any other change
+/// waits for its intent before it runs. The fail-closed tests cover both kinds.
+const INTENT_WRITTEN_ALONGSIDE: &[&str] = &[
+    "create_record",
+    "replace_record",
+    "patch_record",
+    "delete_record",
+];
 
 fn refused() -> Response {
     ApiError::from(strongroom_service::ServiceError::AuditUnavailable).into_response()
@@ -201,17 +190,39 @@ pub(crate) async fn audit(
         ..AuditRecord::default()
     };
     let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let mut intent_alongside = None;
     if changes {
         let intent = AuditRecord {
             phase: "intent",
             outcome: "pending",
             ..base.clone()
         };
-        if state.platform.audit(intent).await.is_err() {
+        if INTENT_WRITTEN_ALONGSIDE.contains(&base.action.as_str()) {
+            let gate = WriteGate::new();
+            let settling = gate.clone();
+            let platform = state.platform.clone();
+            let written = tokio::spawn(async move {
+                let result = platform.audit(intent).await;
+                settling.settle(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+                result.is_ok()
+            });
+            intent_alongside = Some((gate, written));
+        } else if state.platform.audit(intent).await.is_err() {
             return refused();
         }
     }
-    let response = next.run(request).await;
+    let response = match intent_alongside {
+        Some((gate, written)) => {
+            let response = gate.scope(next.run(request)).await;
+            // The outcome follows its intent in the chain, and a refused intent refused the
+            // request's writes: the answer says so whatever the handler made of it.
+            if !written.await.unwrap_or(false) {
+                return refused();
+            }
+            response
+        }
+        None => next.run(request).await,
+    };
     let status = response.status();
     let bytes_sent = response
         .headers()

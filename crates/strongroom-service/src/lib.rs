@@ -61,6 +61,8 @@ pub use security::{SecurityEventKind, SecurityEvents};
 pub use security_policy::{MfaRequirement, SecurityPolicy, SessionTimeouts};
 pub use sso::{SsoCallback, SsoProviderChange, SsoProviderView, SsoStart};
 pub use strongroom_domain::Timestamp;
+/// The API holds a change's writes behind its audit intent with this gate.
+pub use strongroom_storage::WriteGate;
 pub use support_access::{CreatedSupportGrant, SupportDecision, SupportGrantView};
 pub use tenants::{OperatorPrincipal, SessionUser, SupportMark, TokenPrincipal};
 pub use user_admin::UserChange;

@@ -12,11 +12,13 @@ mod error;
 mod model;
 mod pending;
 pub mod sqlite;
+mod write_gate;
 
 pub use blob::{BlobRead, BlobStore, BlobUpload, FsBlobStore};
 pub use error::StorageError;
 pub use model::*;
 pub use pending::{PendingWrite, WriteReply};
+pub use write_gate::WriteGate;
 
 /// Seals a journal entry once the store has assigned its sequence number, so the number is
 /// bound into the ciphertext and reordered entries fail to open.

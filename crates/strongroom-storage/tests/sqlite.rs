@@ -68,3 +68,58 @@ fn sqlite_audit_store_conforms() {
         ) as Box<dyn strongroom_storage::AuditStore>
     });
 }
+
+/// A chain whose every event expired goes on from the signed head left at the cut, also after
+/// a restart (when no head is cached), instead of starting again at 1.
+#[test]
+fn an_expired_audit_chain_resumes_from_its_signed_head_after_a_restart() {
+    use strongroom_storage::sqlite::SqliteAuditStore;
+    use strongroom_storage::{AuditCheckpointRow, AuditEntry, AuditStore};
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("audit.db");
+    let entry = || AuditEntry {
+        chain: "t1".into(),
+        at: 10,
+        action: "get_record".into(),
+        outcome: "allowed".into(),
+        actor_token: None,
+        address_token: None,
+    };
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sealer = |seen: std::sync::Arc<std::sync::Mutex<Vec<(u64, [u8; 32])>>>| -> strongroom_storage::AuditSealer {
+        Box::new(move |sequence, previous| {
+            seen.lock().unwrap().push((sequence, *previous));
+            Ok((b"event".to_vec(), [sequence as u8; 32]))
+        })
+    };
+    {
+        let store = SqliteAuditStore::open(&path).unwrap();
+        for _ in 0..2 {
+            store.append(entry(), sealer(seen.clone())).wait().unwrap();
+        }
+        store
+            .add_checkpoint(AuditCheckpointRow {
+                chain: "t1".into(),
+                sequence: 2,
+                head: vec![2; 32],
+                signature: vec![0; 64],
+                at: 20,
+            })
+            .unwrap();
+        assert_eq!(store.remove_events_through("t1", 2).unwrap(), 2);
+    }
+    let store = SqliteAuditStore::open(&path).unwrap();
+    assert_eq!(
+        store.append(entry(), sealer(seen.clone())).wait().unwrap(),
+        3
+    );
+    assert_eq!(
+        store.append(entry(), sealer(seen.clone())).wait().unwrap(),
+        4
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(1, [0; 32]), (2, [1; 32]), (3, [2; 32]), (4, [3; 32])],
+        "every event links to the one before, across the cut and the restart"
+    );
+}

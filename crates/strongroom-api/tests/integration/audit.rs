@@ -252,10 +252,38 @@ async fn when_the_trail_cannot_be_written_nothing_happens_and_every_request_is_r
                 .json(json!({})),
         )
         .await;
+    let kept = harness
+        .public(
+            Request::post("/v1/tenants/acme/collections/notes/records")
+                .token(&token)
+                .json(json!({"text": "kept as it is"})),
+        )
+        .await;
+    let kept_path = format!(
+        "/v1/tenants/acme/collections/notes/records/{}",
+        kept.body["id"].as_str().unwrap()
+    );
     harness
         .audit
         .broken
         .store(true, std::sync::atomic::Ordering::SeqCst);
+    // Record changes write their intent alongside (held behind a gate), others before they
+    // run: both kinds are refused and change nothing.
+    for request in [
+        Request::patch(&kept_path)
+            .token(&token)
+            .json(json!({"text": "changed"})),
+        Request::delete(&kept_path).token(&token),
+        Request::put("/v1/tenants/acme/collections/other")
+            .token(&token)
+            .json(json!({})),
+    ] {
+        let refused = harness.public(request).await;
+        assert_eq!(
+            (refused.status, refused.body["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("audit_unavailable"))
+        );
+    }
     let create = harness
         .public(
             Request::post("/v1/tenants/acme/collections/notes/records")
@@ -291,11 +319,20 @@ async fn when_the_trail_cannot_be_written_nothing_happens_and_every_request_is_r
     let listed = harness
         .public(Request::get("/v1/tenants/acme/collections/notes/records").token(&token))
         .await;
+    let records = listed.body["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "the refused create was never made");
     assert_eq!(
-        listed.body["records"].as_array().unwrap().len(),
-        0,
-        "the refused change was never made"
+        (
+            records[0]["version"].as_u64(),
+            records[0]["data"]["text"].as_str()
+        ),
+        (Some(1), Some("kept as it is")),
+        "the refused patch and delete were never made"
     );
+    let collection = harness
+        .public(Request::get("/v1/tenants/acme/collections/other/records").token(&token))
+        .await;
+    assert_eq!(collection.status, StatusCode::NOT_FOUND);
 }
 
 /// Runs `tamper` on the audit database and answers what verification says of acme's chain.
@@ -334,14 +371,17 @@ async fn verification_finds_edited_deleted_reordered_and_cut_events() {
     assert_eq!(key.body["public_key_hex"].as_str().unwrap().len(), 64);
 
     let chain = "(SELECT chain FROM audit_events WHERE chain <> 'control' LIMIT 1)";
-    // Keep a copy to put back after each kind of tampering.
+    // A copy to put back after each kind of tampering. Events the server appends meanwhile
+    // (the security events of failed verifications) stay: the server goes on from the head it
+    // wrote, so removing them would itself be a break.
     let backup = format!(
         "DROP TABLE IF EXISTS saved; CREATE TABLE saved AS SELECT * FROM audit_events WHERE chain = {chain};"
     );
     let restore = format!(
-        "DELETE FROM audit_events WHERE chain = (SELECT chain FROM saved LIMIT 1); INSERT INTO audit_events SELECT * FROM saved;"
+        "DELETE FROM audit_events WHERE chain = (SELECT chain FROM saved LIMIT 1)
+           AND sequence <= (SELECT max(sequence) FROM saved);
+         INSERT INTO audit_events SELECT * FROM saved;"
     );
-    verify_after(&harness, &backup).await;
     for (tamper, at, said) in [
         (
             format!("UPDATE audit_events SET sealed = zeroblob(length(sealed)) WHERE chain = {chain} AND sequence = 3;"),
@@ -373,6 +413,7 @@ async fn verification_finds_edited_deleted_reordered_and_cut_events() {
             "signature",
         ),
     ] {
+        verify_after(&harness, &backup).await;
         let report = verify_after(&harness, &tamper).await;
         assert_eq!(report["intact"], false, "{tamper}: {report}");
         assert_eq!(report["broken_at"], at, "{tamper}: {report}");

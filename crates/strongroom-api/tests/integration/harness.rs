@@ -407,10 +407,15 @@ impl strongroom_storage::AuditStore for BreakableAudit {
         sealer: strongroom_storage::AuditSealer,
     ) -> strongroom_storage::PendingWrite<u64> {
         if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            // The failure comes late, as from a commit that fails: a change that does not wait
+            // for its intent would have committed by then.
             let (reply, pending) = strongroom_storage::PendingWrite::channel();
-            reply.send(Err(strongroom_storage::StorageError::Unavailable(
-                "disk I/O error".into(),
-            )));
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                reply.send(Err(strongroom_storage::StorageError::Unavailable(
+                    "disk I/O error".into(),
+                )));
+            });
             return pending;
         }
         self.inner.append(entry, sealer)

@@ -6,8 +6,11 @@ use crate::{
     AuditCheckpointRow, AuditEntry, AuditQuery, AuditRow, AuditSealer, AuditStore, PendingWrite,
     StorageError,
 };
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 const MIGRATIONS: &[&str] = &["
     CREATE TABLE audit_events (
@@ -57,37 +60,77 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
 
 pub struct SqliteAuditStore {
     database: SqliteDatabase,
+    heads: Arc<Mutex<HeadCache>>,
+}
+
+/// Each chain's last sequence and hash as written by the writer's thread, so an append does
+/// not look its chain's head up again. Valid only while no batch has failed to commit since
+/// it was filled: a failed commit took back what the cache says was written.
+#[derive(Default)]
+struct HeadCache {
+    failed_commits_seen: u64,
+    heads: HashMap<String, (u64, [u8; 32])>,
+}
+
+impl HeadCache {
+    /// The head `chain` continues from: cached, else its last event, else (every event expired)
+    /// its last signed checkpoint, else the chain's start.
+    fn head(
+        &mut self,
+        connection: &Connection,
+        chain: &str,
+        failed_commits: &AtomicU64,
+    ) -> Result<(u64, [u8; 32]), StorageError> {
+        let failed = failed_commits.load(Ordering::SeqCst);
+        if failed != self.failed_commits_seen {
+            self.heads.clear();
+            self.failed_commits_seen = failed;
+        }
+        if let Some(head) = self.heads.get(chain) {
+            return Ok(*head);
+        }
+        let stored: Option<(i64, Vec<u8>)> = connection
+            .prepare_cached(
+                "SELECT sequence, hash FROM audit_events WHERE chain = ?1
+                 UNION ALL SELECT sequence, head FROM audit_checkpoints WHERE chain = ?1
+                 ORDER BY 1 DESC LIMIT 1",
+            )?
+            .query_row([chain], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        Ok(match stored {
+            Some((sequence, hash)) => {
+                // A damaged stored hash still links: verification reports the damage.
+                let mut previous = [0u8; 32];
+                let length = hash.len().min(32);
+                previous[..length].copy_from_slice(&hash[..length]);
+                (sequence as u64, previous)
+            }
+            None => (0, [0u8; 32]),
+        })
+    }
 }
 
 impl SqliteAuditStore {
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         Ok(Self {
-            database: SqliteDatabase::open(path, MIGRATIONS)?,
+            database: SqliteDatabase::open_ungated(path, MIGRATIONS)?,
+            heads: Arc::default(),
         })
     }
 }
 
 impl AuditStore for SqliteAuditStore {
     fn append(&self, entry: AuditEntry, sealer: AuditSealer) -> PendingWrite<u64> {
-        self.database.write(move |connection| {
-            let head: Option<(i64, Vec<u8>)> = connection
-                .prepare_cached(
-                    "SELECT sequence, hash FROM audit_events WHERE chain = ?1 ORDER BY sequence DESC LIMIT 1",
-                )?
-                .query_row([&entry.chain], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?;
-            let (sequence, previous) = match head {
-                Some((sequence, hash)) => {
-                    // A damaged stored hash still links: verification reports the damage.
-                    let mut previous = [0u8; 32];
-                    let length = hash.len().min(32);
-                    previous[..length].copy_from_slice(&hash[..length]);
-                    (sequence as u64 + 1, previous)
-                }
-                None => (1, [0u8; 32]),
-            };
+        let heads = self.heads.clone();
+        let failed_commits = self.database.failed_commits();
+        self.database.write_one_statement(move |connection| {
+            let mut heads = heads
+                .lock()
+                .map_err(|_| StorageError::Unavailable("audit head cache poisoned".into()))?;
+            let (last, previous) = heads.head(connection, &entry.chain, &failed_commits)?;
+            let sequence = last + 1;
             let (sealed, hash) = sealer(sequence, &previous)?;
-            connection
+            let inserted = connection
                 .prepare_cached(&format!(
                     "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ))?
@@ -101,8 +144,17 @@ impl AuditStore for SqliteAuditStore {
                     entry.address_token,
                     sealed,
                     hash.to_vec()
-                ])?;
-            Ok(sequence)
+                ]);
+            match inserted {
+                Ok(_) => {
+                    heads.heads.insert(entry.chain, (sequence, hash));
+                    Ok(sequence)
+                }
+                Err(error) => {
+                    heads.heads.remove(&entry.chain);
+                    Err(error.into())
+                }
+            }
         })
     }
 

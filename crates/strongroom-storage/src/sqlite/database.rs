@@ -1,8 +1,9 @@
-use crate::{PendingWrite, StorageError};
+use crate::{PendingWrite, StorageError, WriteGate};
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A finished job's callback, called with the outcome of the transaction's commit.
 type Completion = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
@@ -25,31 +26,54 @@ pub struct SqliteDatabase {
     jobs: Option<Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
     writer: Option<std::thread::JoinHandle<()>>,
+    failed_commits: std::sync::Arc<AtomicU64>,
+    /// Whether writes queued inside a [`WriteGate`] scope wait for its intent (every database
+    /// but the audit trail's own, whose writer settles the gates).
+    gated: bool,
 }
 
 impl SqliteDatabase {
     /// Opens (creating if needed) and migrates the database to `migrations.len()`.
     /// `migrations[i]` moves format `i` to `i + 1`.
     pub fn open(path: &Path, migrations: &[&str]) -> Result<Self, StorageError> {
+        Self::open_with(path, migrations, true)
+    }
+
+    /// [`SqliteDatabase::open`] for the audit trail: its writes never wait on a gate.
+    pub fn open_ungated(path: &Path, migrations: &[&str]) -> Result<Self, StorageError> {
+        Self::open_with(path, migrations, false)
+    }
+
+    fn open_with(path: &Path, migrations: &[&str], gated: bool) -> Result<Self, StorageError> {
         let connection = open_connection(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )?;
         migrate(&connection, migrations)?;
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(WRITE_QUEUE_LENGTH_MAX);
+        let failed_commits = std::sync::Arc::new(AtomicU64::new(0));
+        let counting = failed_commits.clone();
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(connection, receiver))?;
+            .spawn(move || run_writer(connection, receiver, &counting))?;
         Ok(Self {
             path: path.to_owned(),
             jobs: Some(sender),
             readers: Mutex::new(Vec::new()),
             writer: Some(writer),
+            failed_commits,
+            gated,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How many batches have failed to commit since the database opened: a writer job that
+    /// caches what earlier jobs wrote (such as chain heads) drops its cache when this moves.
+    pub fn failed_commits(&self) -> std::sync::Arc<AtomicU64> {
+        self.failed_commits.clone()
     }
 
     /// Queues `work` for the next group commit; the answer arrives once that commit is
@@ -58,10 +82,41 @@ impl SqliteDatabase {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     ) -> PendingWrite<T> {
+        self.queue(work, true)
+    }
+
+    /// [`SqliteDatabase::write`] for work that changes the database with at most one
+    /// statement, as its last step: SQLite undoes a failed statement by itself, so the job
+    /// needs no savepoint of its own (two statements fewer on the writer's thread).
+    pub fn write_one_statement<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> PendingWrite<T> {
+        self.queue(work, false)
+    }
+
+    fn queue<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+        in_savepoint: bool,
+    ) -> PendingWrite<T> {
         let (reply, pending) = PendingWrite::channel();
+        let gate = if self.gated {
+            WriteGate::current()
+        } else {
+            None
+        };
         let job: Job = Box::new(move |connection: Option<&Connection>| {
+            // A gated write waits here, on the writer's thread, for its request's intent.
+            let opened = || gate.map_or(Ok(()), |gate| gate.wait());
             let result = match connection {
-                Some(connection) => run_in_savepoint(connection, work),
+                Some(connection) => opened().and_then(|()| {
+                    if in_savepoint {
+                        run_in_savepoint(connection, work)
+                    } else {
+                        work(connection)
+                    }
+                }),
                 None => Err(StorageError::Unavailable(
                     "the batch's transaction was aborted".into(),
                 )),
@@ -191,7 +246,7 @@ fn run_in_savepoint<T>(
     }
 }
 
-fn run_writer(connection: Connection, jobs: Receiver<Job>) {
+fn run_writer(connection: Connection, jobs: Receiver<Job>, failed_commits: &AtomicU64) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < GROUP_COMMIT_JOBS_MAX {
@@ -223,6 +278,10 @@ fn run_writer(connection: Connection, jobs: Receiver<Job>) {
                 error.to_string()
             })
         };
+        if commit.is_err() {
+            // Before any caller hears of it, so the next batch's jobs see it.
+            failed_commits.fetch_add(1, Ordering::SeqCst);
+        }
         for completion in completions {
             completion(commit.clone().map_err(StorageError::Unavailable));
         }
