@@ -7,6 +7,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 pub struct OidcProvider {
     pub issuer: String,
@@ -30,26 +31,52 @@ impl OidcProvider {
                 .expect("npm runs (cargo xtask test installs Node.js and npm)");
             assert!(status.success(), "npm ci in {}", directory.display());
         }
-        let mut child = Command::new("node")
-            .arg("provider.mjs")
-            .current_dir(&directory)
-            .env("PORT", "0")
-            .env("CLIENTS_JSON", clients.to_string())
-            .env("USERS_JSON", users.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs (cargo xtask test installs Node.js)");
+        // Node has been seen to listen and then never print READY (once in many runs): a start
+        // that is not ready in time is killed and tried again, so the suite cannot hang on it.
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            match start_once(clients, users) {
+                Ok(provider) => return provider,
+                Err(failure) => failures.push(failure),
+            }
+        }
+        panic!("the OpenID Connect provider did not start: {failures:?}");
+    }
+}
+
+const START_ATTEMPTS: usize = 3;
+const READY_WAIT: Duration = Duration::from_secs(60);
+
+fn start_once(clients: &Value, users: &Value) -> Result<OidcProvider, String> {
+    let mut child = Command::new("node")
+        .arg("provider.mjs")
+        .current_dir(directory())
+        .env("PORT", "0")
+        .env("CLIENTS_JSON", clients.to_string())
+        .env("USERS_JSON", users.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node runs (cargo xtask test installs Node.js)");
+    let stdout = child.stdout.take().expect("piped");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut first_line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first_line)
-            .unwrap();
-        let issuer = first_line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("the provider did not start: {first_line:?}"))
-            .to_owned();
-        OidcProvider { issuer, child }
+        let read = BufReader::new(stdout).read_line(&mut first_line);
+        let _ = sender.send(read.map(|_| first_line));
+    });
+    let answer = receiver.recv_timeout(READY_WAIT);
+    let issuer = match &answer {
+        Ok(Ok(line)) => line.trim().strip_prefix("READY ").map(str::to_owned),
+        _ => None,
+    };
+    match issuer {
+        Some(issuer) => Ok(OidcProvider { issuer, child }),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!("{answer:?}"))
+        }
     }
 }
 
