@@ -76,7 +76,8 @@ pub trait OperatorStore: Send + Sync {
     fn insert_operator(&self, operator: OperatorRow) -> Result<(), StorageError>;
     /// Replaces the row with the same id if it still has `expected_updated_at` (a conflict
     /// otherwise: someone changed it meanwhile). With `retire_tokens`, every operator token
-    /// (the bootstrap token) is removed in the same transaction.
+    /// (the bootstrap token) is removed in the same transaction. Taking the last active
+    /// operator out of `active` is a conflict, decided in the same transaction.
     fn update_operator(
         &self,
         operator: OperatorRow,

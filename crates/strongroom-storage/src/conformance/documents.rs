@@ -415,4 +415,49 @@ pub(super) fn users_passwords_and_sessions(store: &dyn TenantStore) {
             .expect("all"),
         1
     );
+
+    // The tenant keeps an active owner, decided in the write itself (two owners demoting each
+    // other at once cannot both succeed).
+    let last_owner = |result: Result<(), StorageError>| matches!(result, Err(StorageError::Conflict(reason)) if reason.contains("last owner"));
+    let current = store.user("u1").expect("read").expect("there");
+    let disabled = StoredUser {
+        disabled: true,
+        updated_at: 20,
+        ..current.clone()
+    };
+    assert!(last_owner(
+        store
+            .put_user(disabled.clone(), None, 2, journal_marker("u"))
+            .wait()
+    ));
+    let second = StoredUser {
+        id: "u3".into(),
+        email_index: b"bea".to_vec(),
+        ..current.clone()
+    };
+    store
+        .put_user(second.clone(), None, 2, journal_marker("u"))
+        .wait()
+        .expect("a second owner");
+    store
+        .put_user(disabled, None, 2, journal_marker("u"))
+        .wait()
+        .expect("one of two owners can go");
+    let demoted = StoredUser {
+        roles: "admin".into(),
+        ..second
+    };
+    assert!(last_owner(
+        store.put_user(demoted, None, 2, journal_marker("u")).wait()
+    ));
+    assert!(last_owner(
+        store.remove_user("u3", journal_marker("u")).wait()
+    ));
+    assert!(
+        store
+            .user("u3")
+            .expect("read")
+            .is_some_and(|user| user.roles == "owner"),
+        "refused changes change nothing"
+    );
 }

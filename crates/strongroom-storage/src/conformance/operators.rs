@@ -90,7 +90,10 @@ pub(super) fn operators_sessions_and_grants(store: &dyn ControlStore) {
         "an update from a stale read is refused"
     );
     assert_eq!(store.operator("o1").expect("read"), Some(active.clone()));
-    assert_eq!(store.operator_by_name("olga").expect("read"), Some(active));
+    assert_eq!(
+        store.operator_by_name("olga").expect("read"),
+        Some(active.clone())
+    );
     assert_eq!(
         store.operator_by_enrolment(b"enrol-o1").expect("read"),
         None
@@ -104,6 +107,18 @@ pub(super) fn operators_sessions_and_grants(store: &dyn ControlStore) {
         store.update_operator(operator("missing", "x"), 1, false),
         Err(StorageError::NotFound)
     ));
+    let disabled = OperatorRow {
+        status: OperatorStatus::Disabled,
+        updated_at: 6,
+        ..active.clone()
+    };
+    assert!(
+        matches!(
+            store.update_operator(disabled, 5, false),
+            Err(StorageError::Conflict("this is the last active operator"))
+        ),
+        "the last active operator stays active, whatever was read before"
+    );
     assert_eq!(
         store
             .list_operators()

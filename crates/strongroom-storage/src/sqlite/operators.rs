@@ -121,6 +121,14 @@ impl OperatorStore for SqliteControlStore {
         retire_tokens: bool,
     ) -> Result<(), StorageError> {
         self.database.write_and_wait(move |connection| {
+            let was_active = connection
+                .query_row(
+                    "SELECT status = 'active' FROM operators WHERE id = ?1",
+                    [&operator.id],
+                    |row| row.get::<_, bool>(0),
+                )
+                .optional()?
+                .unwrap_or(false);
             let mut values = operator_params(&operator).to_vec();
             values.push(rusqlite::types::Value::Integer(expected_updated_at));
             let changed = connection.execute(
@@ -142,6 +150,18 @@ impl OperatorStore for SqliteControlStore {
                     Some(_) => StorageError::Conflict("the operator changed meanwhile"),
                     None => StorageError::NotFound,
                 });
+            }
+            // Checked here, in the write itself, so two operators disabling each other at once
+            // cannot both succeed: the second finds the first already gone.
+            if was_active && operator.status != OperatorStatus::Active {
+                let still_active: i64 = connection.query_row(
+                    "SELECT count(*) FROM operators WHERE status = 'active'",
+                    [],
+                    |row| row.get(0),
+                )?;
+                if still_active == 0 {
+                    return Err(StorageError::Conflict("this is the last active operator"));
+                }
             }
             if retire_tokens {
                 connection.execute("DELETE FROM operator_tokens", [])?;

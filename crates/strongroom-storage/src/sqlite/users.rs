@@ -122,6 +122,31 @@ fn write_user(connection: &Connection, user: &StoredUser) -> Result<(), StorageE
 
 /// Inserts or replaces a user; with `previous_password`, the replaced password joins the
 /// history, which keeps at most `history_kept` entries.
+/// Whether the user is an enabled owner (roles are space-separated names).
+const ACTIVE_OWNER: &str = "disabled = 0 AND (' ' || roles || ' ') LIKE '% owner %'";
+
+fn is_active_owner(connection: &Connection, user_id: &str) -> Result<bool, StorageError> {
+    Ok(connection
+        .prepare_cached(&format!("SELECT {ACTIVE_OWNER} FROM users WHERE id = ?1"))?
+        .query_row([user_id], |row| row.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Refuses a write that took the tenant's last enabled owner away. Checked inside the write,
+/// so two owners demoting each other at once cannot both succeed.
+fn keep_an_owner(connection: &Connection) -> Result<(), StorageError> {
+    let owners: i64 = connection
+        .prepare_cached(&format!("SELECT count(*) FROM users WHERE {ACTIVE_OWNER}"))?
+        .query_row([], |row| row.get(0))?;
+    if owners == 0 {
+        return Err(StorageError::Conflict(
+            "this is the last owner: make another user owner first",
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn put_user(
     database: &SqliteDatabase,
     user: StoredUser,
@@ -130,7 +155,11 @@ pub(super) fn put_user(
     journal: JournalSealer,
 ) -> PendingWrite<()> {
     database.write(move |connection| {
+        let was_active_owner = is_active_owner(connection, &user.id)?;
         write_user(connection, &user)?;
+        if was_active_owner {
+            keep_an_owner(connection)?;
+        }
         if let Some(previous) = previous_password {
             connection
                 .prepare_cached("INSERT INTO password_history (user_id, sealed_password, changed_at) VALUES (?1, ?2, ?3)")?
@@ -338,11 +367,15 @@ pub(super) fn remove_user(
 ) -> PendingWrite<()> {
     let user_id = user_id.to_owned();
     database.write(move |connection| {
+        let was_active_owner = is_active_owner(connection, &user_id)?;
         let removed = connection
             .prepare_cached("DELETE FROM users WHERE id = ?1")?
             .execute([&user_id])?;
         if removed == 0 {
             return Err(StorageError::NotFound);
+        }
+        if was_active_owner {
+            keep_an_owner(connection)?;
         }
         for table in ["password_history", "sessions", "user_mfa", "mfa_challenges"] {
             connection
