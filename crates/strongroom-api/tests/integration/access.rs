@@ -246,6 +246,54 @@ async fn custom_roles_and_groups_give_rights_limited_to_collections_and_director
         .map(|document| document["path"].as_str().unwrap())
         .collect();
     assert_eq!(paths, ["hr/a.txt"]);
+    // Neither a page nor its cursor reveals that hidden documents exist.
+    let (_, first) = status_of(
+        &harness,
+        Request::get("/v1/tenants/acme/documents?limit=1").token(&bob),
+    )
+    .await;
+    assert_eq!(first["documents"][0]["path"], "hr/a.txt", "{first}");
+    assert!(
+        first["next_cursor"].is_null(),
+        "finance/b.txt must not earn a cursor: {first}"
+    );
+    for path in ["finance/c.txt", "hr/d.txt"] {
+        let put = harness
+            .public(
+                Request::put(&format!("/v1/tenants/acme/documents/{path}"))
+                    .token(&owner)
+                    .raw("text/plain", b"content".to_vec()),
+            )
+            .await;
+        assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+    }
+    // The fake clock gives every document the same time, so the order is by id: either may
+    // come first, but each page holds one visible document and only the first has a cursor.
+    let (_, first) = status_of(
+        &harness,
+        Request::get("/v1/tenants/acme/documents?limit=1").token(&bob),
+    )
+    .await;
+    assert_eq!(first["documents"].as_array().unwrap().len(), 1, "{first}");
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a second visible document follows");
+    let (_, second) = status_of(
+        &harness,
+        Request::get(&format!(
+            "/v1/tenants/acme/documents?limit=1&cursor={cursor}"
+        ))
+        .token(&bob),
+    )
+    .await;
+    assert_eq!(second["documents"].as_array().unwrap().len(), 1, "{second}");
+    let mut seen = [
+        first["documents"][0]["path"].as_str().unwrap(),
+        second["documents"][0]["path"].as_str().unwrap(),
+    ];
+    seen.sort();
+    assert_eq!(seen, ["hr/a.txt", "hr/d.txt"]);
+    assert!(second["next_cursor"].is_null(), "{second}");
 
     // documents:read without documents:download: metadata, not content.
     harness

@@ -49,20 +49,56 @@ fn page_query(
     })
 }
 
-fn next_cursor(found: &[StoredDocument], limit: u32) -> Option<String> {
-    let limit = limit.clamp(1, PAGE_LIMIT_MAX) as usize;
-    (found.len() > limit).then(|| {
-        let last = &found[limit - 1];
-        Cursor {
-            order: ListOrder::Updated,
-            after_timestamp: Timestamp::from_unix_micros(last.updated_at),
-            after_id: last.id.clone(),
-        }
-        .encode()
-    })
+fn cursor_after(document: &StoredDocument) -> String {
+    Cursor {
+        order: ListOrder::Updated,
+        after_timestamp: Timestamp::from_unix_micros(document.updated_at),
+        after_id: document.id.clone(),
+    }
+    .encode()
 }
 
 impl Platform {
+    /// One page of the documents (or trash entries) the caller may read, with their paths.
+    /// Store pages are read until one more visible entry than the page holds is found or the
+    /// listing ends, so neither a short page nor its cursor tells a caller limited to some
+    /// directories that entries it cannot see exist.
+    fn visible_page(
+        &self,
+        context: &TenantContext,
+        principal: &TokenPrincipal,
+        prefix: &DocumentPrefix,
+        trashed: bool,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<(StoredDocument, String)>, Option<String>), ServiceError> {
+        let limit = limit.clamp(1, PAGE_LIMIT_MAX) as usize;
+        let mut query = page_query(context, prefix, trashed, limit as u32, cursor)?;
+        let mut visible = Vec::new();
+        loop {
+            let found = context.store.list_documents(&query)?;
+            let ended = found.len() < query.limit as usize;
+            for document in found {
+                if visible.len() > limit {
+                    break;
+                }
+                query.after = Some((document.updated_at, document.id.clone()));
+                let path = self.observe(context, open_path(context, &document))?;
+                if principal.may(Permission::DocumentsRead, Resource::Document(&path)) {
+                    visible.push((document, path));
+                }
+            }
+            if ended || visible.len() > limit {
+                break;
+            }
+        }
+        let next = (visible.len() > limit).then(|| {
+            visible.truncate(limit);
+            cursor_after(&visible[limit - 1].0)
+        });
+        Ok((visible, next))
+    }
+
     /// Current documents under a directory prefix, oldest change first.
     pub async fn list_documents(
         &self,
@@ -76,26 +112,21 @@ impl Platform {
         let context = self
             .tenant_context(principal, slug, Need::somewhere(Scope::DocumentsRead))
             .await?;
-        let found = context
-            .store
-            .list_documents(&page_query(&context, &prefix, false, limit, cursor)?)?;
-        let next_cursor = next_cursor(&found, limit);
+        let (found, next_cursor) =
+            self.visible_page(&context, principal, &prefix, false, limit, cursor)?;
         let mut documents = Vec::new();
-        for document in found.iter().take(limit.clamp(1, PAGE_LIMIT_MAX) as usize) {
+        for (document, path) in &found {
             let versions = context.store.document_versions(&document.id)?;
             let view = (|| {
                 let version = version_of(&versions, document.current_version)?;
                 Ok::<_, ServiceError>(document_view(
-                    open_path(&context, document)?,
+                    path.clone(),
                     document,
                     version,
                     open_meta(&context, version)?,
                 ))
             })();
-            let view = self.observe(&context, view)?;
-            if principal.may(Permission::DocumentsRead, Resource::Document(&view.path)) {
-                documents.push(view);
-            }
+            documents.push(self.observe(&context, view)?);
         }
         Ok(DocumentPage {
             documents,
@@ -241,24 +272,20 @@ impl Platform {
         let context = self
             .tenant_context(principal, slug, Need::somewhere(Scope::DocumentsRead))
             .await?;
-        let found = context.store.list_documents(&page_query(
+        let (found, next) = self.visible_page(
             &context,
+            principal,
             &DocumentPrefix::parse("")?,
             true,
             limit,
             cursor,
-        )?)?;
-        let next = next_cursor(&found, limit);
+        )?;
         let mut entries = Vec::new();
-        for document in found.iter().take(limit.clamp(1, PAGE_LIMIT_MAX) as usize) {
+        for (document, path) in found {
             let versions = context.store.document_versions(&document.id)?;
-            let path = self.observe(&context, open_path(&context, document))?;
-            if !principal.may(Permission::DocumentsRead, Resource::Document(&path)) {
-                continue;
-            }
             entries.push(trash_view(
                 path,
-                document,
+                &document,
                 &versions,
                 document.trashed_at.unwrap_or_default(),
             ));
