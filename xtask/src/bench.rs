@@ -80,10 +80,7 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
 
 /// The target directory and a fresh run directory under it.
 pub(crate) fn prepare() -> Result<(PathBuf, PathBuf), String> {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or("no workspace")?
-        .to_owned();
+    let workspace = crate::workspace_root();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"));

@@ -10,10 +10,7 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
         [flag, value] if flag == "--seconds" && value.parse::<u64>().is_ok() => value.clone(),
         _ => return Err("usage: cargo xtask bench audit [--seconds N]".into()),
     };
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or("no workspace")?
-        .to_owned();
+    let workspace = crate::workspace_root();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"));

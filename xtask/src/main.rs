@@ -8,7 +8,18 @@ mod bench_documents;
 mod bench_identity;
 mod system;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// The workspace root, from the `CARGO_MANIFEST_DIR` that `cargo run` sets at run time. The
+/// value compiled in can name another clone that shared the target directory: cargo does not
+/// rebuild for a moved checkout.
+pub(crate) fn workspace_root() -> PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -63,15 +74,15 @@ fn test(extra: &[String]) -> Result<(), String> {
     }
     // The single sign-on tests run a real OpenID Connect provider from the npm registry,
     // pinned by its lock file.
+    let provider = workspace_root().join("crates/strongroom/tests/oidc-provider");
     system::run(
         "npm",
         &[
             "ci",
             "--prefix",
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../crates/strongroom/tests/oidc-provider"
-            ),
+            provider
+                .to_str()
+                .ok_or("the checkout's path is not UTF-8")?,
             "--no-audit",
             "--no-fund",
             "--loglevel=error",

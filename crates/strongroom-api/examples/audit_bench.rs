@@ -9,6 +9,10 @@
 use axum::body::Body;
 use axum::http::Request;
 use std::sync::Arc;
+
+/// The server binary's allocator, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use strongroom_api::{AppState, Limits, Metrics};

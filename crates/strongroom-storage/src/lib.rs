@@ -47,7 +47,8 @@ pub trait AuditStore: Send + Sync {
     /// The last event's sequence and hash.
     fn head(&self, chain: &str) -> Result<Option<(u64, Vec<u8>)>, StorageError>;
     fn add_checkpoint(&self, checkpoint: AuditCheckpointRow) -> Result<(), StorageError>;
-    /// The last event of a chain older than `before` (retention): its sequence and hash.
+    /// The last of the events older than `before` that open a chain (retention): its sequence
+    /// and hash. An event older than `before` that follows a younger one is not counted.
     fn last_event_before(
         &self,
         chain: &str,

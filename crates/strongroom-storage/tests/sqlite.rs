@@ -123,3 +123,64 @@ fn an_expired_audit_chain_resumes_from_its_signed_head_after_a_restart() {
         "every event links to the one before, across the cut and the restart"
     );
 }
+
+/// Audit databases of format 1 (a row-id table with a time index) keep every event when they
+/// move to the keyed table.
+#[test]
+fn a_format_one_audit_database_keeps_its_events() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("audit.db");
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE audit_events (
+                chain TEXT NOT NULL, sequence INTEGER NOT NULL, at INTEGER NOT NULL,
+                action TEXT NOT NULL, outcome TEXT NOT NULL, actor_token BLOB,
+                address_token BLOB, sealed BLOB NOT NULL, hash BLOB NOT NULL,
+                PRIMARY KEY (chain, sequence));
+             CREATE INDEX audit_events_by_time ON audit_events (chain, at);
+             CREATE TABLE audit_checkpoints (chain TEXT NOT NULL, sequence INTEGER NOT NULL,
+                head BLOB NOT NULL, signature BLOB NOT NULL, at INTEGER NOT NULL,
+                PRIMARY KEY (chain, sequence));
+             CREATE TABLE audit_signing_key (id INTEGER PRIMARY KEY CHECK (id = 1),
+                sealed BLOB NOT NULL, public BLOB NOT NULL);
+             INSERT INTO audit_events VALUES
+                ('t1', 1, 10, 'record.read', 'allowed', x'01', NULL, x'aa', x'11'),
+                ('t1', 2, 20, 'record.read', 'denied', x'02', x'03', x'bb', x'22');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    drop(connection);
+    let store = strongroom_storage::sqlite::SqliteAuditStore::open(&path).unwrap();
+    use strongroom_storage::AuditStore;
+    let events = store.chain_events("t1", 0, 10).unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|row| (row.sequence, row.sealed.clone(), row.hash.clone()))
+            .collect::<Vec<_>>(),
+        [(1, vec![0xaa], vec![0x11]), (2, vec![0xbb], vec![0x22])]
+    );
+    assert_eq!(events[1].address_token.as_deref(), Some(&[3u8][..]));
+    let appended = store
+        .append(
+            strongroom_storage::AuditEntry {
+                chain: "t1".into(),
+                at: 30,
+                action: "record.read".into(),
+                outcome: "allowed".into(),
+                actor_token: None,
+                address_token: None,
+            },
+            Box::new(|_, previous| {
+                assert_eq!(
+                    previous[0], 0x22,
+                    "the chain continues from the migrated head"
+                );
+                Ok((vec![0xcc], [0x33; 32]))
+            }),
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(appended, 3);
+}

@@ -9,6 +9,12 @@ mod tls;
 use clap::{Parser, Subcommand};
 use config::{Config, ConfigFlags, LogFormat};
 
+/// mimalloc instead of glibc's allocator: requests allocate on the runtime's threads and the
+/// storage writers free, and glibc's arenas spent about a sixth of a busy server's time on
+/// that (a profile of audited reads, see ARCHITECTURE.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "strongroom",

@@ -531,8 +531,12 @@ async fn tenant_side_check(harness: &Harness, owner: &str, tamper: impl Fn(&mut 
         .clone();
     let mut export = json!({"public_key_hex": key, "events": events, "checkpoints": checkpoints});
     tamper(&mut export);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/verify_audit_export.py");
+    // The package directory `cargo test` sets at run time, not a compiled-in one that can
+    // name another checkout sharing the target directory.
+    let script = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .join("../../tools/verify_audit_export.py");
     let mut child = std::process::Command::new("/usr/bin/python3")
         .arg(script)
         .stdin(std::process::Stdio::piped())

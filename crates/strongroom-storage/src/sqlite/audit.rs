@@ -12,7 +12,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE audit_events (
         chain TEXT NOT NULL,
         sequence INTEGER NOT NULL,
@@ -39,7 +40,29 @@ const MIGRATIONS: &[&str] = &["
         sealed BLOB NOT NULL,
         public BLOB NOT NULL
     );
-"];
+",
+    "
+    -- One b-tree per event instead of three (row ids, the key, the time index): an append is
+    -- the audit writer's main cost and every request waits for one. Time filters scan the
+    -- chain's key range instead.
+    CREATE TABLE audit_events_keyed (
+        chain TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        actor_token BLOB,
+        address_token BLOB,
+        sealed BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (chain, sequence)
+    ) WITHOUT ROWID;
+    INSERT INTO audit_events_keyed SELECT chain, sequence, at, action, outcome, actor_token,
+        address_token, sealed, hash FROM audit_events;
+    DROP TABLE audit_events;
+    ALTER TABLE audit_events_keyed RENAME TO audit_events;
+",
+];
 
 const EVENT_COLUMNS: &str =
     "chain, sequence, at, action, outcome, actor_token, address_token, sealed, hash";
@@ -252,7 +275,14 @@ impl AuditStore for SqliteAuditStore {
         self.database.read(|connection| {
             Ok(connection
                 .prepare_cached(
-                    "SELECT sequence, hash FROM audit_events WHERE chain = ?1 AND at < ?2
+                    // Walks from the chain's start to its first event not yet due, so the
+                    // hourly job reads only what expires; an event out of time order never
+                    // takes a younger one with it.
+                    "SELECT sequence, hash FROM audit_events
+                     WHERE chain = ?1 AND sequence < COALESCE(
+                         (SELECT sequence FROM audit_events WHERE chain = ?1 AND at >= ?2
+                          ORDER BY sequence LIMIT 1),
+                         9223372036854775807)
                      ORDER BY sequence DESC LIMIT 1",
                 )?
                 .query_row(params![chain, before], |row| {

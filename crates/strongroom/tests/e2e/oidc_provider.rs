@@ -15,7 +15,12 @@ pub struct OidcProvider {
 }
 
 fn directory() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc-provider")
+    // `cargo test` sets the package's directory at run time; the compiled-in one can be
+    // another checkout that shared the target directory.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("tests/oidc-provider")
 }
 
 impl OidcProvider {
