@@ -8,10 +8,11 @@ Reads JSON on standard input:
 
 Each event's hash must be SHA-256("strongroom/audit-chain/v1\\0" || previous hash ||
 sequence as 8 big-endian bytes || event_json); the first previous hash is 32 zero bytes, or,
-when older events have expired, the head of the signed checkpoint just before the first one.
-Each checkpoint's Ed25519 signature must verify over
-"strongroom/audit-checkpoint/v1\\0<chain_id>\\0<sequence>\\0<head hex>", and its head must be the
-hash recomputed at its sequence. Exits 0 when everything holds; otherwise prints where the
+when older events have expired, the head of the expiry mark just before the first one (an
+ordinary checkpoint there means the trail was cut). Each checkpoint's Ed25519 signature must
+verify over "strongroom/audit-checkpoint/v1\\0<chain_id>\\0<sequence>\\0<head hex>" (an expiry
+mark's over "strongroom/audit-expiry/v1\\0..."), and its head must be the hash recomputed at its
+sequence. Exits 0 when everything holds; otherwise prints where the
 trail breaks and exits 1.
 """
 import hashlib
@@ -33,8 +34,9 @@ def main():
     events = sorted(export["events"], key=lambda event: event["sequence"])
     checkpoints = {checkpoint["sequence"]: checkpoint for checkpoint in export["checkpoints"]}
     for checkpoint in checkpoints.values():
-        message = "strongroom/audit-checkpoint/v1\0{}\0{}\0{}".format(
-            checkpoint["chain_id"], checkpoint["sequence"], checkpoint["head"]
+        label = "audit-expiry" if checkpoint.get("expiry") else "audit-checkpoint"
+        message = "strongroom/{}/v1\0{}\0{}\0{}".format(
+            label, checkpoint["chain_id"], checkpoint["sequence"], checkpoint["head"]
         ).encode()
         try:
             key.verify(bytes.fromhex(checkpoint["signature"]), message)
@@ -46,8 +48,10 @@ def main():
     first = events[0]["sequence"]
     if first == 1:
         previous = bytes(32)
-    elif first - 1 in checkpoints:
+    elif first - 1 in checkpoints and checkpoints[first - 1].get("expiry"):
         previous = bytes.fromhex(checkpoints[first - 1]["head"])
+    elif first - 1 in checkpoints:
+        fail(first, "the trail starts late after a checkpoint that marks no expiry: it was cut")
     else:
         fail(first, "the trail starts late and no signed checkpoint covers the gap")
     heads = {}

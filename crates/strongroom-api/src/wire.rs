@@ -1230,13 +1230,16 @@ pub struct AuditEventWire {
 }
 
 /// A signed chain head. The Ed25519 signature (public key at `…/audit/public-key`) is over
-/// `strongroom/audit-checkpoint/v1\0<chain_id>\0<sequence>\0<head>`.
+/// `strongroom/audit-checkpoint/v1\0<chain_id>\0<sequence>\0<head>`, or, for an expiry
+/// mark, `strongroom/audit-expiry/v1\0<chain_id>\0<sequence>\0<head>`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckpointWire {
     pub chain_id: String,
     pub sequence: u64,
     pub head: String,
     pub signature: String,
+    /// Events up to here expired; a trail may start only just after an expiry mark.
+    pub expiry: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -147,8 +147,11 @@ pub struct CheckpointView {
     pub sequence: u64,
     pub head: String,
     pub signature: String,
-    /// The signed message: `strongroom/audit-checkpoint/v1\0<chain id>\0<sequence>\0<head hex>`.
+    /// The signed message: `strongroom/audit-checkpoint/v1\0<chain id>\0<sequence>\0<head hex>`,
+    /// or `strongroom/audit-expiry/v1\0…` for an expiry mark.
     pub chain_id: String,
+    /// Expired events end here; a trail may start just after an expiry mark only.
+    pub expiry: bool,
 }
 
 /// Filters for listing a trail. Times are RFC 3339.
@@ -188,9 +191,16 @@ fn event_context(chain: &str, sequence: u64) -> Vec<u8> {
     format!("strongroom/audit/v1\0{chain}\0{sequence}").into_bytes()
 }
 
-pub(crate) fn checkpoint_message(chain: &str, sequence: u64, head: &[u8]) -> Vec<u8> {
+/// What a checkpoint's signature covers. An expiry mark (where expired events end) is signed
+/// under its own label, so a trail cut at an ordinary checkpoint cannot pass for an expired one.
+pub(crate) fn checkpoint_message(chain: &str, sequence: u64, head: &[u8], expiry: bool) -> Vec<u8> {
+    let label = if expiry {
+        "audit-expiry"
+    } else {
+        "audit-checkpoint"
+    };
     format!(
-        "strongroom/audit-checkpoint/v1\0{chain}\0{sequence}\0{}",
+        "strongroom/{label}/v1\0{chain}\0{sequence}\0{}",
         hex::encode(head)
     )
     .into_bytes()
@@ -437,13 +447,14 @@ impl Platform {
                 if last.is_some_and(|last| last >= sequence) {
                     continue;
                 }
-                let signature = key.sign(&checkpoint_message(&chain, sequence, &head));
+                let signature = key.sign(&checkpoint_message(&chain, sequence, &head, false));
                 audit.add_checkpoint(AuditCheckpointRow {
                     chain,
                     sequence,
                     head,
                     signature: signature.to_vec(),
                     at: now,
+                    expiry: false,
                 })?;
                 signed += 1;
             }
@@ -523,6 +534,11 @@ impl Platform {
                     .iter()
                     .find(|checkpoint| checkpoint.sequence == first - 1)
                 {
+                    Some(checkpoint) if !checkpoint.expiry => broken(
+                        &mut report,
+                        1,
+                        format!("events before {first} are gone but the checkpoint at {} marks no expiry: the trail was cut", first - 1),
+                    ),
                     Some(checkpoint) => {
                         previous.copy_from_slice(
                             &checkpoint
@@ -575,7 +591,7 @@ impl Platform {
                 }
             }
             for checkpoint in &checkpoints {
-                let message = checkpoint_message(&chain_id, checkpoint.sequence, &checkpoint.head);
+                let message = checkpoint_message(&chain_id, checkpoint.sequence, &checkpoint.head, checkpoint.expiry);
                 if !verify_signature(&public, &message, &checkpoint.signature) {
                     broken(&mut report, checkpoint.sequence, format!("the checkpoint at {} has a bad signature", checkpoint.sequence));
                     continue;
@@ -637,6 +653,7 @@ impl Platform {
                 head: hex::encode(&row.head),
                 signature: hex::encode(&row.signature),
                 chain_id: row.chain,
+                expiry: row.expiry,
             })
             .collect())
     }

@@ -109,7 +109,7 @@ impl Platform {
                     return Ok(0);
                 };
                 let signature = key.sign(&crate::audit::checkpoint_message(
-                    &chain_id, sequence, &head,
+                    &chain_id, sequence, &head, true,
                 ));
                 audit.add_checkpoint(AuditCheckpointRow {
                     chain: chain_id.clone(),
@@ -117,6 +117,7 @@ impl Platform {
                     head,
                     signature: signature.to_vec(),
                     at: now,
+                    expiry: true,
                 })?;
                 Ok(audit.remove_events_through(&chain_id, sequence)?)
             })

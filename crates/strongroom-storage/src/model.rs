@@ -396,6 +396,9 @@ pub struct AuditCheckpointRow {
     pub head: Vec<u8>,
     pub signature: Vec<u8>,
     pub at: i64,
+    /// Marks where expired events end (signed with the expiry message), so a trail that
+    /// starts after it was expired, not cut.
+    pub expiry: bool,
 }
 
 /// Which audit events to list: one chain, newest first below `before_sequence`.

@@ -104,6 +104,7 @@ fn an_expired_audit_chain_resumes_from_its_signed_head_after_a_restart() {
                 head: vec![2; 32],
                 signature: vec![0; 64],
                 at: 20,
+                expiry: true,
             })
             .unwrap();
         assert_eq!(store.remove_events_through("t1", 2).unwrap(), 2);

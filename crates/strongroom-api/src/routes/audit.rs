@@ -379,6 +379,7 @@ pub async fn tenant_checkpoints(
                     sequence: checkpoint.sequence,
                     head: checkpoint.head,
                     signature: checkpoint.signature,
+                    expiry: checkpoint.expiry,
                 })
                 .collect(),
         },

@@ -424,6 +424,32 @@ async fn verification_finds_edited_deleted_reordered_and_cut_events() {
         }
     }
     assert!(harness.security_count("audit_verify_failed") >= 5);
+
+    // Events removed from the start up to an ordinary signed checkpoint do not pass for
+    // expired ones: only expiry signs the mark a trail may start after.
+    assert!(harness.platform.sign_audit_checkpoints().await.unwrap() >= 1);
+    for _ in 0..2 {
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(&token))
+            .await;
+    }
+    let report = verify_after(
+        &harness,
+        &format!(
+            "DELETE FROM audit_events WHERE chain = {chain}
+               AND sequence <= (SELECT max(sequence) FROM audit_checkpoints WHERE chain = {chain});"
+        ),
+    )
+    .await;
+    assert_eq!(report["intact"], false, "{report}");
+    assert_eq!(report["broken_at"], 1, "{report}");
+    assert!(
+        report["problem"]
+            .as_str()
+            .unwrap()
+            .contains("marks no expiry"),
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -485,6 +511,18 @@ async fn expiry_keeps_the_rest_of_the_chain_verifiable_from_a_signed_checkpoint(
         "{before} {after}"
     );
     assert!(!old_file.exists(), "the files of expired days go too");
+    // A month on, the owner signs in again (sessions last 12 hours at most).
+    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
+        .await
+        .body["session_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let exported = tenant_side_check(&harness, &owner, |_| {}).await;
+    assert_eq!(
+        exported["intact"], true,
+        "the tenant's own check accepts the expiry mark: {exported}"
+    );
 
     // Cutting more than expiry did is still found.
     let cut = verify_after(
@@ -610,4 +648,21 @@ async fn a_tenant_checks_its_exported_trail_without_trusting_the_server() {
     })
     .await;
     assert_eq!(forged["intact"], false, "{forged}");
+    // Events dropped from the start up to an ordinary checkpoint (the trail's own reads came
+    // after it) are a cut, and calling that checkpoint an expiry mark breaks its signature.
+    for claim_expiry in [false, true] {
+        let cut = tenant_side_check(&harness, &owner, |export| {
+            let through = export["checkpoints"][0]["sequence"].as_u64().unwrap();
+            export["checkpoints"][0]["expiry"] = json!(claim_expiry);
+            export["events"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|event| event["sequence"].as_u64().unwrap() > through);
+            assert!(!export["events"].as_array().unwrap().is_empty());
+        })
+        .await;
+        assert_eq!(cut["intact"], false, "{cut}");
+        let expected = if claim_expiry { "signature" } else { "cut" };
+        assert!(cut["problem"].as_str().unwrap().contains(expected), "{cut}");
+    }
 }

@@ -116,6 +116,7 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
         head: t1[2].hash.clone(),
         signature: vec![7; 64],
         at: 40,
+        expiry: false,
     };
     store
         .add_checkpoint(checkpoint.clone())
@@ -170,6 +171,28 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
             ..checkpoint.clone()
         })
         .expect("checkpoint at 2");
+    let expiry = AuditCheckpointRow {
+        sequence: 2,
+        head: t1[1].hash.clone(),
+        signature: vec![9; 64],
+        at: 50,
+        expiry: true,
+        ..checkpoint.clone()
+    };
+    store
+        .add_checkpoint(expiry.clone())
+        .expect("an expiry mark replaces the head's checkpoint");
+    store
+        .add_checkpoint(AuditCheckpointRow {
+            signature: vec![6; 64],
+            ..expiry.clone()
+        })
+        .expect("and is not replaced itself");
+    assert_eq!(
+        store.checkpoints("t1").expect("checkpoints")[0],
+        expiry,
+        "the expiry mark at 2"
+    );
     assert_eq!(store.remove_events_through("t1", 2).expect("remove"), 2);
     assert_eq!(
         store

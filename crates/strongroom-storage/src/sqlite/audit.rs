@@ -62,6 +62,9 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE audit_events;
     ALTER TABLE audit_events_keyed RENAME TO audit_events;
 ",
+    "
+    ALTER TABLE audit_checkpoints ADD COLUMN expiry INTEGER NOT NULL DEFAULT 0;
+",
 ];
 
 const EVENT_COLUMNS: &str =
@@ -253,14 +256,21 @@ impl AuditStore for SqliteAuditStore {
     fn add_checkpoint(&self, checkpoint: AuditCheckpointRow) -> Result<(), StorageError> {
         self.database.write_and_wait(move |connection| {
             connection.execute(
-                "INSERT INTO audit_checkpoints (chain, sequence, head, signature, at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (chain, sequence) DO NOTHING",
+                // A head already signed keeps its first checkpoint, unless expiry now ends
+                // there: that mark replaces it.
+                "INSERT INTO audit_checkpoints (chain, sequence, head, signature, at, expiry)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (chain, sequence) DO UPDATE
+                   SET head = excluded.head, signature = excluded.signature, at = excluded.at,
+                       expiry = excluded.expiry
+                   WHERE excluded.expiry AND NOT audit_checkpoints.expiry",
                 params![
                     checkpoint.chain,
                     checkpoint.sequence as i64,
                     checkpoint.head,
                     checkpoint.signature,
-                    checkpoint.at
+                    checkpoint.at,
+                    checkpoint.expiry
                 ],
             )?;
             Ok(())
@@ -310,7 +320,7 @@ impl AuditStore for SqliteAuditStore {
     fn checkpoints(&self, chain: &str) -> Result<Vec<AuditCheckpointRow>, StorageError> {
         self.database.read(|connection| {
             let mut statement = connection.prepare_cached(
-                "SELECT chain, sequence, head, signature, at FROM audit_checkpoints WHERE chain = ?1 ORDER BY sequence",
+                "SELECT chain, sequence, head, signature, at, expiry FROM audit_checkpoints WHERE chain = ?1 ORDER BY sequence",
             )?;
             let rows = statement.query_map([chain], |row| {
                 Ok(AuditCheckpointRow {
@@ -319,6 +329,7 @@ impl AuditStore for SqliteAuditStore {
                     head: row.get(2)?,
                     signature: row.get(3)?,
                     at: row.get(4)?,
+                    expiry: row.get(5)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
