@@ -43,6 +43,9 @@ def main():
         except InvalidSignature:
             fail(checkpoint["sequence"], "a checkpoint's signature does not verify")
     if not events:
+        # Every event expired, or there never were any: only an expiry mark may end the trail.
+        if checkpoints and not checkpoints[max(checkpoints)].get("expiry"):
+            fail(max(checkpoints), "events up to a signed checkpoint are missing")
         print(json.dumps({"intact": True, "events": 0}))
         return
     first = events[0]["sequence"]

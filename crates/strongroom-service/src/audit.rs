@@ -187,6 +187,23 @@ struct ChainKeys {
     index: Option<strongroom_crypto::BlindIndexKey>,
 }
 
+/// Whether the columns stored beside a sealed event for queries and retention (time, action,
+/// outcome) are the sealed event's own: changed ones could hide events from a query or make
+/// young events look due for expiry.
+fn indexed_columns_match(row: &AuditRow, plaintext: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Indexed {
+        at: String,
+        action: String,
+        outcome: String,
+    }
+    serde_json::from_slice::<Indexed>(plaintext).is_ok_and(|sealed| {
+        Timestamp::parse_rfc3339(&sealed.at).is_ok_and(|at| at.unix_micros() == row.at)
+            && sealed.action == row.action
+            && sealed.outcome == row.outcome
+    })
+}
+
 fn event_context(chain: &str, sequence: u64) -> Vec<u8> {
     format!("strongroom/audit/v1\0{chain}\0{sequence}").into_bytes()
 }
@@ -481,7 +498,7 @@ impl Platform {
         };
         let mut reports = Vec::new();
         for chain in chains {
-            let report = self.verify_chain(&chain).await?;
+            let report = self.verify_chain(&chain, None).await?;
             if let Some(problem) = &report.problem {
                 self.security.raise(
                     SecurityEventKind::AuditVerifyFailed,
@@ -497,7 +514,12 @@ impl Platform {
         Ok(reports)
     }
 
-    async fn verify_chain(&self, chain: &str) -> Result<ChainReport, ServiceError> {
+    /// Checks one chain, from its start (or its last expiry mark) through `through` or its end.
+    pub(crate) async fn verify_chain(
+        &self,
+        chain: &str,
+        through: Option<u64>,
+    ) -> Result<ChainReport, ServiceError> {
         let keys = self.chain_keys(chain).await?;
         let public = self.audit_signing_key.public_key();
         let audit = self.audit_store.clone();
@@ -559,13 +581,23 @@ impl Platform {
                         format!("events before {first} are gone and no signed checkpoint vouches for where the trail resumes"),
                     ),
                 }
+            } else if first.is_none() {
+                // Every event expired: the trail ends at its last expiry mark (an ordinary
+                // checkpoint last means events were removed, reported below).
+                anchor = checkpoints
+                    .last()
+                    .filter(|checkpoint| checkpoint.expiry)
+                    .map(|checkpoint| checkpoint.sequence);
             }
-            loop {
+            'reading: loop {
                 let rows: Vec<AuditRow> = audit.chain_events(&chain_id, after, VERIFY_BATCH)?;
                 if rows.is_empty() {
                     break;
                 }
                 for row in &rows {
+                    if through.is_some_and(|through| row.sequence > through) {
+                        break 'reading;
+                    }
                     after = row.sequence;
                     report.events += 1;
                     if row.sequence != expected {
@@ -573,7 +605,12 @@ impl Platform {
                     }
                     let opened = keys.keyring.open(&event_context(&chain_id, row.sequence), &row.sealed);
                     let hash = match opened {
-                        Ok(plaintext) => chain_hash(&previous, row.sequence, &plaintext),
+                        Ok(plaintext) => {
+                            if !indexed_columns_match(row, &plaintext) {
+                                broken(&mut report, row.sequence, format!("event {}'s stored time, action or outcome differ from its sealed ones", row.sequence));
+                            }
+                            chain_hash(&previous, row.sequence, &plaintext)
+                        }
                         Err(_) => {
                             broken(&mut report, row.sequence, format!("event {} does not open: altered or moved", row.sequence));
                             [0u8; 32]
@@ -591,6 +628,9 @@ impl Platform {
                 }
             }
             for checkpoint in &checkpoints {
+                if through.is_some_and(|through| checkpoint.sequence > through) {
+                    continue;
+                }
                 let message = checkpoint_message(&chain_id, checkpoint.sequence, &checkpoint.head, checkpoint.expiry);
                 if !verify_signature(&public, &message, &checkpoint.signature) {
                     broken(&mut report, checkpoint.sequence, format!("the checkpoint at {} has a bad signature", checkpoint.sequence));

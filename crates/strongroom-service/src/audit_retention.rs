@@ -3,13 +3,13 @@
 //! configuration; 400 days unless set. Expiry keeps the chain verifiable: before events are
 //! removed, the head of the last one is signed, and verification starts from that checkpoint.
 
-use crate::ServiceError;
 use crate::audit::CONTROL_CHAIN;
 use crate::journal::JournalChange;
 use crate::platform::{Platform, blocking};
 use crate::tenant_context::TenantContext;
 use crate::tenants::TokenPrincipal;
 use crate::users::invalid;
+use crate::{SecurityEventKind, ServiceError};
 use serde::{Deserialize, Serialize};
 use strongroom_domain::Permission;
 use strongroom_storage::AuditCheckpointRow;
@@ -102,26 +102,43 @@ impl Platform {
         for (chain, name, days) in chains {
             let cutoff = now - i64::from(days) * DAY_MICROS;
             let audit = self.audit_store.clone();
-            let key = self.audit_signing_key.clone();
             let chain_id = chain.clone();
-            removed += blocking(move || {
-                let Some((sequence, head)) = audit.last_event_before(&chain_id, cutoff)? else {
-                    return Ok(0);
-                };
-                let signature = key.sign(&crate::audit::checkpoint_message(
-                    &chain_id, sequence, &head, true,
-                ));
-                audit.add_checkpoint(AuditCheckpointRow {
-                    chain: chain_id.clone(),
-                    sequence,
-                    head,
-                    signature: signature.to_vec(),
-                    at: now,
-                    expiry: true,
-                })?;
-                Ok(audit.remove_events_through(&chain_id, sequence)?)
-            })
-            .await?;
+            let due = blocking(move || Ok(audit.last_event_before(&chain_id, cutoff)?)).await?;
+            if let Some((sequence, head)) = due {
+                // Nothing is signed or removed that does not verify: stored times moved back
+                // to make young events look due, or events altered in the range, would be
+                // erased with it. The day files stay too, as evidence.
+                let report = self.verify_chain(&chain, Some(sequence)).await?;
+                if let Some(problem) = report.problem {
+                    self.security.raise(
+                        SecurityEventKind::AuditVerifyFailed,
+                        (chain != CONTROL_CHAIN).then_some(chain.as_str()),
+                        &format!(
+                            "expiry of the audit chain {} is held back: it is broken at {:?}: {problem}",
+                            report.chain, report.broken_at
+                        ),
+                    );
+                    continue;
+                }
+                let audit = self.audit_store.clone();
+                let key = self.audit_signing_key.clone();
+                let chain_id = chain.clone();
+                removed += blocking(move || {
+                    let signature = key.sign(&crate::audit::checkpoint_message(
+                        &chain_id, sequence, &head, true,
+                    ));
+                    audit.add_checkpoint(AuditCheckpointRow {
+                        chain: chain_id.clone(),
+                        sequence,
+                        head,
+                        signature: signature.to_vec(),
+                        at: now,
+                        expiry: true,
+                    })?;
+                    Ok(audit.remove_events_through(&chain_id, sequence)?)
+                })
+                .await?;
+            }
             if let Some(directory) = &self.options.audit_log_dir {
                 let oldest_kept = strongroom_domain::Timestamp::from_unix_micros(cutoff)
                     .to_rfc3339()

@@ -665,4 +665,71 @@ async fn a_tenant_checks_its_exported_trail_without_trusting_the_server() {
         let expected = if claim_expiry { "signature" } else { "cut" };
         assert!(cut["problem"].as_str().unwrap().contains(expected), "{cut}");
     }
+    // With every event gone, only an expiry mark may end the trail.
+    let emptied = tenant_side_check(&harness, &owner, |export| {
+        export["events"] = json!([]);
+    })
+    .await;
+    assert_eq!(emptied["intact"], false, "{emptied}");
+    assert!(
+        emptied["problem"].as_str().unwrap().contains("missing"),
+        "{emptied}"
+    );
+}
+
+#[tokio::test]
+async fn expiry_holds_back_a_chain_whose_stored_times_were_moved_back() {
+    let harness = Harness::new().await;
+    let token = harness.tenant_with_token("acme", &["records:read"]).await;
+    for _ in 0..4 {
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(&token))
+            .await;
+    }
+    // Every young acme event made to look a lifetime old, as someone erasing them would.
+    let moved = verify_after(
+        &harness,
+        "UPDATE audit_events SET at = 0 WHERE chain <> 'control';",
+    )
+    .await;
+    assert_eq!(moved["intact"], false, "{moved}");
+    assert!(
+        moved["problem"].as_str().unwrap().contains("stored time"),
+        "{moved}"
+    );
+    let count = || {
+        rusqlite::Connection::open(harness.data_dir().join("audit.db"))
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM audit_events WHERE chain <> 'control'",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .unwrap()
+    };
+    let events_before = count();
+    let alarms_before = harness.security_count("audit_verify_failed");
+    assert_eq!(harness.platform.expire_audit().await.unwrap(), 0);
+    assert_eq!(count(), events_before, "nothing was erased");
+    assert!(
+        harness.security_count("audit_verify_failed") > alarms_before,
+        "the held-back expiry raised a security event"
+    );
+}
+
+#[tokio::test]
+async fn a_chain_whose_every_event_expired_still_verifies() {
+    let harness = Harness::new().await;
+    let token = harness.tenant_with_token("acme", &["records:read"]).await;
+    for _ in 0..3 {
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(&token))
+            .await;
+    }
+    harness.platform.sign_audit_checkpoints().await.unwrap();
+    harness.clock.advance_micros(401 * 24 * 3600 * 1_000_000);
+    assert!(harness.platform.expire_audit().await.unwrap() >= 3);
+    let report = verify_after(&harness, "").await;
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["events"], 0, "{report}");
 }

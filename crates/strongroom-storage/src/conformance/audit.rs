@@ -188,6 +188,18 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
             ..expiry.clone()
         })
         .expect("and is not replaced itself");
+    store
+        .add_checkpoint(AuditCheckpointRow {
+            sequence: 3,
+            head: vec![5; 32],
+            ..expiry.clone()
+        })
+        .expect("an expiry mark at a different head than the one signed there");
+    assert_eq!(
+        store.checkpoints("t1").expect("checkpoints")[1],
+        checkpoint,
+        "does not replace the signed head"
+    );
     assert_eq!(
         store.checkpoints("t1").expect("checkpoints")[0],
         expiry,

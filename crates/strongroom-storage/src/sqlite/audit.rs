@@ -257,13 +257,15 @@ impl AuditStore for SqliteAuditStore {
         self.database.write_and_wait(move |connection| {
             connection.execute(
                 // A head already signed keeps its first checkpoint, unless expiry now ends
-                // there: that mark replaces it.
+                // there at the same head: that mark replaces it. A different head is never
+                // replaced, so the signed evidence of what was there stays.
                 "INSERT INTO audit_checkpoints (chain, sequence, head, signature, at, expiry)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (chain, sequence) DO UPDATE
                    SET head = excluded.head, signature = excluded.signature, at = excluded.at,
                        expiry = excluded.expiry
-                   WHERE excluded.expiry AND NOT audit_checkpoints.expiry",
+                   WHERE excluded.expiry AND NOT audit_checkpoints.expiry
+                     AND audit_checkpoints.head = excluded.head",
                 params![
                     checkpoint.chain,
                     checkpoint.sequence as i64,

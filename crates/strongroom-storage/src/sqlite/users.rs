@@ -120,8 +120,6 @@ fn write_user(connection: &Connection, user: &StoredUser) -> Result<(), StorageE
     Ok(())
 }
 
-/// Inserts or replaces a user; with `previous_password`, the replaced password joins the
-/// history, which keeps at most `history_kept` entries.
 /// Whether the user is an enabled owner (roles are space-separated names).
 const ACTIVE_OWNER: &str = "disabled = 0 AND (' ' || roles || ' ') LIKE '% owner %'";
 
@@ -147,6 +145,8 @@ fn keep_an_owner(connection: &Connection) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Inserts or replaces a user; with `previous_password`, the replaced password joins the
+/// history, which keeps at most `history_kept` entries.
 pub(super) fn put_user(
     database: &SqliteDatabase,
     user: StoredUser,
