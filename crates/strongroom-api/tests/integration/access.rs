@@ -2,7 +2,7 @@
 //! built-in roles plus every grant to them or their groups, limited where the grant says.
 
 use crate::harness::{Harness, Request};
-use crate::users::{activated_session, login};
+use crate::users::{activated_session, login, session_token};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -57,12 +57,7 @@ async fn custom_roles_and_groups_give_rights_limited_to_collections_and_director
         "a fine long passphrase",
     )
     .await;
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let mut record_ids = Vec::new();
     for collection in ["invoices", "customers"] {
         let put = harness

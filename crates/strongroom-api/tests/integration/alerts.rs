@@ -2,7 +2,7 @@
 //! fails the first attempt, signatures checked, the delivery recorded.
 
 use crate::harness::{Harness, Request};
-use crate::users::{activated_session, login};
+use crate::users::{activated_session, session_token};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -54,12 +54,7 @@ async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() 
         "a fine long passphrase",
     )
     .await;
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let (url, received) = receiver().await;
     let secret = "webhook-secret-canary-21c9";
     let refused = harness
@@ -257,12 +252,7 @@ async fn security_events_are_mailed_over_starttls_to_a_real_smtp_server() {
         "a fine long passphrase",
     )
     .await;
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let set = harness
         .public(
             Request::put("/v1/tenants/acme/policy/alerts")

@@ -2,7 +2,7 @@
 //! and outcome and no secret; failing closed; tampering of every kind detected.
 
 use crate::harness::{Harness, Request, files_under};
-use crate::users::{activated_session, login};
+use crate::users::{activated_session, session_token};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -21,12 +21,7 @@ async fn owner_of_acme(harness: &Harness) -> String {
         "a fine long passphrase",
     )
     .await;
-    login(harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    session_token(harness, "ann@example.com", "a fine long passphrase").await
 }
 
 async fn trail(harness: &Harness, owner: &str, query: &str) -> Vec<Value> {
@@ -512,12 +507,7 @@ async fn expiry_keeps_the_rest_of_the_chain_verifiable_from_a_signed_checkpoint(
     );
     assert!(!old_file.exists(), "the files of expired days go too");
     // A month on, the owner signs in again (sessions last 12 hours at most).
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let exported = tenant_side_check(&harness, &owner, |_| {}).await;
     assert_eq!(
         exported["intact"], true,

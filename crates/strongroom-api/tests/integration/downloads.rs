@@ -2,7 +2,7 @@
 //! HEAD not counted, a block an admin lifts, counts kept on disk.
 
 use crate::harness::{Harness, Request};
-use crate::users::{activated_session, login};
+use crate::users::{activated_session, login, session_token};
 use axum::http::StatusCode;
 use serde_json::json;
 use strongroom_storage::TenantStore;
@@ -27,12 +27,7 @@ async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_ad
         "a fine long passphrase",
     )
     .await;
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let viewer_created =
         harness
             .public(Request::post("/v1/tenants/acme/users").token(&owner).json(
@@ -164,12 +159,7 @@ async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_ad
         StatusCode::TOO_MANY_REQUESTS
     );
     harness.clock.advance_micros(20 * 60 * 1_000_000);
-    let viewer = login(&harness, "vic@example.com", "vic's fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let viewer = session_token(&harness, "vic@example.com", "vic's fine long passphrase").await;
     harness.clock.advance_micros(41 * 60 * 1_000_000);
     let viewer = {
         let again = login(&harness, "vic@example.com", "vic's fine long passphrase").await;

@@ -3,7 +3,7 @@
 //! grant, and grants the tenant sees, approves and revokes.
 
 use crate::harness::{Harness, Request, unix_seconds};
-use crate::users::{login, oathtool_code};
+use crate::users::{oathtool_code, session_token};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -392,12 +392,7 @@ async fn operators_enrol_with_totp_retire_the_bootstrap_token_and_reach_data_onl
         .await;
     assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
     assert!(expired.body["detail"].as_str().unwrap().contains("expired"));
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let listed = harness
         .public(Request::get("/v1/tenants/acme/support-access").token(&owner))
         .await;

@@ -2,7 +2,7 @@
 //! real OpenID Connect provider in the binary's e2e tests.
 
 use crate::harness::{Harness, Request, files_under};
-use crate::users::{activated_session, login};
+use crate::users::{activated_session, login, session_token};
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -24,12 +24,7 @@ async fn admins_configure_providers_with_sealed_secrets_and_can_make_sso_mandato
         "a fine long passphrase",
     )
     .await;
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let secret = "client-secret-canary-5f1e2d";
     let provider = json!({
         "issuer": "https://login.example.com/tenant-1/v2.0",

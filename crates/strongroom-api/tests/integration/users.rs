@@ -18,6 +18,15 @@ pub(crate) async fn login(
         .await
 }
 
+/// A session token for a user who signs in with a password alone.
+pub(crate) async fn session_token(harness: &Harness, email: &str, password: &str) -> String {
+    let signed_in = login(harness, email, password).await;
+    signed_in.body["session_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{email} could not sign in: {}", signed_in.body))
+        .to_owned()
+}
+
 pub(crate) async fn activated_session(
     harness: &Harness,
     email: &str,
@@ -121,10 +130,7 @@ async fn owners_sign_in_change_their_one_time_password_and_manage_users() {
         )
         .await;
     assert_eq!(wrong_current.status, StatusCode::UNAUTHORIZED);
-    let other_session = login(&harness, "ann@example.com", &one_time).await.body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other_session = session_token(&harness, "ann@example.com", &one_time).await;
     let changed = harness
         .public(
             Request::post("/v1/tenants/acme/me/password")
@@ -149,12 +155,7 @@ async fn owners_sign_in_change_their_one_time_password_and_manage_users() {
         "the one-time password is gone"
     );
 
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let me = harness
         .public(Request::get("/v1/tenants/acme/me").token(&owner))
         .await;
@@ -404,18 +405,8 @@ async fn tenant_admins_set_session_timeouts() {
                 .status
         }
     };
-    let idle = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let busy = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let idle = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
+    let busy = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     // The busy session is used every 9 minutes; the idle one is not.
     for _ in 0..6 {
         harness.clock.advance_micros(9 * 60 * 1_000_000);
@@ -613,12 +604,7 @@ async fn admins_change_roles_disable_and_remove_users_but_never_the_last_owner()
         "a fine long passphrase",
     )
     .await;
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
 
     for (change, what) in [
         (json!({"roles": ["admin"]}), "demote"),
@@ -660,12 +646,7 @@ async fn admins_change_roles_disable_and_remove_users_but_never_the_last_owner()
         "bob's long passphrase",
     )
     .await;
-    let bob_session = login(&harness, "bob@example.com", "bob's long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bob_session = session_token(&harness, "bob@example.com", "bob's long passphrase").await;
     let renamed = harness
         .public(
             Request::patch("/v1/tenants/acme/me")
@@ -750,12 +731,7 @@ async fn admins_change_roles_disable_and_remove_users_but_never_the_last_owner()
         StatusCode::BAD_REQUEST,
         "nobody changes their own roles"
     );
-    let bob_owner = login(&harness, "bob@example.com", "bob's long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bob_owner = session_token(&harness, "bob@example.com", "bob's long passphrase").await;
     let stepped_down = harness
         .public(
             Request::patch(&format!("/v1/tenants/acme/users/{owner_id}"))
@@ -769,12 +745,7 @@ async fn admins_change_roles_disable_and_remove_users_but_never_the_last_owner()
         "with a second owner, the first can be demoted: {}",
         stepped_down.body
     );
-    let admin_again = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin_again = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let escalate = harness
         .public(
             Request::patch(&format!("/v1/tenants/acme/users/{bob_id}"))
@@ -872,14 +843,7 @@ async fn failed_sign_ins_slow_down_lock_accounts_and_block_spraying_addresses() 
     let bob = harness
         .public(
             Request::post("/v1/tenants/acme/users")
-                .token(
-                    &login(&harness, "ann@example.com", "a fine long passphrase")
-                        .await
-                        .body["session_token"]
-                        .as_str()
-                        .unwrap()
-                        .to_owned(),
-                )
+                .token(&session_token(&harness, "ann@example.com", "a fine long passphrase").await)
                 .json(
                     json!({"email": "bob@example.com", "display_name": "Bob", "roles": ["member"]}),
                 ),
@@ -935,12 +899,7 @@ async fn failed_sign_ins_slow_down_lock_accounts_and_block_spraying_addresses() 
         "the real user learns what to do"
     );
     assert!(harness.security_count("account_locked") == 1);
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let bob_id = bob.body["user"]["id"].as_str().unwrap();
     harness
         .public(
@@ -1026,12 +985,7 @@ async fn the_tenant_security_policy_sets_password_rules_mfa_and_expiry() {
         "a fine long passphrase",
     )
     .await;
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let defaults = harness
         .public(Request::get("/v1/tenants/acme/policy/security").token(&owner))
         .await;
@@ -1091,10 +1045,7 @@ async fn the_tenant_security_policy_sets_password_rules_mfa_and_expiry() {
         .as_str()
         .unwrap()
         .to_owned();
-    let first = login(&harness, "meg@example.com", &one_time).await.body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = session_token(&harness, "meg@example.com", &one_time).await;
     let weak = harness
         .public(
             Request::post("/v1/tenants/acme/me/password")
@@ -1153,12 +1104,7 @@ async fn the_tenant_security_policy_sets_password_rules_mfa_and_expiry() {
     );
 
     harness.clock.advance_micros(91 * 24 * 3600 * 1_000_000);
-    let owner_again = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner_again = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let expired = harness
         .public(Request::get("/v1/tenants/acme/collections").token(&owner_again))
         .await;
@@ -1726,12 +1672,7 @@ async fn tenant_admins_create_api_tokens_within_their_own_rights() {
         "a fine long passphrase",
     )
     .await;
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
     let token = harness
         .public(
             Request::post("/v1/tenants/acme/tokens")
