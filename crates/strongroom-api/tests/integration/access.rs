@@ -34,6 +34,19 @@ async fn user_session(
     (id, session)
 }
 
+async fn put_documents(harness: &Harness, owner: &str, paths: &[&str]) {
+    for path in paths {
+        let put = harness
+            .public(
+                Request::put(&format!("/v1/tenants/acme/documents/{path}"))
+                    .token(owner)
+                    .raw("text/plain", b"content".to_vec()),
+            )
+            .await;
+        assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+    }
+}
+
 async fn status_of(harness: &Harness, request: Request) -> (StatusCode, Value) {
     let response = harness.public(request).await;
     (response.status, response.body)
@@ -79,16 +92,7 @@ async fn custom_roles_and_groups_give_rights_limited_to_collections_and_director
             .await;
         record_ids.push(created.body["id"].as_str().unwrap().to_owned());
     }
-    for path in ["hr/a.txt", "finance/b.txt"] {
-        let put = harness
-            .public(
-                Request::put(&format!("/v1/tenants/acme/documents/{path}"))
-                    .token(&owner)
-                    .raw("text/plain", b"content".to_vec()),
-            )
-            .await;
-        assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
-    }
+    put_documents(&harness, &owner, &["hr/a.txt", "finance/b.txt"]).await;
     let invoice = format!(
         "/v1/tenants/acme/collections/invoices/records/{}",
         record_ids[0]
@@ -252,16 +256,7 @@ async fn custom_roles_and_groups_give_rights_limited_to_collections_and_director
         first["next_cursor"].is_null(),
         "finance/b.txt must not earn a cursor: {first}"
     );
-    for path in ["finance/c.txt", "hr/d.txt"] {
-        let put = harness
-            .public(
-                Request::put(&format!("/v1/tenants/acme/documents/{path}"))
-                    .token(&owner)
-                    .raw("text/plain", b"content".to_vec()),
-            )
-            .await;
-        assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
-    }
+    put_documents(&harness, &owner, &["finance/c.txt", "hr/d.txt"]).await;
     // The fake clock gives every document the same time, so the order is by id: either may
     // come first, but each page holds one visible document and only the first has a cursor.
     let (_, first) = status_of(
