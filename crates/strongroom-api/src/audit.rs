@@ -145,11 +145,14 @@ pub(crate) async fn audit(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(address)| address.ip());
     let address = peer.map(|peer| {
-        let forwarded_for = request
+        // Every line, in order; one that is not text reads as an unreadable hop.
+        let forwarded_for: Vec<&str> = request
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|value| value.to_str().ok());
-        client_address(peer, forwarded_for, &state.trusted_proxies)
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|value| value.to_str().unwrap_or("unreadable"))
+            .collect();
+        client_address(peer, &forwarded_for, &state.trusted_proxies)
     });
     if let Some(address) = address {
         request.extensions_mut().insert(ClientAddress(address));

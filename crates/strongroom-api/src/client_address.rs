@@ -15,11 +15,15 @@ use std::net::IpAddr;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub IpAddr);
 
+/// `forwarded_for` holds every `X-Forwarded-For` line in order: some proxies add a line of
+/// their own instead of appending to the client's, so the first line alone may be the
+/// client's invention. IPv4-mapped IPv6 addresses count as the IPv4 addresses they are.
 pub(crate) fn client_address(
     peer: IpAddr,
-    forwarded_for: Option<&str>,
+    forwarded_for: &[&str],
     trusted_proxies: &[IpNet],
 ) -> IpAddr {
+    let peer = peer.to_canonical();
     let trusted = |address: &IpAddr| {
         trusted_proxies
             .iter()
@@ -28,12 +32,18 @@ pub(crate) fn client_address(
     if !trusted(&peer) {
         return peer;
     }
-    let Some(forwarded_for) = forwarded_for else {
-        return peer;
-    };
     let mut nearest = peer;
-    for hop in forwarded_for.rsplit(',') {
-        match hop.trim().parse::<IpAddr>() {
+    let hops = forwarded_for
+        .iter()
+        .rev()
+        .flat_map(|line| line.rsplit(','))
+        .map(|hop| {
+            hop.trim()
+                .parse::<IpAddr>()
+                .map(|address| address.to_canonical())
+        });
+    for hop in hops {
+        match hop {
             Ok(address) if trusted(&address) => nearest = address,
             Ok(address) => return address,
             // A hop we cannot read ends the walk at the last address we could trust.
@@ -50,19 +60,30 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
         .extensions()
         .get::<ClientAddress>()
         .map(|ClientAddress(address)| *address);
-    if let Some(slug) = request
+    if let Some(raw_slug) = request
         .uri()
         .path()
         .strip_prefix("/v1/tenants/")
         .and_then(|rest| rest.split('/').next())
         .filter(|slug| !slug.is_empty())
     {
-        let support = request
+        // Decoded as the handlers' path extractor decodes it, so `%61cme` meets acme's rules.
+        let Ok(slug) = percent_encoding::percent_decode_str(raw_slug).decode_utf8() else {
+            return ApiError::from(strongroom_service::ServiceError::NotFound("tenant"))
+                .into_response();
+        };
+        let support_token = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.trim_start().starts_with("Bearer srg_"));
-        if let Err(error) = state.platform.firewall_admits(slug, address, support).await {
+            .and_then(|value| value.trim_start().strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| token.starts_with("srg_"));
+        if let Err(error) = state
+            .platform
+            .firewall_admits(&slug, address, support_token)
+            .await
+        {
             return ApiError::from(error).into_response();
         }
     }
@@ -78,29 +99,43 @@ mod tests {
         let proxies: Vec<IpNet> = vec!["10.0.0.0/24".parse().unwrap()];
         let ip = |text: &str| text.parse::<IpAddr>().unwrap();
         assert_eq!(
-            client_address(ip("203.0.113.5"), Some("198.51.100.1"), &proxies),
+            client_address(ip("203.0.113.5"), &["198.51.100.1"], &proxies),
             ip("203.0.113.5")
         );
         assert_eq!(
-            client_address(ip("10.0.0.2"), Some("198.51.100.1"), &proxies),
+            client_address(ip("10.0.0.2"), &["198.51.100.1"], &proxies),
             ip("198.51.100.1")
         );
         assert_eq!(
             client_address(
                 ip("10.0.0.2"),
-                Some("6.6.6.6, 198.51.100.1, 10.0.0.3"),
+                &["6.6.6.6, 198.51.100.1, 10.0.0.3"],
                 &proxies
             ),
             ip("198.51.100.1"),
             "the nearest untrusted hop, not what the client claims further left"
         );
         assert_eq!(
-            client_address(ip("10.0.0.2"), Some("garbage"), &proxies),
+            client_address(ip("10.0.0.2"), &["garbage"], &proxies),
             ip("10.0.0.2")
         );
         assert_eq!(
-            client_address(ip("10.0.0.2"), None, &proxies),
+            client_address(ip("10.0.0.2"), &[], &proxies),
             ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &["6.6.6.6", "198.51.100.1"], &proxies),
+            ip("198.51.100.1"),
+            "the proxy's own line, not the client's, when the proxy adds a line"
+        );
+        assert_eq!(
+            client_address(ip("::ffff:10.0.0.2"), &["198.51.100.1"], &proxies),
+            ip("198.51.100.1"),
+            "a proxy reached through an IPv6 socket is still the proxy"
+        );
+        assert_eq!(
+            client_address(ip("::ffff:203.0.113.5"), &[], &proxies),
+            ip("203.0.113.5")
         );
     }
 }

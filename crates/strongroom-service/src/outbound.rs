@@ -37,19 +37,39 @@ pub(crate) fn is_public(address: std::net::IpAddr) -> bool {
                 || v4.is_documentation()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+                || (a == 198 && (18..20).contains(&b)) // benchmarking
+                || (a == 192 && b == 0 && v4.octets()[2] == 0) // protocol assignments
                 || a >= 224) // multicast and reserved
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || (first & 0xfe00) == 0xfc00 // unique local
-                    || (first & 0xffc0) == 0xfe80 // link-local
-                    || (first & 0xff00) == 0xff00) // multicast
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            let embedded_v4 = |high: u16, low: u16| {
+                IpAddr::V4(std::net::Ipv4Addr::from(
+                    (u32::from(high) << 16) | u32::from(low),
+                ))
+            };
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
             }
-        },
+            // Forms that carry an IPv4 address a gateway may deliver to: NAT64
+            // (64:ff9b::/96), 6to4 (2002::/16) and the old IPv4-compatible ::a.b.c.d.
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(embedded_v4(segments[6], segments[7]));
+            }
+            if segments[0] == 0x2002 {
+                return is_public(embedded_v4(segments[1], segments[2]));
+            }
+            if segments[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                return is_public(embedded_v4(segments[6], segments[7]));
+            }
+            let first = segments[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (first & 0xff00) == 0xff00) // multicast
+        }
     }
 }
 
@@ -79,7 +99,9 @@ impl OutboundHttp {
     pub fn new(allow_private_networks: bool) -> Result<Self, OutboundHttpError> {
         // The process may not have chosen a rustls provider yet (tests, the library alone).
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // No proxy from the environment: a proxy would resolve names itself, past the filter.
         let mut builder = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT);
@@ -107,12 +129,23 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for OutboundHttp {
     >;
 
     fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
-        // An address in the URL itself is not resolved, so the resolver cannot refuse it.
-        let literal = request
-            .uri()
-            .host()
+        // An address in the URL itself is not resolved, so the resolver cannot refuse it. The
+        // host is read as reqwest will read it (WHATWG URL rules), so spellings such as
+        // `2130706433` or `127.1` are seen as the 127.0.0.1 they are.
+        let parsed = reqwest::Url::parse(&request.uri().to_string());
+        let literal = parsed
+            .as_ref()
+            .ok()
+            .and_then(|url| url.host_str())
             .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
             .and_then(|host| host.parse::<std::net::IpAddr>().ok());
+        if parsed.is_err() {
+            return Box::pin(async {
+                Err(OutboundHttpError::Transport(
+                    "the address is not a valid URL".into(),
+                ))
+            });
+        }
         if !self.allow_private_networks && literal.is_some_and(|address| !is_public(address)) {
             return Box::pin(async {
                 Err(OutboundHttpError::Transport(
@@ -200,6 +233,12 @@ mod tests {
             "fe80::1",
             "::ffff:10.0.0.1",
             "::",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "::7f00:1",
+            "fec0::1",
+            "198.18.0.1",
+            "192.0.0.8",
         ] {
             assert!(!is_public(inside.parse().unwrap()), "{inside}");
         }
@@ -208,8 +247,32 @@ mod tests {
             "140.82.112.3",
             "2a00:1450:4001::200e",
             "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             assert!(is_public(outside.parse().unwrap()), "{outside}");
+        }
+    }
+
+    /// However the URL spells a private address, it is refused before anything is sent.
+    #[tokio::test]
+    async fn private_addresses_are_refused_in_any_spelling() {
+        let client = super::OutboundHttp::new(false).unwrap();
+        for url in [
+            "https://127.0.0.1:8443/x",
+            "https://2130706433:8443/x",
+            "https://127.1:8443/x",
+            "https://0x7f.0.0.1:8443/x",
+            "https://[::ffff:127.0.0.1]:8443/x",
+            "https://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+        ] {
+            let refused = client.post_json(url, &[], b"{}".to_vec()).await;
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|error| error.to_string().contains("private address")),
+                "{url}: {refused:?}"
+            );
         }
     }
 }

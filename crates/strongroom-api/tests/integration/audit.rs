@@ -700,7 +700,8 @@ async fn expiry_holds_back_a_chain_whose_stored_times_were_moved_back() {
     let events_before = count();
     let alarms_before = harness.security_count("audit_verify_failed");
     assert_eq!(harness.platform.expire_audit().await.unwrap(), 0);
-    assert_eq!(count(), events_before, "nothing was erased");
+    // The raised security event may join the trail meanwhile; nothing left it.
+    assert!(count() >= events_before, "nothing was erased");
     assert!(
         harness.security_count("audit_verify_failed") > alarms_before,
         "the held-back expiry raised a security event"

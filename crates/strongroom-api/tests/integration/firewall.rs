@@ -132,6 +132,21 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
         StatusCode::FORBIDDEN,
         "deny wins over allow"
     );
+    // However the path spells the tenant, its rules apply.
+    for spelled in ["%61cme", "%61%63%6D%65"] {
+        let encoded = harness
+            .public(
+                Request::get(&format!("/v1/tenants/{spelled}/collections"))
+                    .token(&token)
+                    .from_address("203.0.113.9:5000"),
+            )
+            .await;
+        assert_eq!(
+            (encoded.status, encoded.body["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("firewall_denied")),
+            "{spelled}"
+        );
+    }
     let login = harness
         .public(
             Request::post("/v1/tenants/acme/auth/login")
@@ -173,6 +188,35 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
         StatusCode::FORBIDDEN,
         "a client cannot claim an address"
     );
+    // A proxy that adds a line of its own: the client's line, first, does not count.
+    let two_lines = harness
+        .public(
+            Request::get("/v1/tenants/acme/collections")
+                .token(&token)
+                .from_address("10.9.9.9:5000")
+                .header("x-forwarded-for", "10.1.2.3")
+                .header("x-forwarded-for", "203.0.113.9"),
+        )
+        .await;
+    assert_eq!(
+        two_lines.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        two_lines.body
+    );
+    assert_eq!(
+        harness
+            .public(
+                Request::get("/v1/tenants/acme/collections")
+                    .token(&token)
+                    .from_address("[::ffff:10.9.9.9]:5000")
+                    .header("x-forwarded-for", "10.1.2.3")
+            )
+            .await
+            .status,
+        StatusCode::OK,
+        "the proxy reached over an IPv6 socket is still the proxy"
+    );
 
     // The support range (192.0.2.0/24 in the harness) passes only with a break-glass token.
     assert_eq!(
@@ -181,10 +225,22 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
     );
     let support = read_from("192.0.2.7:5000", "srg_not-a-real-grant", None).await;
     assert_eq!(
-        support.status,
-        StatusCode::UNAUTHORIZED,
-        "past the firewall; the token itself is then checked: {}",
+        (support.status, support.body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("firewall_denied")),
+        "a token that only looks like a grant does not open the support pass: {}",
         support.body
+    );
+    let sign_in = harness
+        .public(
+            Request::post("/v1/tenants/acme/auth/login")
+                .from_address("192.0.2.7:5000")
+                .header("authorization", "Bearer srg_not-a-real-grant")
+                .json(json!({"email": "ann@example.com", "password": "a fine long passphrase"})),
+        )
+        .await;
+    assert_eq!(
+        sign_in.body["code"], "firewall_denied",
+        "nor sign-in, which reads no bearer"
     );
     assert!(harness.security_count("firewall_denied") >= 5);
     // The tenant's admins see them; they are written in the background, so wait a moment.

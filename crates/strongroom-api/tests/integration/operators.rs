@@ -258,6 +258,35 @@ async fn operators_enrol_with_totp_retire_the_bootstrap_token_and_reach_data_onl
         grant_id,
         "a request under a grant is marked"
     );
+    // From the support range (192.0.2.0/24 in the harness) a working grant passes a tenant
+    // allow list that admits support; nothing else from there does.
+    let firewall = |rules: Value| {
+        harness.public(
+            Request::put("/v1/tenants/acme/policy/firewall")
+                .token(&owner)
+                .json(rules),
+        )
+    };
+    let set = firewall(json!({"allow": ["127.0.0.0/8"], "deny": [], "allow_support": true})).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let supported = harness
+        .public(
+            Request::get(&note)
+                .token(&grant_token)
+                .from_address("192.0.2.7:5000"),
+        )
+        .await;
+    assert_eq!(supported.status, StatusCode::OK, "{}", supported.body);
+    let owner_from_there = harness
+        .public(
+            Request::get(&note)
+                .token(&owner)
+                .from_address("192.0.2.7:5000"),
+        )
+        .await;
+    assert_eq!(owner_from_there.body["code"], "firewall_denied");
+    let cleared = firewall(json!({"allow": [], "deny": [], "allow_support": false})).await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
     let write = harness
         .public(
             Request::post("/v1/tenants/acme/collections/notes/records")
