@@ -17,6 +17,56 @@ use std::time::Duration;
 use strongroom_domain::Permission;
 
 const SETTING: &str = "alert-channels";
+
+/// At most one alert per tenant and kind a minute: a burst (a scan refused by the firewall,
+/// say) becomes one delivery that counts the rest, not a flood of requests and mails that an
+/// outsider could set off. Every event stays in the audit trail.
+const ALERT_INTERVAL_MICROS: i64 = 60 * 1_000_000;
+
+/// When each tenant last got an alert of each kind, and how many were held back since.
+#[derive(Default)]
+pub(crate) struct AlertWindows(
+    std::sync::Mutex<std::collections::BTreeMap<(String, SecurityEventKind), (i64, u64)>>,
+);
+
+impl AlertWindows {
+    /// How many of the same were held back since the last alert, if this one goes out now.
+    fn admit(&self, tenant_id: &str, kind: SecurityEventKind, now: i64) -> Option<u64> {
+        let mut windows = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match windows.get_mut(&(tenant_id.to_owned(), kind)) {
+            Some((last_sent, held)) if now - *last_sent < ALERT_INTERVAL_MICROS => {
+                *held += 1;
+                None
+            }
+            Some((last_sent, held)) => {
+                *last_sent = now;
+                Some(std::mem::take(held))
+            }
+            None => {
+                windows.insert((tenant_id.to_owned(), kind), (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+/// A webhook URL as the trail shows it: scheme, host and port. Paths and queries often carry
+/// a secret of their own (chat services' incoming-webhook URLs do).
+fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => {
+            let host = parsed.host_str().unwrap_or("-");
+            match parsed.port() {
+                Some(port) => format!("{}://{host}:{port}/…", parsed.scheme()),
+                None => format!("{}://{host}/…", parsed.scheme()),
+            }
+        }
+        Err(_) => "-".into(),
+    }
+}
 const WEBHOOKS_MAX: usize = 4;
 const SECRET_LENGTH: std::ops::RangeInclusive<usize> = 16..=256;
 /// Waits before the second to sixth attempt.
@@ -163,6 +213,18 @@ impl Platform {
         detail: &str,
         sequence: u64,
     ) -> Result<(), ServiceError> {
+        let Some(held) = self
+            .alert_windows
+            .admit(tenant_id, kind, self.clock.now().unix_micros())
+        else {
+            return Ok(());
+        };
+        let detail = &match held {
+            0 => detail.to_owned(),
+            held => format!(
+                "{detail} ({held} more of this kind in the last minute were not sent on their own; all are in the audit trail)"
+            ),
+        };
         let control = self.control.clone();
         let id = tenant_id.to_owned();
         let Some(row) = crate::platform::blocking(move || Ok(control.tenant_by_id(&id)?)).await?
@@ -172,19 +234,25 @@ impl Platform {
         let runtime = self.tenant(&row.slug).await?;
         let context = TenantContext::of(&runtime);
         let channels = self.observe(&context, load(&context))?;
+        // One channel's failure (even to record its outcome) does not hold back the others.
+        let mut first_failure = None;
         if let (false, Some(smtp)) = (channels.emails.is_empty(), &self.options.smtp) {
-            self.email_alert(
-                smtp,
-                &runtime.slug,
-                &channels.emails,
-                kind,
-                detail,
-                sequence,
-            )
-            .await?;
+            if let Err(error) = self
+                .email_alert(
+                    smtp,
+                    &runtime.slug,
+                    &channels.emails,
+                    kind,
+                    detail,
+                    sequence,
+                )
+                .await
+            {
+                first_failure.get_or_insert(error);
+            }
         }
         if channels.webhooks.is_empty() {
-            return Ok(());
+            return first_failure.map_or(Ok(()), Err);
         }
         let http = OutboundHttp::new(self.options.outbound_allow_private_networks)?;
         let body = serde_json::to_vec(&serde_json::json!({
@@ -237,16 +305,18 @@ impl Platform {
                 reason: (!delivered).then(|| last.chars().take(200).collect()),
                 details: Some(serde_json::json!({
                     "channel": "webhook",
-                    "url": webhook.url,
+                    "url": shown_url(&webhook.url),
                     "kind": kind.as_str(),
                     "attempts": attempts,
                     "audit_sequence": sequence,
                 })),
                 ..AuditRecord::default()
             };
-            self.audit(record).await?;
+            if let Err(error) = self.audit(record).await {
+                first_failure.get_or_insert(error);
+            }
         }
-        Ok(())
+        first_failure.map_or(Ok(()), Err)
     }
 
     /// Mails a security event to the tenant's recipients, with retries; records the outcome.
@@ -299,5 +369,38 @@ impl Platform {
         };
         self.audit(record).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ALERT_INTERVAL_MICROS, AlertWindows};
+    use crate::SecurityEventKind::{FirewallChanged, FirewallDenied};
+
+    #[test]
+    fn a_burst_sends_one_alert_a_minute_and_the_next_counts_the_rest() {
+        let windows = AlertWindows::default();
+        assert_eq!(windows.admit("t1", FirewallDenied, 0), Some(0));
+        assert_eq!(windows.admit("t1", FirewallDenied, 1), None);
+        assert_eq!(windows.admit("t1", FirewallDenied, 2), None);
+        assert_eq!(
+            windows.admit("t1", FirewallChanged, 3),
+            Some(0),
+            "each kind has its own window"
+        );
+        assert_eq!(
+            windows.admit("t2", FirewallDenied, 4),
+            Some(0),
+            "and each tenant"
+        );
+        assert_eq!(
+            windows.admit("t1", FirewallDenied, ALERT_INTERVAL_MICROS),
+            Some(2),
+            "a minute on, the next goes out and says two were held back"
+        );
+        assert_eq!(
+            windows.admit("t1", FirewallDenied, ALERT_INTERVAL_MICROS + 1),
+            None
+        );
     }
 }

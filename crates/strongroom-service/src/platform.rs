@@ -88,6 +88,8 @@ pub struct Platform {
     pub(crate) transfers: Arc<tokio::sync::Semaphore>,
     /// Single sign-ons waiting for the provider's answer.
     pub(crate) sso_pending: crate::sso::PendingSignIns,
+    /// When each tenant last got an alert of each kind.
+    pub(crate) alert_windows: crate::alerts::AlertWindows,
     /// The control plane's key: seals operator secrets and the control plane's audit chain.
     pub(crate) control_keyring: strongroom_crypto::Keyring,
     pub(crate) audit_store: Arc<dyn strongroom_storage::AuditStore>,
@@ -132,6 +134,7 @@ impl Platform {
             address_throttle: Default::default(),
             sessions: Default::default(),
             sso_pending: Default::default(),
+            alert_windows: Default::default(),
             audit_signing_key: Arc::new(crate::audit::open_signing_key(
                 audit_store.as_ref(),
                 &control_keyring,

@@ -107,6 +107,11 @@ async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() 
         "the first attempt failed and was retried"
     );
     assert_eq!(delivery["details"]["kind"], "firewall_changed");
+    let shown = delivery["details"]["url"].as_str().unwrap();
+    assert!(
+        shown.starts_with("http://127.0.0.1:") && !shown.contains("hook"),
+        "the trail shows where, not the URL's path, which may hold a secret: {shown}"
+    );
 
     let received = received.lock().unwrap().clone();
     assert_eq!(received.len(), 2);
