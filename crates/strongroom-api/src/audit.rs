@@ -5,7 +5,7 @@
 
 use crate::client_address::{ClientAddress, client_address};
 use crate::observe::RequestId;
-use crate::problem::{ApiError, ProblemCode};
+use crate::problem::{ApiError, ErrorCode, ProblemCode};
 use axum::body::HttpBody as _;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, header};
@@ -131,8 +131,24 @@ const INTENT_WRITTEN_ALONGSIDE: &[&str] = &[
     "delete_record",
 ];
 
+/// GET routes that store something, so their intent is durable before they run like any
+/// change's: the single sign-on callback (users, links, sessions) and document downloads (the
+/// download counter).
+const CHANGES_ON_GET: &[&str] = &["callback", "get_document"];
+
 fn refused() -> Response {
     ApiError::from(strongroom_service::ServiceError::AuditUnavailable).into_response()
+}
+
+/// A change that succeeded but whose outcome could not be recorded: its intent is in the trail
+/// and the change stands, which the client must know before it retries.
+fn made_but_unrecorded() -> Response {
+    ApiError::new(
+        ErrorCode::AuditOutcomeUnavailable,
+        "the change was made and its intent is in the audit trail, but its outcome could not be \
+         recorded; do not repeat it, check its result instead",
+    )
+    .into_response()
 }
 
 pub(crate) async fn audit(
@@ -192,7 +208,8 @@ pub(crate) async fn audit(
         parameters,
         ..AuditRecord::default()
     };
-    let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || (method == Method::GET && CHANGES_ON_GET.contains(&base.action.as_str()));
     let mut intent_alongside = None;
     if changes {
         let intent = AuditRecord {
@@ -262,7 +279,11 @@ pub(crate) async fn audit(
         ..base
     };
     if state.platform.audit(outcome).await.is_err() {
-        return refused();
+        return if changes && status.is_success() {
+            made_but_unrecorded()
+        } else {
+            refused()
+        };
     }
     response
 }

@@ -30,6 +30,7 @@ pub enum ErrorCode {
     FirewallLockout,
     DownloadLimitReached,
     AuditUnavailable,
+    AuditOutcomeUnavailable,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -44,7 +45,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidQuery,
@@ -64,6 +65,7 @@ impl ErrorCode {
         ErrorCode::FirewallLockout,
         ErrorCode::DownloadLimitReached,
         ErrorCode::AuditUnavailable,
+        ErrorCode::AuditOutcomeUnavailable,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Conflict,
@@ -169,6 +171,11 @@ impl ErrorCode {
                 "audit_unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The audit trail cannot be written",
+            ),
+            ErrorCode::AuditOutcomeUnavailable => (
+                "audit_outcome_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The change was made, but its outcome could not be recorded",
             ),
             ErrorCode::TenantSuspended => (
                 "tenant_suspended",

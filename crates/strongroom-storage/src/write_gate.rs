@@ -55,6 +55,12 @@ impl WriteGate {
     /// Blocks the writer's thread until the intent is settled; an error if it was refused or
     /// did not come in time.
     pub(crate) fn wait(&self) -> Result<(), StorageError> {
+        self.wait_at_most(INTENT_WAIT_MAX)
+    }
+
+    /// [`WriteGate::wait`] with its own limit. An intent that did not come in time is
+    /// settled as refused, so no later write of the same request commits when it does come.
+    fn wait_at_most(&self, limit: Duration) -> Result<(), StorageError> {
         let refused = |why: String| {
             StorageError::Unavailable(format!("the audit intent was not written: {why}"))
         };
@@ -62,10 +68,13 @@ impl WriteGate {
             .settled
             .lock()
             .map_err(|_| refused("gate poisoned".into()))?;
-        let (settled, _) = self
+        let (mut settled, _) = self
             .changed
-            .wait_timeout_while(settled, INTENT_WAIT_MAX, |settled| settled.is_none())
+            .wait_timeout_while(settled, limit, |settled| settled.is_none())
             .map_err(|_| refused("gate poisoned".into()))?;
+        if settled.is_none() {
+            *settled = Some(Err("it did not become durable in time".into()));
+        }
         match &*settled {
             Some(Ok(())) => Ok(()),
             Some(Err(why)) => Err(refused(why.clone())),
@@ -92,6 +101,14 @@ mod tests {
         refused.settle(Err("disk full".into()));
         refused.settle(Ok(()));
         assert!(refused.wait().is_err(), "the first settlement counts");
+
+        let late = WriteGate::new();
+        assert!(late.wait_at_most(Duration::from_millis(1)).is_err());
+        late.settle(Ok(()));
+        assert!(
+            late.wait().is_err(),
+            "an intent that came too late for one write opens none of the request's writes"
+        );
     }
 
     #[tokio::test]

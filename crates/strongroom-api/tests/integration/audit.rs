@@ -328,6 +328,37 @@ async fn when_the_trail_cannot_be_written_nothing_happens_and_every_request_is_r
         .public(Request::get("/v1/tenants/acme/collections/other/records").token(&token))
         .await;
     assert_eq!(collection.status, StatusCode::NOT_FOUND);
+
+    // A change whose intent is written but whose outcome is not: it stands, and the answer
+    // says so, so the client does not make it twice.
+    harness
+        .audit
+        .break_after
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let made = harness
+        .public(
+            Request::post("/v1/tenants/acme/collections/notes/records")
+                .token(&token)
+                .json(json!({"text": "made, outcome unrecorded"})),
+        )
+        .await;
+    assert_eq!(
+        (made.status, made.body["code"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("audit_outcome_unavailable")
+        ),
+        "{}",
+        made.body
+    );
+    harness
+        .audit
+        .broken
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let listed = harness
+        .public(Request::get("/v1/tenants/acme/collections/notes/records").token(&token))
+        .await;
+    assert_eq!(listed.body["records"].as_array().unwrap().len(), 2);
 }
 
 /// Runs `tamper` on the audit database and answers what verification says of acme's chain.

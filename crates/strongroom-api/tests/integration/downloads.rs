@@ -91,6 +91,19 @@ async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_ad
     let download = |token: &str| {
         harness.public(Request::get("/v1/tenants/acme/documents/report.txt").token(token))
     };
+    // With the trail down, a download is refused before it is counted.
+    harness
+        .audit
+        .broken
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        download(&viewer).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    harness
+        .audit
+        .broken
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(download(&viewer).await.status, StatusCode::OK);
     assert_eq!(download(&viewer).await.status, StatusCode::OK);
     let blocked = download(&viewer).await;

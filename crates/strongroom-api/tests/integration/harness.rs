@@ -153,6 +153,7 @@ impl Harness {
             inner: strongroom_storage::sqlite::SqliteAuditStore::open(&data_dir.join("audit.db"))
                 .unwrap(),
             broken: std::sync::atomic::AtomicBool::new(false),
+            break_after: std::sync::atomic::AtomicI64::new(-1),
         });
         let platform = Self::open_platform_with_audit(
             &data_dir,
@@ -398,6 +399,8 @@ pub fn unix_seconds(clock: &FakeClock) -> i64 {
 pub struct BreakableAudit {
     inner: strongroom_storage::sqlite::SqliteAuditStore,
     pub broken: std::sync::atomic::AtomicBool,
+    /// Set to N, the store breaks after N more appends (negative: never by itself).
+    pub break_after: std::sync::atomic::AtomicI64,
 }
 
 impl strongroom_storage::AuditStore for BreakableAudit {
@@ -406,6 +409,13 @@ impl strongroom_storage::AuditStore for BreakableAudit {
         entry: strongroom_storage::AuditEntry,
         sealer: strongroom_storage::AuditSealer,
     ) -> strongroom_storage::PendingWrite<u64> {
+        if self
+            .break_after
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 0
+        {
+            self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
             // The failure comes late, as from a commit that fails: a change that does not wait
             // for its intent would have committed by then.
