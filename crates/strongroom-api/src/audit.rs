@@ -292,6 +292,30 @@ pub(crate) async fn audit(
 mod tests {
     use super::*;
 
+    /// The fail-closed lists name routes by operation id: a renamed handler must not drop
+    /// out of them unnoticed.
+    #[test]
+    fn the_fail_closed_lists_name_documented_routes() {
+        let (_, document) = crate::public_routes().split_for_parts();
+        let operation_ids: Vec<String> = document
+            .paths
+            .paths
+            .values()
+            .flat_map(|item| {
+                [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|operation| operation.operation_id.clone())
+            })
+            .collect();
+        for name in INTENT_WRITTEN_ALONGSIDE.iter().chain(CHANGES_ON_GET) {
+            assert!(
+                operation_ids.iter().any(|id| id == name),
+                "{name} is not a documented operation"
+            );
+        }
+    }
+
     #[test]
     fn requests_find_their_documented_route() {
         let (_, document) = crate::public_routes().split_for_parts();

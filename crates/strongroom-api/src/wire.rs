@@ -1307,8 +1307,8 @@ pub struct AuditRetentionWire {
     pub days: u32,
 }
 
-/// A webhook for the tenant's security events.
-#[derive(Debug, Deserialize, ToSchema)]
+/// A webhook for the tenant's security events. Debug leaves the signing secret out.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookWire {
     /// https (http only on loopback when the operator allows private networks).
@@ -1316,6 +1316,15 @@ pub struct WebhookWire {
     /// 16 to 256 characters; signs each delivery (`Strongroom-Signature: t=…,v1=…`, the hex
     /// HMAC-SHA-256 of `t.body`). Stored sealed, never shown again.
     pub secret: String,
+}
+
+impl std::fmt::Debug for WebhookWire {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("WebhookWire")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

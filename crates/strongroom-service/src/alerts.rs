@@ -6,7 +6,6 @@
 
 use crate::audit::{AuditActor, AuditRecord};
 use crate::journal::JournalChange;
-use crate::outbound::OutboundHttp;
 use crate::platform::Platform;
 use crate::tenant_context::TenantContext;
 use crate::tenants::TokenPrincipal;
@@ -89,7 +88,7 @@ impl std::fmt::Debug for Webhook {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("Webhook")
-            .field("url", &self.url)
+            .field("url", &shown_url(&self.url))
             .field("secret", &"<redacted>")
             .finish()
     }
@@ -208,14 +207,14 @@ impl Platform {
     /// delivery's outcome in the tenant's trail.
     pub(crate) async fn deliver_alert(
         &self,
-        tenant_id: &str,
+        runtime: &crate::sealing::TenantRuntime,
         kind: SecurityEventKind,
         detail: &str,
         sequence: u64,
     ) -> Result<(), ServiceError> {
-        let Some(held) = self
-            .alert_windows
-            .admit(tenant_id, kind, self.clock.now().unix_micros())
+        let Some(held) =
+            self.alert_windows
+                .admit(&runtime.id, kind, self.clock.now().unix_micros())
         else {
             return Ok(());
         };
@@ -225,14 +224,7 @@ impl Platform {
                 "{detail} ({held} more of this kind in the last minute were not sent on their own; all are in the audit trail)"
             ),
         };
-        let control = self.control.clone();
-        let id = tenant_id.to_owned();
-        let Some(row) = crate::platform::blocking(move || Ok(control.tenant_by_id(&id)?)).await?
-        else {
-            return Ok(());
-        };
-        let runtime = self.tenant(&row.slug).await?;
-        let context = TenantContext::of(&runtime);
+        let context = TenantContext::of(runtime);
         let channels = self.observe(&context, load(&context))?;
         // One channel's failure (even to record its outcome) does not hold back the others.
         let mut first_failure = None;
@@ -254,7 +246,7 @@ impl Platform {
         if channels.webhooks.is_empty() {
             return first_failure.map_or(Ok(()), Err);
         }
-        let http = OutboundHttp::new(self.options.outbound_allow_private_networks)?;
+        let http = &self.outbound;
         let body = serde_json::to_vec(&serde_json::json!({
             "tenant": runtime.slug,
             "kind": kind.as_str(),

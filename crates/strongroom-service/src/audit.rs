@@ -293,20 +293,24 @@ impl Platform {
         if chain == CONTROL_CHAIN {
             return Ok(self.chain_keys_of(None));
         }
-        let control = self.control.clone();
-        let id = chain.to_owned();
-        let row = blocking(move || Ok(control.tenant_by_id(&id)?))
+        let runtime = self
+            .tenant_by_id(chain)
             .await?
             .ok_or(ServiceError::NotFound("tenant"))?;
-        let runtime = self.tenant(&row.slug).await?;
         Ok(self.chain_keys_of(Some(&runtime)))
     }
 
     /// Records one event; answers its sequence number once it is durable. Any failure is
     /// `AuditUnavailable`: the caller must then refuse the request.
     pub async fn audit(&self, record: AuditRecord) -> Result<u64, ServiceError> {
+        // A request naming no tenant that exists goes to the control chain; a tenant that
+        // exists but cannot be opened must not have its events land there.
         let runtime = match &record.tenant_slug {
-            Some(slug) => self.tenant(slug).await.ok(),
+            Some(slug) => match self.tenant(slug).await {
+                Ok(runtime) => Some(runtime),
+                Err(ServiceError::NotFound(_) | ServiceError::Invalid(_)) => None,
+                Err(_) => return Err(ServiceError::AuditUnavailable),
+            },
             None => None,
         };
         let keys = self.chain_keys_of(runtime.as_deref());
@@ -321,13 +325,16 @@ impl Platform {
         tenant_id: Option<String>,
         detail: String,
     ) -> Result<u64, ServiceError> {
-        let keys = match &tenant_id {
-            Some(tenant_id) => self.chain_keys(tenant_id).await?,
-            None => self.chain_keys_of(None),
+        // The tenant is looked up once, for its chain and its alert channels.
+        let runtime = match &tenant_id {
+            Some(tenant_id) => Some(
+                self.tenant_by_id(tenant_id)
+                    .await?
+                    .ok_or(ServiceError::NotFound("tenant"))?,
+            ),
+            None => None,
         };
-        let alert = tenant_id
-            .clone()
-            .map(|tenant_id| (tenant_id, detail.clone()));
+        let keys = self.chain_keys_of(runtime.as_deref());
         let record = AuditRecord {
             tenant_slug: keys.slug.clone(),
             phase: "event",
@@ -340,8 +347,8 @@ impl Platform {
             ..AuditRecord::default()
         };
         let sequence = self.append_audit(keys, record).await?;
-        if let Some((tenant_id, detail)) = alert {
-            self.deliver_alert(&tenant_id, kind, &detail, sequence)
+        if let Some(runtime) = runtime {
+            self.deliver_alert(&runtime, kind, &detail, sequence)
                 .await?;
         }
         Ok(sequence)
@@ -480,9 +487,20 @@ impl Platform {
         .await
     }
 
-    /// The public key that checks the trail's checkpoints (Ed25519, raw 32 bytes).
-    pub fn audit_public_key(&self) -> [u8; 32] {
-        self.audit_signing_key.public_key()
+    /// The public key that checks the trail's checkpoints (Ed25519, hex of the raw 32 bytes).
+    pub fn audit_public_key_hex(&self) -> String {
+        hex::encode(self.audit_signing_key.public_key())
+    }
+
+    /// The same key for a tenant's users with `audit:read`, to check their exported trail.
+    pub async fn tenant_audit_public_key(
+        &self,
+        principal: &TokenPrincipal,
+        slug: &str,
+    ) -> Result<String, ServiceError> {
+        self.authorize_user(principal, slug, Permission::AuditRead)
+            .await?;
+        Ok(self.audit_public_key_hex())
     }
 
     /// Checks whole chains: every link, every sealed event against its hash, every signed

@@ -2,7 +2,8 @@
 //! (`<dir>/<tenant slug or control>/<YYYY-MM-DD>.jsonl`, mode 0600), for log shippers. A line is
 //! written after its event is durable in the trail, which stays the record: the files carry no
 //! plaintext personal data (sign-in names and addresses appear as keyed hashes, the same in all
-//! of a tenant's files, so they can still be correlated) and are not fsynced.
+//! of a tenant's files, so they can still be correlated; free-text details are left out) and
+//! are not fsynced.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -44,6 +45,9 @@ impl AuditLogLine {
         event.address = event
             .address
             .map(|address| pseudonym("audit-log-address/v1", &address));
+        // Details are free text that can name addresses (a security event's sentence): they
+        // stay in the sealed trail only.
+        event.details = None;
         let day = event.at.chars().take(10).collect();
         let line = serde_json::to_vec(&Line {
             sequence: self.sequence,

@@ -142,7 +142,7 @@ pub struct OperatorView {
 }
 
 /// A new invitation: the enrolment token goes to the new operator, once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CreatedOperator {
     pub operator: OperatorView,
     pub enrolment_token: String,
@@ -150,10 +150,30 @@ pub struct CreatedOperator {
 }
 
 /// A signed-in operator.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OperatorSignedIn {
     pub session_token: String,
     pub operator: OperatorView,
+}
+
+// Debug without the bearer secrets, so no `{:?}` can carry them into a log.
+impl std::fmt::Debug for CreatedOperator {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("CreatedOperator")
+            .field("operator", &self.operator)
+            .field("enrolment_expires_at", &self.enrolment_expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for OperatorSignedIn {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("OperatorSignedIn")
+            .field("operator", &self.operator)
+            .finish_non_exhaustive()
+    }
 }
 
 fn view(row: &OperatorRow) -> OperatorView {

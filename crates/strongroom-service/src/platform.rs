@@ -90,6 +90,8 @@ pub struct Platform {
     pub(crate) sso_pending: crate::sso::PendingSignIns,
     /// When each tenant last got an alert of each kind.
     pub(crate) alert_windows: crate::alerts::AlertWindows,
+    /// The one client for addresses tenants configure (identity providers, webhooks).
+    pub(crate) outbound: crate::outbound::OutboundHttp,
     /// The control plane's key: seals operator secrets and the control plane's audit chain.
     pub(crate) control_keyring: strongroom_crypto::Keyring,
     pub(crate) audit_store: Arc<dyn strongroom_storage::AuditStore>,
@@ -120,6 +122,7 @@ impl Platform {
             options.documents.transfers_max.max(1),
         ));
         let audit_log = crate::audit_log::AuditLogWriter::start(options.audit_log_dir.clone());
+        let outbound = crate::outbound::OutboundHttp::new(options.outbound_allow_private_networks)?;
         let platform = Arc::new(Self {
             control,
             open_store,
@@ -135,6 +138,7 @@ impl Platform {
             sessions: Default::default(),
             sso_pending: Default::default(),
             alert_windows: Default::default(),
+            outbound,
             audit_signing_key: Arc::new(crate::audit::open_signing_key(
                 audit_store.as_ref(),
                 &control_keyring,
@@ -222,6 +226,19 @@ impl Platform {
         let control = self.control.clone();
         let slug = slug.to_owned();
         blocking(move || Ok(control.tenant_by_slug(&slug)?)).await
+    }
+
+    /// The open tenant with this id, if one exists.
+    pub(crate) async fn tenant_by_id(
+        &self,
+        id: &str,
+    ) -> Result<Option<Arc<TenantRuntime>>, ServiceError> {
+        let control = self.control.clone();
+        let id = id.to_owned();
+        match blocking(move || Ok(control.tenant_by_id(&id)?)).await? {
+            Some(row) => Ok(Some(self.tenant(&row.slug).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Opens a tenant's store and keys and caches the result.

@@ -42,10 +42,20 @@ pub enum SupportDecision {
 }
 
 /// A new grant with its token, shown once to the operator who asked.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CreatedSupportGrant {
     pub grant: SupportGrantView,
     pub token: String,
+}
+
+// Debug without the token, so no `{:?}` can carry it into a log.
+impl std::fmt::Debug for CreatedSupportGrant {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("CreatedSupportGrant")
+            .field("grant", &self.grant)
+            .finish_non_exhaustive()
+    }
 }
 
 fn grant_view(row: &SupportGrantRow, slug: &str, now: i64) -> SupportGrantView {

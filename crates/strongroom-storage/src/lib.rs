@@ -54,7 +54,8 @@ pub trait AuditStore: Send + Sync {
         chain: &str,
         before: i64,
     ) -> Result<Option<(u64, Vec<u8>)>, StorageError>;
-    /// Removes a chain's events up to and including `sequence`, and its checkpoints before
+    /// Removes a chain's events up to and including `sequence` (only where an expiry mark
+    /// stands at `sequence`; otherwise a conflict and nothing removed), and its checkpoints before
     /// it (the one at `sequence` stays: verification starts from it). Answers how many events.
     fn remove_events_through(&self, chain: &str, sequence: u64) -> Result<u64, StorageError>;
     fn checkpoints(&self, chain: &str) -> Result<Vec<AuditCheckpointRow>, StorageError>;

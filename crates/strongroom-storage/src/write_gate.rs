@@ -72,13 +72,9 @@ impl WriteGate {
             .changed
             .wait_timeout_while(settled, limit, |settled| settled.is_none())
             .map_err(|_| refused("gate poisoned".into()))?;
-        if settled.is_none() {
-            *settled = Some(Err("it did not become durable in time".into()));
-        }
-        match &*settled {
-            Some(Ok(())) => Ok(()),
-            Some(Err(why)) => Err(refused(why.clone())),
-            None => Err(refused("it did not become durable in time".into())),
+        match settled.get_or_insert_with(|| Err("it did not become durable in time".into())) {
+            Ok(()) => Ok(()),
+            Err(why) => Err(refused(why.clone())),
         }
     }
 }

@@ -43,7 +43,8 @@ pub struct Config {
 }
 
 /// The mail server for alert e-mail (STARTTLS required). Without a host, no e-mail is sent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Debug leaves the password out.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmtpConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,6 +59,20 @@ pub struct SmtpConfig {
     /// A PEM certificate (or CA) to trust besides the system's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
 }
 
 impl Default for SmtpConfig {

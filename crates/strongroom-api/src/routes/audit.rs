@@ -4,25 +4,16 @@
 use crate::AppState;
 use crate::extract::{OperatorCaller, PathParams, QueryPairs, TenantCaller};
 use crate::problem::{ApiError, ErrorCode, Problem};
-use crate::routes::json_response;
+use crate::routes::{json_response, limit_parameter, query_value};
 use crate::wire::{AuditPage, AuditPublicKey, AuditVerification, ChainReportWire};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use strongroom_service::AuditFilter;
 
-const PAGE_DEFAULT: u32 = 100;
-
-fn single(pairs: &[(String, String)], name: &str) -> Option<String> {
-    pairs
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.clone())
-}
-
 fn filter(pairs: &[(String, String)]) -> Result<AuditFilter, ApiError> {
     let number = |name: &str| -> Result<Option<u64>, ApiError> {
-        single(pairs, name)
+        query_value(pairs, name)
             .map(|value| {
                 value.parse::<u64>().map_err(|_| {
                     ApiError::new(
@@ -34,14 +25,14 @@ fn filter(pairs: &[(String, String)]) -> Result<AuditFilter, ApiError> {
             .transpose()
     };
     Ok(AuditFilter {
-        actor: single(pairs, "actor"),
-        action: single(pairs, "action"),
-        outcome: single(pairs, "outcome"),
-        from: single(pairs, "from"),
-        to: single(pairs, "to"),
-        address: single(pairs, "ip"),
+        actor: query_value(pairs, "actor"),
+        action: query_value(pairs, "action"),
+        outcome: query_value(pairs, "outcome"),
+        from: query_value(pairs, "from"),
+        to: query_value(pairs, "to"),
+        address: query_value(pairs, "ip"),
         before_sequence: number("cursor")?,
-        limit: number("limit")?.map_or(PAGE_DEFAULT, |limit| limit.min(1000) as u32),
+        limit: limit_parameter(pairs)?,
     })
 }
 
@@ -67,15 +58,11 @@ pub async fn tenant_audit(
     ))
 }
 
-fn public_key(state: &AppState) -> AuditPublicKey {
+fn public_key(public_key_hex: String) -> AuditPublicKey {
     AuditPublicKey {
         algorithm: "Ed25519".into(),
-        public_key_hex: hex_string(&state.platform.audit_public_key()),
+        public_key_hex,
     }
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The public key that signs the trail's checkpoints, to check an exported trail without
@@ -89,20 +76,13 @@ pub async fn tenant_public_key(
     TenantCaller(caller): TenantCaller,
     PathParams(slug): PathParams<String>,
 ) -> Result<Response, ApiError> {
-    state
+    let public_key_hex = state
         .platform
-        .tenant_audit(
-            &caller,
-            &slug,
-            AuditFilter {
-                limit: 1,
-                ..AuditFilter::default()
-            },
-        )
+        .tenant_audit_public_key(&caller, &slug)
         .await?;
     Ok(json_response(
         StatusCode::OK,
-        public_key(&state),
+        public_key(public_key_hex),
         HeaderMap::new(),
     ))
 }
@@ -118,7 +98,7 @@ pub async fn operator_audit(
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
     let chain =
-        single(&pairs, "tenant").unwrap_or_else(|| strongroom_service::CONTROL_CHAIN.into());
+        query_value(&pairs, "tenant").unwrap_or_else(|| strongroom_service::CONTROL_CHAIN.into());
     let filter = filter(&pairs)?;
     let limit = filter.limit;
     let views = state.platform.operator_audit(&chain, filter).await?;
@@ -140,7 +120,7 @@ pub async fn verify(
     OperatorCaller(_operator): OperatorCaller,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let tenant = single(&pairs, "tenant");
+    let tenant = query_value(&pairs, "tenant");
     let reports = state.platform.verify_audit(tenant.as_deref()).await?;
     let chains: Vec<ChainReportWire> = reports
         .into_iter()
@@ -173,7 +153,7 @@ pub async fn operator_public_key(
 ) -> Result<Response, ApiError> {
     Ok(json_response(
         StatusCode::OK,
-        public_key(&state),
+        public_key(state.platform.audit_public_key_hex()),
         HeaderMap::new(),
     ))
 }
@@ -216,7 +196,7 @@ pub async fn operator_security_events(
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
     let chain =
-        single(&pairs, "tenant").unwrap_or_else(|| strongroom_service::CONTROL_CHAIN.into());
+        query_value(&pairs, "tenant").unwrap_or_else(|| strongroom_service::CONTROL_CHAIN.into());
     let filter = AuditFilter {
         outcome: Some("security".into()),
         ..filter(&pairs)?

@@ -1,7 +1,7 @@
 use crate::AppState;
 use crate::extract::{PathParams, QueryPairs, TenantCaller};
 use crate::problem::{ApiError, ErrorCode, Problem};
-use crate::routes::json_response;
+use crate::routes::{json_response, limit_parameter, query_value};
 use crate::wire::{Document, DocumentPage, DocumentVersionList, TrashEntry, TrashList};
 use axum::body::Body;
 use axum::extract::State;
@@ -25,15 +25,8 @@ impl futures_core::Stream for UploadStream {
     }
 }
 
-fn single(pairs: &[(String, String)], name: &str) -> Option<String> {
-    pairs
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.clone())
-}
-
 fn version_parameter(pairs: &[(String, String)]) -> Result<Option<u64>, ApiError> {
-    single(pairs, "version")
+    query_value(pairs, "version")
         .map(|text| {
             text.parse::<u64>().map_err(|_| {
                 ApiError::new(
@@ -43,17 +36,6 @@ fn version_parameter(pairs: &[(String, String)]) -> Result<Option<u64>, ApiError
             })
         })
         .transpose()
-}
-
-fn limit_parameter(pairs: &[(String, String)]) -> Result<u32, ApiError> {
-    match single(pairs, "limit") {
-        None => Ok(100),
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|limit| (1..=1000).contains(limit))
-            .ok_or_else(|| ApiError::new(ErrorCode::InvalidQuery, "limit must be from 1 to 1000")),
-    }
 }
 
 fn header_value(text: &str) -> HeaderValue {
@@ -239,8 +221,8 @@ pub async fn list_documents(
     PathParams(slug): PathParams<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let prefix = single(&pairs, "prefix").unwrap_or_default();
-    let cursor = single(&pairs, "cursor");
+    let prefix = query_value(&pairs, "prefix").unwrap_or_default();
+    let cursor = query_value(&pairs, "cursor");
     let page = state
         .platform
         .list_documents(
@@ -269,7 +251,7 @@ pub async fn list_trash(
     PathParams(slug): PathParams<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let cursor = single(&pairs, "cursor");
+    let cursor = query_value(&pairs, "cursor");
     let (entries, next_cursor) = state
         .platform
         .list_trash(&caller, &slug, limit_parameter(&pairs)?, cursor.as_deref())
@@ -295,7 +277,7 @@ pub async fn restore_from_trash(
     PathParams((slug, id)): PathParams<(String, String)>,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let as_path = single(&pairs, "as");
+    let as_path = query_value(&pairs, "as");
     let view = state
         .platform
         .restore_from_trash(&caller, &slug, &id, as_path.as_deref())

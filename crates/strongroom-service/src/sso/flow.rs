@@ -218,8 +218,8 @@ impl Platform {
         let provider = providers
             .get(provider_name)
             .ok_or(ServiceError::NotFound("provider"))?;
-        let http = OutboundHttp::new(self.options.outbound_allow_private_networks)?;
-        let client = discover(provider, self.sso_redirect_uri(&runtime.slug), &http).await?;
+        let http = &self.outbound;
+        let client = discover(provider, self.sso_redirect_uri(&runtime.slug), http).await?;
         let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
             .authorize_url(
@@ -293,13 +293,13 @@ impl Platform {
         let provider = providers
             .get(&pending.provider)
             .ok_or_else(|| failed("this provider was removed meanwhile"))?;
-        let http = OutboundHttp::new(self.options.outbound_allow_private_networks)?;
-        let client = discover(provider, self.sso_redirect_uri(&runtime.slug), &http).await?;
+        let http = &self.outbound;
+        let client = discover(provider, self.sso_redirect_uri(&runtime.slug), http).await?;
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(provider_unreachable)?
             .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier))
-            .request_async(&http)
+            .request_async(http)
             .await
             .map_err(|error| match &error {
                 openidconnect::RequestTokenError::ServerResponse(response) => failed(format!(

@@ -171,6 +171,11 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
             ..checkpoint.clone()
         })
         .expect("checkpoint at 2");
+    assert!(
+        store.remove_events_through("t1", 2).is_err(),
+        "an ordinary checkpoint at the cut does not let events go"
+    );
+    assert_eq!(store.chain_events("t1", 0, 100).expect("chain").len(), 3);
     let expiry = AuditCheckpointRow {
         sequence: 2,
         head: t1[1].hash.clone(),

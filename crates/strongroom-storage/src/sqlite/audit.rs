@@ -307,6 +307,19 @@ impl AuditStore for SqliteAuditStore {
     fn remove_events_through(&self, chain: &str, sequence: u64) -> Result<u64, StorageError> {
         let chain = chain.to_owned();
         self.database.write_and_wait(move |connection| {
+            // Events go only behind an expiry mark at the cut, in the same transaction, so
+            // the trail can never be left starting after an unmarked gap.
+            let marked: bool = connection.query_row(
+                "SELECT EXISTS (SELECT 1 FROM audit_checkpoints
+                                WHERE chain = ?1 AND sequence = ?2 AND expiry)",
+                params![chain, sequence as i64],
+                |row| row.get(0),
+            )?;
+            if !marked {
+                return Err(StorageError::Conflict(
+                    "no expiry mark at the cut: the events stay",
+                ));
+            }
             let removed = connection.execute(
                 "DELETE FROM audit_events WHERE chain = ?1 AND sequence <= ?2",
                 params![chain, sequence as i64],
