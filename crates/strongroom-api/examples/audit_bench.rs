@@ -89,6 +89,8 @@ impl AuditStore for NoAudit {
 struct Setup {
     _directory: tempfile::TempDir,
     platform: Arc<Platform>,
+    /// The real audit store's writer counts (none for the store that keeps nothing).
+    audit_writer: Option<Arc<strongroom_storage::sqlite::WriterCounts>>,
     router: axum::Router,
     token: String,
 }
@@ -101,8 +103,14 @@ async fn setup(audit: Option<Arc<dyn AuditStore>>) -> Setup {
     let (master, _) =
         master_key_file::read_or_create(&directory.path().join("keys/master.key")).unwrap();
     let with_files = audit.is_none();
-    let audit = audit
-        .unwrap_or_else(|| Arc::new(SqliteAuditStore::open(&data_dir.join("audit.db")).unwrap()));
+    let (audit, audit_writer): (Arc<dyn AuditStore>, _) = match audit {
+        Some(audit) => (audit, None),
+        None => {
+            let store = SqliteAuditStore::open(&data_dir.join("audit.db")).unwrap();
+            let counts = store.writer_counts();
+            (Arc::new(store), Some(counts))
+        }
+    };
     let platform = Platform::open(
         Arc::new(SqliteControlStore::open(&data_dir.join("control.db")).unwrap()),
         audit,
@@ -156,6 +164,7 @@ async fn setup(audit: Option<Arc<dyn AuditStore>>) -> Setup {
     let setup = Setup {
         _directory: directory,
         platform,
+        audit_writer,
         router,
         token,
     };
@@ -297,21 +306,57 @@ async fn append_rate(platform: &Arc<Platform>, seconds: u64) -> f64 {
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Small appends with an fsync each, on the same disk.
-fn fsync_rate(seconds: u64) -> f64 {
+/// Small appends with an fsync each, on the same disk: how many a second, and the CPU time
+/// (user and system, of this thread) each one costs.
+fn fsync_rate(seconds: u64) -> (f64, Duration) {
     use std::io::Write;
     let directory =
         tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or(".".into())).unwrap();
     let mut file = std::fs::File::create(directory.path().join("fsync")).unwrap();
     let until = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
+    let cpu_before = thread_cpu_time();
     let mut count = 0u64;
     while Instant::now() < until {
         file.write_all(&[0u8; 200]).unwrap();
         file.sync_data().unwrap();
         count += 1;
     }
-    count as f64 / started.elapsed().as_secs_f64()
+    let cpu = thread_cpu_time() - cpu_before;
+    (
+        count as f64 / started.elapsed().as_secs_f64(),
+        cpu / count.max(1) as u32,
+    )
+}
+
+/// User and system CPU time of the calling thread so far.
+fn thread_cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut usage), 0);
+        usage
+    };
+    let time = |value: libc::timeval| {
+        Duration::from_secs(value.tv_sec as u64) + Duration::from_micros(value.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Average audit events per group commit while `phase` ran.
+async fn group_size<F: std::future::Future<Output = f64>>(setup: &Setup, phase: F) -> (f64, f64) {
+    let counts = setup.audit_writer.as_ref().expect("the audited setup");
+    let read = || {
+        (
+            counts.commits.load(Ordering::SeqCst) + counts.failed_commits.load(Ordering::SeqCst),
+            counts.jobs_run.load(Ordering::SeqCst),
+        )
+    };
+    let (commits_before, jobs_before) = read();
+    let rate = phase.await;
+    let (commits_after, jobs_after) = read();
+    let group = (jobs_after - jobs_before) as f64 / (commits_after - commits_before).max(1) as f64;
+    (rate, group)
 }
 
 fn main() {
@@ -343,12 +388,17 @@ fn main() {
         let unaudited = Arc::new(setup(Some(Arc::new(NoAudit::default()))).await);
         let audited_record = first_record(&audited).await;
         let unaudited_record = first_record(&unaudited).await;
-        let audited_creates = rate(&audited, seconds, creates(), "POST").await;
+        let (audited_creates, _) =
+            group_size(&audited, rate(&audited, seconds, creates(), "POST")).await;
         let unaudited_creates = rate(&unaudited, seconds, creates(), "POST").await;
-        let audited_gets = rate(&audited, seconds, gets(audited_record), "GET").await;
+        let (audited_gets, gets_group) = group_size(
+            &audited,
+            rate(&audited, seconds, gets(audited_record), "GET"),
+        )
+        .await;
         let unaudited_gets = rate(&unaudited, seconds, gets(unaudited_record), "GET").await;
         let appends = append_rate(&audited.platform, seconds).await;
-        let fsyncs = fsync_rate(seconds.min(5));
+        let (fsyncs, fsync_cpu) = fsync_rate(seconds.min(5));
         println!("\nAudit benchmark, {} concurrent callers, in process (no TLS), {seconds} s each, one run", callers());
         println!("  operation   audited/s  without audit/s  ratio   target");
         let verdict = |ratio: f64, target: f64| if ratio >= target { "met" } else { "MISSED" };
@@ -357,5 +407,17 @@ fn main() {
         println!("  creates  {audited_creates:>12.0} {unaudited_creates:>16.0}  {creates_ratio:>5.2}   0.90 {}", verdict(creates_ratio, 0.9));
         println!("  gets     {audited_gets:>12.0} {unaudited_gets:>16.0}  {gets_ratio:>5.2}   0.90 {}", verdict(gets_ratio, 0.9));
         println!("  durable audit appends: {appends:.0}/s; single fsyncs on the same disk: {fsyncs:.0}/s; ratio {:.1} (target well above 1)", appends / fsyncs);
+        // What the disk alone allows. The runs are CPU-bound, so an unaudited get costs the
+        // machine's cores over its rate; an audited one costs at least that plus its share of
+        // one fsync's CPU time, whatever else building, sealing and storing its event costs.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let get_cpu = cores / unaudited_gets * 1e6;
+        let fsync_cpu = fsync_cpu.as_secs_f64() * 1e6;
+        let cap = |group: f64| get_cpu / (get_cpu + fsync_cpu / group);
+        let budget = get_cpu * (1.0 / 0.9 - 1.0);
+        println!("\nWhat the disk alone allows ({cores} cores, all busy during the runs):");
+        println!("  an unaudited get costs {get_cpu:.1} µs of CPU; 0.90 leaves {budget:.1} µs for its whole audit event");
+        println!("  one fsync costs {fsync_cpu:.1} µs of CPU on this disk; audited gets shared each commit {gets_group:.1} at a time ({} callers at most)", callers());
+        println!("  fsyncs alone cap audited gets at {:.2} of the unaudited rate at that group size, {:.2} if every caller shared every commit", cap(gets_group), cap(callers() as f64));
     });
 }

@@ -143,17 +143,22 @@ impl SqliteAuditStore {
             heads: Arc::default(),
         })
     }
+
+    /// The writer's group commits so far (the audit benchmark reports their average size).
+    pub fn writer_counts(&self) -> Arc<super::database::WriterCounts> {
+        self.database.counts()
+    }
 }
 
 impl AuditStore for SqliteAuditStore {
     fn append(&self, entry: AuditEntry, sealer: AuditSealer) -> PendingWrite<u64> {
         let heads = self.heads.clone();
-        let failed_commits = self.database.failed_commits();
+        let counts = self.database.counts();
         self.database.write_one_statement(move |connection| {
             let mut heads = heads
                 .lock()
                 .map_err(|_| StorageError::Unavailable("audit head cache poisoned".into()))?;
-            let (last, previous) = heads.head(connection, &entry.chain, &failed_commits)?;
+            let (last, previous) = heads.head(connection, &entry.chain, &counts.failed_commits)?;
             let sequence = last + 1;
             let (sealed, hash) = sealer(sequence, &previous)?;
             let inserted = connection

@@ -18,6 +18,18 @@ const READERS_KEPT_MAX: usize = 8;
 /// Writes queued at most; beyond it writes are refused as overload (503), never waited on.
 const WRITE_QUEUE_LENGTH_MAX: usize = 4096;
 
+/// Transactions and jobs of a database's writer since it opened.
+#[derive(Debug, Default)]
+pub struct WriterCounts {
+    /// Group commits that reached the disk.
+    pub commits: AtomicU64,
+    /// Group commits that failed (their jobs' changes were rolled back).
+    pub failed_commits: AtomicU64,
+    /// Write jobs run, in either kind of commit: `jobs_run / (commits + failed_commits)` is the
+    /// average group size, which is what spreads an fsync's cost.
+    pub jobs_run: AtomicU64,
+}
+
 /// One SQLite database with a single writer thread that group-commits: every write job that is
 /// queued while a commit runs joins the next transaction, each in its own savepoint, and all of
 /// them are acknowledged after the one fsync of that commit.
@@ -26,7 +38,7 @@ pub struct SqliteDatabase {
     jobs: Option<Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
     writer: Option<std::thread::JoinHandle<()>>,
-    failed_commits: std::sync::Arc<AtomicU64>,
+    counts: std::sync::Arc<WriterCounts>,
     /// Whether writes queued inside a [`WriteGate`] scope wait for its intent (every database
     /// but the audit trail's own, whose writer settles the gates).
     gated: bool,
@@ -51,8 +63,8 @@ impl SqliteDatabase {
         )?;
         migrate(&connection, migrations)?;
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(WRITE_QUEUE_LENGTH_MAX);
-        let failed_commits = std::sync::Arc::new(AtomicU64::new(0));
-        let counting = failed_commits.clone();
+        let counts = std::sync::Arc::new(WriterCounts::default());
+        let counting = counts.clone();
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run_writer(connection, receiver, &counting))?;
@@ -61,7 +73,7 @@ impl SqliteDatabase {
             jobs: Some(sender),
             readers: Mutex::new(Vec::new()),
             writer: Some(writer),
-            failed_commits,
+            counts,
             gated,
         })
     }
@@ -70,10 +82,10 @@ impl SqliteDatabase {
         &self.path
     }
 
-    /// How many batches have failed to commit since the database opened: a writer job that
-    /// caches what earlier jobs wrote (such as chain heads) drops its cache when this moves.
-    pub fn failed_commits(&self) -> std::sync::Arc<AtomicU64> {
-        self.failed_commits.clone()
+    /// What the writer has done since the database opened. A writer job that caches what
+    /// earlier jobs wrote (such as chain heads) drops its cache when `failed_commits` moves.
+    pub fn counts(&self) -> std::sync::Arc<WriterCounts> {
+        self.counts.clone()
     }
 
     /// Queues `work` for the next group commit; the answer arrives once that commit is
@@ -246,7 +258,7 @@ fn run_in_savepoint<T>(
     }
 }
 
-fn run_writer(connection: Connection, jobs: Receiver<Job>, failed_commits: &AtomicU64) {
+fn run_writer(connection: Connection, jobs: Receiver<Job>, counts: &WriterCounts) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < GROUP_COMMIT_JOBS_MAX {
@@ -278,10 +290,16 @@ fn run_writer(connection: Connection, jobs: Receiver<Job>, failed_commits: &Atom
                 error.to_string()
             })
         };
-        if commit.is_err() {
-            // Before any caller hears of it, so the next batch's jobs see it.
-            failed_commits.fetch_add(1, Ordering::SeqCst);
-        }
+        // Before any caller hears of it, so the next batch's jobs see it.
+        let counter = if commit.is_err() {
+            &counts.failed_commits
+        } else {
+            &counts.commits
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        counts
+            .jobs_run
+            .fetch_add(completions.len() as u64, Ordering::Relaxed);
         for completion in completions {
             completion(commit.clone().map_err(StorageError::Unavailable));
         }

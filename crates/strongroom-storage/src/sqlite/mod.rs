@@ -12,5 +12,5 @@ mod users;
 
 pub use audit::SqliteAuditStore;
 pub use control::SqliteControlStore;
-pub use database::SqliteDatabase;
+pub use database::{SqliteDatabase, WriterCounts};
 pub use tenant::SqliteTenantStore;
