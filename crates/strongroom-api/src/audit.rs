@@ -151,11 +151,23 @@ fn made_but_unrecorded() -> Response {
     .into_response()
 }
 
+/// A client that goes away drops its request's future wherever it stands. The request runs in
+/// a task of its own instead, so a change under way still finishes and its outcome, like a
+/// read's event, still reaches the trail; only the answer is lost.
 pub(crate) async fn audit(
     State(state): State<AuditState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    match tokio::spawn(audit_request(state, request, next)).await {
+        Ok(response) => response,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        // Cancelled: the runtime is shutting down.
+        Err(_) => refused(),
+    }
+}
+
+async fn audit_request(state: AuditState, mut request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

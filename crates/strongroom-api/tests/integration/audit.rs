@@ -234,6 +234,56 @@ async fn every_request_is_recorded_with_actor_address_action_and_outcome_and_no_
     }
 }
 
+/// A client that disconnects mid-request must not take the request's outcome with it: the
+/// change under way finishes (here it fails, the body broke off) and the trail says how.
+#[tokio::test]
+async fn a_request_its_client_abandons_still_has_its_outcome_recorded() {
+    let harness = Harness::new().await;
+    let token = harness
+        .tenant_with_token("acme", &["documents:read", "documents:write"])
+        .await;
+    let owner = owner_of_acme(&harness).await;
+    let (upload, body) = Request::put("/v1/tenants/acme/documents/left.bin")
+        .token(&token)
+        .header("content-type", "application/octet-stream")
+        .held_open();
+    body.send(Ok(vec![7u8; 70_000])).await.unwrap();
+    let uploads = |outcome: &'static str| {
+        let harness = &harness;
+        let owner = owner.clone();
+        async move {
+            trail(harness, &owner, &format!("?action=put_document&outcome={outcome}"))
+                .await
+                .len()
+        }
+    };
+    // Abandoned once its intent is in the trail: the handler is then reading the body.
+    harness
+        .public_abandoned(upload, async {
+            while uploads("pending").await == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+    // Nobody reads it any more if the abandoned request was cancelled.
+    let _ = body
+        .send(Err(std::io::Error::other("connection reset")))
+        .await;
+    let mut recorded = 0;
+    for _ in 0..500 {
+        recorded = uploads("denied").await;
+        if recorded > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(recorded, 1, "the abandoned upload's outcome is in the trail");
+    let listed = harness
+        .public(Request::get("/v1/tenants/acme/documents").token(&token))
+        .await;
+    assert_eq!(listed.body["documents"], json!([]), "{}", listed.body);
+}
+
 #[tokio::test]
 async fn when_the_trail_cannot_be_written_nothing_happens_and_every_request_is_refused() {
     let harness = Harness::new().await;

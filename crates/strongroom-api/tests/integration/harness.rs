@@ -104,6 +104,18 @@ impl Request {
         self
     }
 
+    /// A body whose further chunks (or error) the test sends while the request runs.
+    pub fn held_open(
+        mut self,
+    ) -> (
+        Self,
+        tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+    ) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        self.body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+        (self, sender)
+    }
+
     /// A body sent without Content-Length, in chunks, as a streaming client would.
     pub fn streamed_json(mut self, bytes: Vec<u8>) -> Self {
         self.headers
@@ -243,6 +255,21 @@ impl Harness {
         send(&self.public, request).await
     }
 
+    /// Sends `request` on the public router and drops it, as a client that goes away would,
+    /// once `abandon_when` completes; the request must still be running then.
+    pub async fn public_abandoned(
+        &self,
+        request: Request,
+        abandon_when: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::select! {
+            response = self.public.clone().oneshot(http_request(request)) => {
+                panic!("the request ended before it was abandoned: {:?}", response.map(|r| r.status()));
+            }
+            () = abandon_when => {}
+        }
+    }
+
     pub async fn admin(&self, request: Request) -> Response {
         send(&self.admin, request).await
     }
@@ -294,7 +321,7 @@ impl Harness {
     }
 }
 
-async fn send(router: &Router, request: Request) -> Response {
+fn http_request(request: Request) -> axum::http::Request<Body> {
     let mut builder = axum::http::Request::builder()
         .method(request.method)
         .uri(request.uri);
@@ -306,9 +333,13 @@ async fn send(router: &Router, request: Request) -> Response {
     for (name, value) in request.headers {
         builder = builder.header(name, value);
     }
+    builder.body(request.body).unwrap()
+}
+
+async fn send(router: &Router, request: Request) -> Response {
     let response = router
         .clone()
-        .oneshot(builder.body(request.body).unwrap())
+        .oneshot(http_request(request))
         .await
         .unwrap();
     let status = response.status();
