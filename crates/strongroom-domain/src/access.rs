@@ -156,6 +156,50 @@ pub fn permits(grants: &[Grant], permission: Permission, resource: Resource<'_>)
     })
 }
 
+/// Where under the listing prefix `prefix` grants give `permission` on documents: `None` when
+/// on every document under it, else the directory prefixes inside it that they name (none: no
+/// document at all). A listing then reads only what the caller may see, so its cost does not
+/// grow with what is hidden from them. Agrees with [`permits`]: directory prefixes are whole
+/// segments, so a path under `prefix` and under a granted prefix is under the longer of the two.
+pub fn document_prefixes_within(
+    grants: &[Grant],
+    permission: Permission,
+    prefix: &str,
+) -> Option<Vec<String>> {
+    let mut inside = BTreeSet::new();
+    for grant in grants
+        .iter()
+        .filter(|grant| grant.permissions.contains(&permission))
+    {
+        match &grant.limit {
+            GrantLimit::Everything => return None,
+            GrantLimit::Collections(_) => {}
+            GrantLimit::DocumentPrefixes(granted) => {
+                for granted in granted {
+                    if prefix.starts_with(granted.as_str()) {
+                        return None;
+                    }
+                    if granted.starts_with(prefix) {
+                        inside.insert(granted.as_str());
+                    }
+                }
+            }
+        }
+    }
+    // A prefix inside another one adds nothing to the listing.
+    Some(
+        inside
+            .iter()
+            .filter(|granted| {
+                !inside
+                    .iter()
+                    .any(|other| other != *granted && granted.starts_with(*other))
+            })
+            .map(|granted| (*granted).to_owned())
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +284,83 @@ mod tests {
             Permission::RecordsWrite,
             Resource::Anywhere
         ));
+    }
+
+    /// Over every small tree and every grant of up to two prefixes: a path under a listing
+    /// prefix is readable exactly when the prefixes to list say so.
+    #[test]
+    fn listing_prefixes_agree_with_permits() {
+        let directories = ["", "a/", "b/", "a/a/", "a/b/", "b/a/", "a/a/a/"];
+        let paths: Vec<String> = directories
+            .iter()
+            .map(|directory| format!("{directory}x"))
+            .collect();
+        let granted = &directories[1..];
+        let mut grant_sets: Vec<Vec<&str>> = vec![vec![]];
+        for (index, first) in granted.iter().enumerate() {
+            grant_sets.push(vec![first]);
+            for second in &granted[index + 1..] {
+                grant_sets.push(vec![first, second]);
+            }
+        }
+        for set in &grant_sets {
+            let grants = vec![
+                Grant {
+                    permissions: [Permission::DocumentsRead].into(),
+                    limit: GrantLimit::DocumentPrefixes(
+                        set.iter().map(|prefix| (*prefix).to_owned()).collect(),
+                    ),
+                },
+                // Other permissions and collection limits change nothing.
+                Grant {
+                    permissions: [Permission::DocumentsWrite].into(),
+                    limit: GrantLimit::Everything,
+                },
+                Grant {
+                    permissions: [Permission::DocumentsRead].into(),
+                    limit: GrantLimit::Collections(["a".to_owned()].into()),
+                },
+            ];
+            for listed in directories {
+                let within = document_prefixes_within(&grants, Permission::DocumentsRead, listed);
+                if let Some(prefixes) = &within {
+                    for prefix in prefixes {
+                        assert!(prefix.starts_with(listed), "{prefix} inside {listed}");
+                        assert!(
+                            !prefixes
+                                .iter()
+                                .any(|other| other != prefix && prefix.starts_with(other.as_str())),
+                            "{prefixes:?} nest"
+                        );
+                    }
+                }
+                for path in paths.iter().filter(|path| path.starts_with(listed)) {
+                    let listed_as_readable = within.as_ref().is_none_or(|prefixes| {
+                        prefixes
+                            .iter()
+                            .any(|prefix| path.starts_with(prefix.as_str()))
+                    });
+                    assert_eq!(
+                        listed_as_readable,
+                        permits(&grants, Permission::DocumentsRead, Resource::Document(path)),
+                        "grants {set:?}, listing {listed:?}, path {path}"
+                    );
+                }
+            }
+        }
+        let everything = [Grant {
+            permissions: [Permission::DocumentsRead].into(),
+            limit: GrantLimit::Everything,
+        }];
+        assert_eq!(
+            document_prefixes_within(&everything, Permission::DocumentsRead, "a/"),
+            None
+        );
+        assert_eq!(
+            document_prefixes_within(&everything, Permission::DocumentsDownload, "a/"),
+            Some(vec![]),
+            "no grant of the permission: nothing"
+        );
     }
 
     #[test]

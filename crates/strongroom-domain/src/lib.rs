@@ -18,7 +18,9 @@ pub mod scope;
 pub mod slug;
 pub mod time;
 
-pub use access::{BuiltinRole, Grant, GrantLimit, Permission, Resource, permits};
+pub use access::{
+    BuiltinRole, Grant, GrantLimit, Permission, Resource, document_prefixes_within, permits,
+};
 pub use byte_range::ByteRange;
 pub use collection::{CollectionName, CollectionSchema, FieldSpec, FieldType, IndexedValue};
 pub use document_path::{DocumentPath, DocumentPrefix};

@@ -126,6 +126,17 @@ impl TokenPrincipal {
             Some(user) => strongroom_domain::permits(&user.grants, permission, resource),
         }
     }
+
+    /// The directory prefixes inside the listing prefix `prefix` whose documents the caller
+    /// may use with `permission`; `None` when every document under it.
+    pub(crate) fn document_prefixes_within(
+        &self,
+        permission: Permission,
+        prefix: &str,
+    ) -> Option<Vec<String>> {
+        let user = self.user.as_ref()?;
+        strongroom_domain::document_prefixes_within(&user.grants, permission, prefix)
+    }
 }
 
 /// An authenticated operator credential.

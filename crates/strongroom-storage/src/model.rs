@@ -170,8 +170,9 @@ pub struct DocumentRelocation {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocumentQuery {
-    /// The token of the listed prefix (every document has one for the empty prefix).
-    pub prefix_token: Vec<u8>,
+    /// Tokens of the listed prefixes (every document has one for the empty prefix): documents
+    /// under any of them, each once. None: an empty page.
+    pub prefix_tokens: Vec<Vec<u8>>,
     pub trashed: bool,
     /// Position after which the page starts: (updated_at, document id).
     pub after: Option<(i64, String)>,

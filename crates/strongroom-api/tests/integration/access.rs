@@ -284,6 +284,33 @@ async fn custom_roles_and_groups_give_rights_limited_to_collections_and_director
     seen.sort();
     assert_eq!(seen, ["hr/a.txt", "hr/d.txt"]);
     assert!(second["next_cursor"].is_null(), "{second}");
+    // Listing a directory: a granted one in full, one outside the grant as if empty.
+    put_documents(&harness, &owner, &["hr/pay/e.txt"]).await;
+    let listed = |prefix: &'static str| {
+        let (harness, bob) = (&harness, bob.clone());
+        async move {
+            let (status, page) = status_of(
+                harness,
+                Request::get(&format!("/v1/tenants/acme/documents?prefix={prefix}")).token(&bob),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let mut paths: Vec<String> = page["documents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|document| document["path"].as_str().unwrap().to_owned())
+                .collect();
+            paths.sort();
+            paths
+        }
+    };
+    assert_eq!(listed("hr/pay/").await, ["hr/pay/e.txt"]);
+    assert_eq!(
+        listed("hr/").await,
+        ["hr/a.txt", "hr/d.txt", "hr/pay/e.txt"]
+    );
+    assert_eq!(listed("finance/").await, Vec::<String>::new());
 
     // documents:read without documents:download: metadata, not content.
     harness

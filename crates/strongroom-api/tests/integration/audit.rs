@@ -252,9 +252,13 @@ async fn a_request_its_client_abandons_still_has_its_outcome_recorded() {
         let harness = &harness;
         let owner = owner.clone();
         async move {
-            trail(harness, &owner, &format!("?action=put_document&outcome={outcome}"))
-                .await
-                .len()
+            trail(
+                harness,
+                &owner,
+                &format!("?action=put_document&outcome={outcome}"),
+            )
+            .await
+            .len()
         }
     };
     // Abandoned once its intent is in the trail: the handler is then reading the body.
@@ -277,7 +281,10 @@ async fn a_request_its_client_abandons_still_has_its_outcome_recorded() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert_eq!(recorded, 1, "the abandoned upload's outcome is in the trail");
+    assert_eq!(
+        recorded, 1,
+        "the abandoned upload's outcome is in the trail"
+    );
     let listed = harness
         .public(Request::get("/v1/tenants/acme/documents").token(&token))
         .await;

@@ -337,11 +337,7 @@ fn http_request(request: Request) -> axum::http::Request<Body> {
 }
 
 async fn send(router: &Router, request: Request) -> Response {
-    let response = router
-        .clone()
-        .oneshot(http_request(request))
-        .await
-        .unwrap();
+    let response = router.clone().oneshot(http_request(request)).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     assert_eq!(

@@ -29,7 +29,7 @@ fn conflict_or(error: StorageError, conflict: &str) -> ServiceError {
 
 fn page_query(
     context: &TenantContext,
-    prefix: &DocumentPrefix,
+    prefixes: &[DocumentPrefix],
     trashed: bool,
     limit: u32,
     cursor: Option<&str>,
@@ -42,7 +42,10 @@ fn page_query(
         None => None,
     };
     Ok(DocumentQuery {
-        prefix_token: prefix_token(context, prefix),
+        prefix_tokens: prefixes
+            .iter()
+            .map(|prefix| prefix_token(context, prefix))
+            .collect(),
         trashed,
         after,
         limit: limit.clamp(1, PAGE_LIMIT_MAX) + 1,
@@ -60,9 +63,10 @@ fn cursor_after(document: &StoredDocument) -> String {
 
 impl Platform {
     /// One page of the documents (or trash entries) the caller may read, with their paths.
-    /// Store pages are read until one more visible entry than the page holds is found or the
-    /// listing ends, so neither a short page nor its cursor tells a caller limited to some
-    /// directories that entries it cannot see exist.
+    /// A caller limited to some directories has only those listed, so neither a short page nor
+    /// its cursor tells them that entries they cannot see exist, and the listing reads no more
+    /// than they may see. Each entry is still checked; store pages are read until one more
+    /// visible entry than the page holds is found or the listing ends.
     fn visible_page(
         &self,
         context: &TenantContext,
@@ -73,7 +77,15 @@ impl Platform {
         cursor: Option<&str>,
     ) -> Result<(Vec<(StoredDocument, String)>, Option<String>), ServiceError> {
         let limit = limit.clamp(1, PAGE_LIMIT_MAX) as usize;
-        let mut query = page_query(context, prefix, trashed, limit as u32, cursor)?;
+        let prefixes =
+            match principal.document_prefixes_within(Permission::DocumentsRead, prefix.as_str()) {
+                None => vec![prefix.clone()],
+                Some(granted) => granted
+                    .iter()
+                    .map(|granted| DocumentPrefix::parse(granted))
+                    .collect::<Result<_, _>>()?,
+            };
+        let mut query = page_query(context, &prefixes, trashed, limit as u32, cursor)?;
         let mut visible = Vec::new();
         loop {
             let found = context.store.list_documents(&query)?;

@@ -149,7 +149,7 @@ pub(super) fn documents_versions_trash_and_purge(store: &dyn TenantStore) {
         "two distinct blobs of 10 bytes"
     );
     let query = |prefix: &[u8], trashed: bool| DocumentQuery {
-        prefix_token: prefix.to_vec(),
+        prefix_tokens: vec![prefix.to_vec()],
         trashed,
         after: None,
         limit: 10,
@@ -164,6 +164,28 @@ pub(super) fn documents_versions_trash_and_purge(store: &dyn TenantStore) {
     assert_eq!(
         store.list_documents(&query(b"a", false)).expect("list")[0].id,
         "d1"
+    );
+    let under_either = |tokens: &[&[u8]]| {
+        store
+            .list_documents(&DocumentQuery {
+                prefix_tokens: tokens.iter().map(|token| token.to_vec()).collect(),
+                ..query(b"", false)
+            })
+            .expect("list")
+            .into_iter()
+            .map(|document| document.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        under_either(&[b"all", b"a"]).len(),
+        2,
+        "a document under two of the prefixes is listed once"
+    );
+    assert_eq!(under_either(&[b"a", b"nothing here"]), ["d1"]);
+    assert_eq!(
+        under_either(&[]),
+        Vec::<String>::new(),
+        "no prefix, no page"
     );
 
     store

@@ -205,22 +205,36 @@ pub(super) fn list(
     } else {
         "IS NULL"
     };
+    if query.prefix_tokens.is_empty() {
+        return Ok(Vec::new());
+    }
     let (after_at, after_id) = query.after.clone().unwrap_or((i64::MIN, String::new()));
+    // ?1 to ?3 are the position and limit; the tokens follow.
+    let tokens = (4..4 + query.prefix_tokens.len())
+        .map(|number| format!("?{number}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     database.read(|connection| {
+        // A document under two of the prefixes (one inside the other) is listed once.
         let mut statement = connection.prepare_cached(&format!(
-            "SELECT {} FROM documents d JOIN document_prefixes p ON p.document_id = d.id
-             WHERE p.token = ?1 AND d.trashed_at {trashed} AND (d.updated_at, d.id) > (?2, ?3)
-             ORDER BY d.updated_at, d.id LIMIT ?4",
+            "SELECT {} FROM documents d
+             WHERE d.id IN (SELECT document_id FROM document_prefixes WHERE token IN ({tokens}))
+               AND d.trashed_at {trashed} AND (d.updated_at, d.id) > (?1, ?2)
+             ORDER BY d.updated_at, d.id LIMIT ?3",
             DOCUMENT_COLUMNS
                 .split(", ")
                 .map(|column| format!("d.{column}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         ))?;
-        let rows = statement.query_map(
-            params![query.prefix_token, after_at, after_id, query.limit],
-            document_from_row,
-        )?;
+        let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&after_at, &after_id, &query.limit];
+        parameters.extend(
+            query
+                .prefix_tokens
+                .iter()
+                .map(|token| token as &dyn rusqlite::ToSql),
+        );
+        let rows = statement.query_map(parameters.as_slice(), document_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     })
 }
