@@ -22,33 +22,91 @@ const SETTING: &str = "alert-channels";
 /// outsider could set off. Every event stays in the audit trail.
 const ALERT_INTERVAL_MICROS: i64 = 60 * 1_000_000;
 
-/// When each tenant last got an alert of each kind, and how many were held back since.
+/// When each tenant last got an alert of each kind, and what was held back since.
 #[derive(Default)]
 pub(crate) struct AlertWindows(
-    std::sync::Mutex<std::collections::BTreeMap<(String, SecurityEventKind), (i64, u64)>>,
+    std::sync::Mutex<std::collections::BTreeMap<(String, SecurityEventKind), AlertWindow>>,
 );
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AlertWindow {
+    last_sent: i64,
+    held: u64,
+    /// The audit sequence of the last event held back.
+    last_held_sequence: u64,
+}
+
+/// Events of one kind held back in a window that has passed with no alert to count them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeldBackAlerts {
+    pub tenant_id: String,
+    pub kind: SecurityEventKind,
+    pub count: u64,
+    pub last_sequence: u64,
+}
+
 impl AlertWindows {
-    /// How many of the same were held back since the last alert, if this one goes out now.
-    fn admit(&self, tenant_id: &str, kind: SecurityEventKind, now: i64) -> Option<u64> {
+    /// How many of the same were held back since the last alert, if this one (audit sequence
+    /// `sequence`) goes out now.
+    fn admit(
+        &self,
+        tenant_id: &str,
+        kind: SecurityEventKind,
+        now: i64,
+        sequence: u64,
+    ) -> Option<u64> {
         let mut windows = self
             .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         match windows.get_mut(&(tenant_id.to_owned(), kind)) {
-            Some((last_sent, held)) if now - *last_sent < ALERT_INTERVAL_MICROS => {
-                *held += 1;
+            Some(window) if now - window.last_sent < ALERT_INTERVAL_MICROS => {
+                window.held += 1;
+                window.last_held_sequence = sequence;
                 None
             }
-            Some((last_sent, held)) => {
-                *last_sent = now;
-                Some(std::mem::take(held))
+            Some(window) => {
+                window.last_sent = now;
+                Some(std::mem::take(&mut window.held))
             }
             None => {
-                windows.insert((tenant_id.to_owned(), kind), (now, 0));
+                let window = AlertWindow {
+                    last_sent: now,
+                    held: 0,
+                    last_held_sequence: 0,
+                };
+                windows.insert((tenant_id.to_owned(), kind), window);
                 Some(0)
             }
         }
+    }
+
+    /// The windows that passed with events held back, taken as alerted now, so a burst that
+    /// ends is still reported once its minute is over. Windows that passed quietly are
+    /// forgotten.
+    fn due(&self, now: i64) -> Vec<HeldBackAlerts> {
+        let mut windows = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut due = Vec::new();
+        windows.retain(|(tenant_id, kind), window| {
+            if now - window.last_sent < ALERT_INTERVAL_MICROS {
+                return true;
+            }
+            if window.held == 0 {
+                return false;
+            }
+            due.push(HeldBackAlerts {
+                tenant_id: tenant_id.clone(),
+                kind: *kind,
+                count: std::mem::take(&mut window.held),
+                last_sequence: window.last_held_sequence,
+            });
+            window.last_sent = now;
+            true
+        });
+        due
     }
 }
 
@@ -214,16 +272,63 @@ impl Platform {
     ) -> Result<(), ServiceError> {
         let Some(held) =
             self.alert_windows
-                .admit(&runtime.id, kind, self.clock.now().unix_micros())
+                .admit(&runtime.id, kind, self.clock.now().unix_micros(), sequence)
         else {
             return Ok(());
         };
-        let detail = &match held {
+        let detail = match held {
             0 => detail.to_owned(),
             held => format!(
                 "{detail} ({held} more of this kind in the last minute were not sent on their own; all are in the audit trail)"
             ),
         };
+        self.send_alert(runtime, kind, &detail, sequence).await
+    }
+
+    /// Alerts for bursts whose minute is over with events held back and no later alert to
+    /// count them: one per tenant and kind, naming how many and the last one's sequence. Run
+    /// every minute by the server; answers how many went out.
+    pub async fn send_held_back_alerts(&self) -> usize {
+        let due = self.alert_windows.due(self.clock.now().unix_micros());
+        let mut sent = 0;
+        for held in due {
+            let runtime = match self.tenant_by_id(&held.tenant_id).await {
+                Ok(Some(runtime)) => runtime,
+                // A tenant removed since has nobody left to alert.
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::error!(%error, kind = held.kind.as_str(), "held-back alerts could not be sent");
+                    continue;
+                }
+            };
+            let detail = format!(
+                "{} more {} events in the last minute were not sent on their own (the last is audit sequence {}); all are in the audit trail",
+                held.count,
+                held.kind.as_str(),
+                held.last_sequence
+            );
+            match self
+                .send_alert(&runtime, held.kind, &detail, held.last_sequence)
+                .await
+            {
+                Ok(()) => sent += 1,
+                Err(error) => {
+                    tracing::error!(%error, kind = held.kind.as_str(), "held-back alerts could not be sent");
+                }
+            }
+        }
+        sent
+    }
+
+    /// Sends one alert to every channel of the tenant, each with retries, and records each
+    /// delivery in the tenant's trail.
+    async fn send_alert(
+        &self,
+        runtime: &crate::sealing::TenantRuntime,
+        kind: SecurityEventKind,
+        detail: &str,
+        sequence: u64,
+    ) -> Result<(), ServiceError> {
         let context = TenantContext::of(runtime);
         let channels = self.observe(&context, load(&context))?;
         // One channel's failure (even to record its outcome) does not hold back the others.
@@ -366,33 +471,72 @@ impl Platform {
 
 #[cfg(test)]
 mod tests {
-    use super::{ALERT_INTERVAL_MICROS, AlertWindows};
+    use super::{ALERT_INTERVAL_MICROS, AlertWindows, HeldBackAlerts};
     use crate::SecurityEventKind::{FirewallChanged, FirewallDenied};
 
     #[test]
     fn a_burst_sends_one_alert_a_minute_and_the_next_counts_the_rest() {
         let windows = AlertWindows::default();
-        assert_eq!(windows.admit("t1", FirewallDenied, 0), Some(0));
-        assert_eq!(windows.admit("t1", FirewallDenied, 1), None);
-        assert_eq!(windows.admit("t1", FirewallDenied, 2), None);
+        assert_eq!(windows.admit("t1", FirewallDenied, 0, 10), Some(0));
+        assert_eq!(windows.admit("t1", FirewallDenied, 1, 11), None);
+        assert_eq!(windows.admit("t1", FirewallDenied, 2, 12), None);
         assert_eq!(
-            windows.admit("t1", FirewallChanged, 3),
+            windows.admit("t1", FirewallChanged, 3, 13),
             Some(0),
             "each kind has its own window"
         );
         assert_eq!(
-            windows.admit("t2", FirewallDenied, 4),
+            windows.admit("t2", FirewallDenied, 4, 14),
             Some(0),
             "and each tenant"
         );
         assert_eq!(
-            windows.admit("t1", FirewallDenied, ALERT_INTERVAL_MICROS),
+            windows.admit("t1", FirewallDenied, ALERT_INTERVAL_MICROS, 15),
             Some(2),
             "a minute on, the next goes out and says two were held back"
         );
         assert_eq!(
-            windows.admit("t1", FirewallDenied, ALERT_INTERVAL_MICROS + 1),
+            windows.admit("t1", FirewallDenied, ALERT_INTERVAL_MICROS + 1, 16),
             None
+        );
+    }
+
+    #[test]
+    fn a_burst_that_ends_is_reported_once_its_minute_is_over() {
+        let windows = AlertWindows::default();
+        windows.admit("t1", FirewallDenied, 0, 10);
+        windows.admit("t1", FirewallDenied, 1, 11);
+        windows.admit("t1", FirewallDenied, 2, 12);
+        windows.admit("t2", FirewallDenied, 3, 13);
+        assert_eq!(
+            windows.due(ALERT_INTERVAL_MICROS - 1),
+            Vec::new(),
+            "not before"
+        );
+        assert_eq!(
+            windows.due(ALERT_INTERVAL_MICROS),
+            vec![HeldBackAlerts {
+                tenant_id: "t1".into(),
+                kind: FirewallDenied,
+                count: 2,
+                last_sequence: 12,
+            }],
+            "t2 held nothing back"
+        );
+        assert_eq!(
+            windows.due(ALERT_INTERVAL_MICROS + 1),
+            Vec::new(),
+            "reported once"
+        );
+        assert_eq!(
+            windows.admit("t1", FirewallDenied, ALERT_INTERVAL_MICROS + 2, 17),
+            None,
+            "the summary opened a new window"
+        );
+        assert_eq!(
+            windows.admit("t2", FirewallDenied, ALERT_INTERVAL_MICROS + 3, 18),
+            Some(0),
+            "a quiet window is forgotten"
         );
     }
 }

@@ -161,6 +161,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             if let Err(error) = signing.sign_audit_checkpoints().await {
                 tracing::error!(%error, "audit checkpoints could not be signed");
             }
+            // Bursts that ended with alerts held back are reported once their minute is over.
+            let alerting = signing.clone();
+            tokio::spawn(async move { alerting.send_held_back_alerts().await });
         }
     });
 

@@ -11,6 +11,11 @@ type Received = Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
 
 /// An HTTP server that records what it receives and answers 500 to the first request.
 async fn receiver() -> (String, Received) {
+    receiver_failing_first(true).await
+}
+
+/// An HTTP server that records what it receives, answering 500 to the first request if asked.
+async fn receiver_failing_first(fail_first: bool) -> (String, Received) {
     let received: Received = Arc::default();
     let store = received.clone();
     let app = axum::Router::new().route(
@@ -21,7 +26,7 @@ async fn receiver() -> (String, Received) {
                 async move {
                     let mut received = store.lock().unwrap();
                     received.push((headers, body.to_vec()));
-                    if received.len() == 1 {
+                    if fail_first && received.len() == 1 {
                         StatusCode::INTERNAL_SERVER_ERROR
                     } else {
                         StatusCode::OK
@@ -36,9 +41,8 @@ async fn receiver() -> (String, Received) {
     (format!("http://{address}/hook"), received)
 }
 
-#[tokio::test]
-async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() {
-    let harness = Harness::allowing_private_networks().await;
+/// Acme's first owner, signed in.
+async fn acme_owner(harness: &Harness) -> String {
     harness.tenant_with_token("acme", &["records:read"]).await;
     let created = harness
         .admin(
@@ -48,13 +52,38 @@ async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() 
         )
         .await;
     activated_session(
-        &harness,
+        harness,
         "ann@example.com",
         created.body["one_time_password"].as_str().unwrap(),
         "a fine long passphrase",
     )
     .await;
-    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
+    session_token(harness, "ann@example.com", "a fine long passphrase").await
+}
+
+/// The tenant's alert deliveries, once there are `count` of them.
+async fn deliveries(harness: &Harness, owner: &str, count: usize) -> Vec<Value> {
+    let mut deliveries = Vec::new();
+    for _ in 0..200 {
+        deliveries = harness
+            .public(Request::get("/v1/tenants/acme/alerts/deliveries").token(owner))
+            .await
+            .body["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if deliveries.len() >= count {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    deliveries
+}
+
+#[tokio::test]
+async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() {
+    let harness = Harness::allowing_private_networks().await;
+    let owner = acme_owner(&harness).await;
     let (url, received) = receiver().await;
     let secret = "webhook-secret-canary-21c9";
     let refused = harness
@@ -85,20 +114,7 @@ async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() 
         )
         .await;
     assert_eq!(changed.status, StatusCode::OK);
-    let mut deliveries = Vec::new();
-    for _ in 0..200 {
-        deliveries = harness
-            .public(Request::get("/v1/tenants/acme/alerts/deliveries").token(&owner))
-            .await
-            .body["events"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if !deliveries.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let deliveries = deliveries(&harness, &owner, 1).await;
     assert_eq!(deliveries.len(), 1, "one delivery, recorded");
     let delivery = &deliveries[0]["event"];
     assert_eq!(delivery["outcome"], "allowed");
@@ -142,6 +158,76 @@ async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() 
             .as_str()
             .unwrap()
             .contains("203.0.113.0/24")
+    );
+}
+
+/// A burst sends one alert; once its minute is over the rest are counted in one more, even
+/// when no later event comes to carry the count.
+#[tokio::test]
+async fn a_burst_that_ends_is_reported_once_its_minute_is_over() {
+    let harness = Harness::allowing_private_networks().await;
+    let owner = acme_owner(&harness).await;
+    let (url, received) = receiver_failing_first(false).await;
+    let set = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/alerts")
+                .token(&owner)
+                .json(json!({"webhooks": [{"url": url, "secret": "a webhook secret of enough length"}]})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    for network in ["203.0.113.0/24", "198.51.100.0/24", "192.0.2.0/24"] {
+        let changed = harness
+            .public(
+                Request::put("/v1/tenants/acme/policy/firewall")
+                    .token(&owner)
+                    .json(json!({"deny": [network]})),
+            )
+            .await;
+        assert_eq!(changed.status, StatusCode::OK);
+    }
+    let changes = || async {
+        harness
+            .public(
+                Request::get("/v1/tenants/acme/security-events?action=security.firewall_changed")
+                    .token(&owner),
+            )
+            .await
+            .body["events"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    for _ in 0..200 {
+        if changes().await == 3 && !deliveries(&harness, &owner, 1).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(changes().await, 3, "three events in the trail");
+    assert_eq!(
+        harness.platform.send_held_back_alerts().await,
+        0,
+        "nothing before the minute is over"
+    );
+    harness.clock.advance_micros(61_000_000);
+    assert_eq!(harness.platform.send_held_back_alerts().await, 1);
+    assert_eq!(
+        harness.platform.send_held_back_alerts().await,
+        0,
+        "reported once"
+    );
+    let recorded = deliveries(&harness, &owner, 2).await;
+    assert_eq!(recorded.len(), 2, "{recorded:#?}");
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2, "one alert, then one summary");
+    let summary: Value = serde_json::from_slice(&received[1].1).unwrap();
+    assert_eq!(summary["kind"], "firewall_changed");
+    assert!(
+        summary["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 more firewall_changed events in the last minute"),
+        "{summary}"
     );
 }
 
