@@ -2,7 +2,7 @@
 //! built-in roles plus every grant to them or their groups, limited where the grant says.
 
 use crate::harness::{Harness, Request};
-use crate::users::{activated_session, login, session_token};
+use crate::users::{activated_session, first_owner_of_acme};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -56,21 +56,7 @@ async fn status_of(harness: &Harness, request: Request) -> (StatusCode, Value) {
 async fn custom_roles_and_groups_give_rights_limited_to_collections_and_directories() {
     let harness = Harness::new().await;
     harness.tenant_with_token("acme", &["records:read"]).await;
-    let first = harness
-        .admin(
-            Request::post("/admin/v1/tenants/acme/users")
-                .token(&harness.operator)
-                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
-        )
-        .await;
-    activated_session(
-        &harness,
-        "ann@example.com",
-        first.body["one_time_password"].as_str().unwrap(),
-        "a fine long passphrase",
-    )
-    .await;
-    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
+    let owner = first_owner_of_acme(&harness).await;
     let mut record_ids = Vec::new();
     for collection in ["invoices", "customers"] {
         let put = harness
@@ -459,26 +445,7 @@ async fn custom_roles_and_groups_give_rights_limited_to_collections_and_director
 async fn nobody_grants_rights_they_do_not_hold() {
     let harness = Harness::new().await;
     harness.tenant_with_token("acme", &["records:read"]).await;
-    let first = harness
-        .admin(
-            Request::post("/admin/v1/tenants/acme/users")
-                .token(&harness.operator)
-                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
-        )
-        .await;
-    let owner = activated_session(
-        &harness,
-        "ann@example.com",
-        first.body["one_time_password"].as_str().unwrap(),
-        "a fine long passphrase",
-    )
-    .await;
-    let owner = login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or(owner);
+    let owner = first_owner_of_acme(&harness).await;
     let (admin_id, admin) =
         user_session(&harness, &owner, "carl@example.com", json!(["admin"])).await;
     let (member_id, _) = user_session(&harness, &owner, "meg@example.com", json!(["member"])).await;

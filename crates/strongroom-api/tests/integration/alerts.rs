@@ -2,7 +2,7 @@
 //! fails the first attempt, signatures checked, the delivery recorded.
 
 use crate::harness::{Harness, Request};
-use crate::users::{activated_session, session_token};
+use crate::users::{activated_session, first_owner_of_acme, session_token};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -41,24 +41,10 @@ async fn receiver_failing_first(fail_first: bool) -> (String, Received) {
     (format!("http://{address}/hook"), received)
 }
 
-/// Acme's first owner, signed in.
+/// Acme, with its first owner signed in.
 async fn acme_owner(harness: &Harness) -> String {
     harness.tenant_with_token("acme", &["records:read"]).await;
-    let created = harness
-        .admin(
-            Request::post("/admin/v1/tenants/acme/users")
-                .token(&harness.operator)
-                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
-        )
-        .await;
-    activated_session(
-        harness,
-        "ann@example.com",
-        created.body["one_time_password"].as_str().unwrap(),
-        "a fine long passphrase",
-    )
-    .await;
-    session_token(harness, "ann@example.com", "a fine long passphrase").await
+    first_owner_of_acme(harness).await
 }
 
 /// The tenant's alert deliveries, once there are `count` of them.

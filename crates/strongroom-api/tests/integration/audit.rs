@@ -2,27 +2,9 @@
 //! and outcome and no secret; failing closed; tampering of every kind detected.
 
 use crate::harness::{Harness, Request, files_under};
-use crate::users::{activated_session, session_token};
+use crate::users::{first_owner_of_acme, session_token};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-
-async fn owner_of_acme(harness: &Harness) -> String {
-    let created = harness
-        .admin(
-            Request::post("/admin/v1/tenants/acme/users")
-                .token(&harness.operator)
-                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
-        )
-        .await;
-    activated_session(
-        harness,
-        "ann@example.com",
-        created.body["one_time_password"].as_str().unwrap(),
-        "a fine long passphrase",
-    )
-    .await;
-    session_token(harness, "ann@example.com", "a fine long passphrase").await
-}
 
 async fn trail(harness: &Harness, owner: &str, query: &str) -> Vec<Value> {
     let page = harness
@@ -38,7 +20,7 @@ async fn every_request_is_recorded_with_actor_address_action_and_outcome_and_no_
     let token = harness
         .tenant_with_token("acme", &["records:read", "records:write"])
         .await;
-    let owner = owner_of_acme(&harness).await;
+    let owner = first_owner_of_acme(&harness).await;
     let password_canary = "canary-password-3f9a";
     let failed = harness
         .public(
@@ -242,7 +224,7 @@ async fn a_request_its_client_abandons_still_has_its_outcome_recorded() {
     let token = harness
         .tenant_with_token("acme", &["documents:read", "documents:write"])
         .await;
-    let owner = owner_of_acme(&harness).await;
+    let owner = first_owner_of_acme(&harness).await;
     let (upload, body) = Request::put("/v1/tenants/acme/documents/left.bin")
         .token(&token)
         .header("content-type", "application/octet-stream")
@@ -539,7 +521,7 @@ async fn verification_finds_edited_deleted_reordered_and_cut_events() {
 async fn expiry_keeps_the_rest_of_the_chain_verifiable_from_a_signed_checkpoint() {
     let harness = Harness::new().await;
     let token = harness.tenant_with_token("acme", &["records:read"]).await;
-    let owner = owner_of_acme(&harness).await;
+    let owner = first_owner_of_acme(&harness).await;
     let retention = harness
         .public(Request::get("/v1/tenants/acme/policy/audit-retention").token(&owner))
         .await;
@@ -679,7 +661,7 @@ async fn tenant_side_check(harness: &Harness, owner: &str, tamper: impl Fn(&mut 
 async fn a_tenant_checks_its_exported_trail_without_trusting_the_server() {
     let harness = Harness::new().await;
     let token = harness.tenant_with_token("acme", &["records:read"]).await;
-    let owner = owner_of_acme(&harness).await;
+    let owner = first_owner_of_acme(&harness).await;
     // A second factor's secret is a canary too: enrolment answers it, the trail must not.
     let enrolment = harness
         .public(Request::post("/v1/tenants/acme/me/mfa/totp").token(&owner))

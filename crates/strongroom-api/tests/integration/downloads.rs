@@ -2,7 +2,7 @@
 //! HEAD not counted, a block an admin lifts, counts kept on disk.
 
 use crate::harness::{Harness, Request};
-use crate::users::{activated_session, login, session_token};
+use crate::users::{activated_session, first_owner_of_acme, login, session_token};
 use axum::http::StatusCode;
 use serde_json::json;
 use strongroom_storage::TenantStore;
@@ -13,21 +13,7 @@ async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_ad
     let api_token = harness
         .tenant_with_token("acme", &["documents:read", "documents:write"])
         .await;
-    let created = harness
-        .admin(
-            Request::post("/admin/v1/tenants/acme/users")
-                .token(&harness.operator)
-                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
-        )
-        .await;
-    activated_session(
-        &harness,
-        "ann@example.com",
-        created.body["one_time_password"].as_str().unwrap(),
-        "a fine long passphrase",
-    )
-    .await;
-    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
+    let owner = first_owner_of_acme(&harness).await;
     let viewer_created =
         harness
             .public(Request::post("/v1/tenants/acme/users").token(&owner).json(

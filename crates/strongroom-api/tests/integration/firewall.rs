@@ -2,7 +2,7 @@
 //! guard, trusted proxies and the support range.
 
 use crate::harness::{Harness, Request};
-use crate::users::activated_session;
+use crate::users::first_owner_of_acme;
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -11,26 +11,7 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
     let harness = Harness::new().await;
     let token = harness.tenant_with_token("acme", &["records:read"]).await;
     let other = harness.tenant_with_token("globex", &["records:read"]).await;
-    let created = harness
-        .admin(
-            Request::post("/admin/v1/tenants/acme/users")
-                .token(&harness.operator)
-                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
-        )
-        .await;
-    let owner = activated_session(
-        &harness,
-        "ann@example.com",
-        created.body["one_time_password"].as_str().unwrap(),
-        "a fine long passphrase",
-    )
-    .await;
-    let owner = crate::users::login(&harness, "ann@example.com", "a fine long passphrase")
-        .await
-        .body["session_token"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or(owner);
+    let owner = first_owner_of_acme(&harness).await;
     let empty = harness
         .public(Request::get("/v1/tenants/acme/policy/firewall").token(&owner))
         .await;

@@ -2,7 +2,7 @@
 //! real OpenID Connect provider in the binary's e2e tests.
 
 use crate::harness::{Harness, Request, files_under};
-use crate::users::{activated_session, login, session_token};
+use crate::users::{first_owner_of_acme, login};
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -10,21 +10,7 @@ use serde_json::json;
 async fn admins_configure_providers_with_sealed_secrets_and_can_make_sso_mandatory() {
     let harness = Harness::new().await;
     harness.tenant_with_token("acme", &["records:read"]).await;
-    let first = harness
-        .admin(
-            Request::post("/admin/v1/tenants/acme/users")
-                .token(&harness.operator)
-                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
-        )
-        .await;
-    activated_session(
-        &harness,
-        "ann@example.com",
-        first.body["one_time_password"].as_str().unwrap(),
-        "a fine long passphrase",
-    )
-    .await;
-    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
+    let owner = first_owner_of_acme(&harness).await;
     let secret = "client-secret-canary-5f1e2d";
     let provider = json!({
         "issuer": "https://login.example.com/tenant-1/v2.0",

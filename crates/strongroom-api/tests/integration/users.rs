@@ -48,6 +48,27 @@ pub(crate) async fn activated_session(
     session
 }
 
+/// Acme's first user, created by the operator (so an owner), with the one-time password
+/// changed to "a fine long passphrase": a fresh session token.
+pub(crate) async fn first_owner_of_acme(harness: &Harness) -> String {
+    let created = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/users")
+                .token(&harness.operator)
+                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    activated_session(
+        harness,
+        "ann@example.com",
+        created.body["one_time_password"].as_str().unwrap(),
+        "a fine long passphrase",
+    )
+    .await;
+    session_token(harness, "ann@example.com", "a fine long passphrase").await
+}
+
 #[tokio::test]
 async fn owners_sign_in_change_their_one_time_password_and_manage_users() {
     let harness = Harness::new().await;
