@@ -2,7 +2,7 @@
 //! fails the first attempt, signatures checked, the delivery recorded.
 
 use crate::harness::{Harness, Request};
-use crate::users::{activated_session, first_owner_of_acme, session_token};
+use crate::users::first_owner_of_acme;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -315,21 +315,7 @@ async fn security_events_are_mailed_over_starttls_to_a_real_smtp_server() {
     })
     .await;
     harness.tenant_with_token("acme", &["records:read"]).await;
-    let created = harness
-        .admin(
-            Request::post("/admin/v1/tenants/acme/users")
-                .token(&harness.operator)
-                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
-        )
-        .await;
-    activated_session(
-        &harness,
-        "ann@example.com",
-        created.body["one_time_password"].as_str().unwrap(),
-        "a fine long passphrase",
-    )
-    .await;
-    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
+    let owner = first_owner_of_acme(&harness).await;
     let set = harness
         .public(
             Request::put("/v1/tenants/acme/policy/alerts")

@@ -992,21 +992,7 @@ async fn failed_sign_ins_slow_down_lock_accounts_and_block_spraying_addresses() 
 async fn the_tenant_security_policy_sets_password_rules_mfa_and_expiry() {
     let harness = Harness::new().await;
     let api_token = harness.tenant_with_token("acme", &["records:read"]).await;
-    let created = harness
-        .admin(
-            Request::post("/admin/v1/tenants/acme/users")
-                .token(&harness.operator)
-                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
-        )
-        .await;
-    activated_session(
-        &harness,
-        "ann@example.com",
-        created.body["one_time_password"].as_str().unwrap(),
-        "a fine long passphrase",
-    )
-    .await;
-    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
+    let owner = first_owner_of_acme(&harness).await;
     let defaults = harness
         .public(Request::get("/v1/tenants/acme/policy/security").token(&owner))
         .await;
@@ -1679,21 +1665,7 @@ async fn cookie_sessions_refuse_changes_started_by_other_sites() {
 async fn tenant_admins_create_api_tokens_within_their_own_rights() {
     let harness = Harness::new().await;
     harness.tenant_with_token("acme", &["records:read"]).await;
-    let created = harness
-        .admin(
-            Request::post("/admin/v1/tenants/acme/users")
-                .token(&harness.operator)
-                .json(json!({"email": "ann@example.com", "display_name": "Ann"})),
-        )
-        .await;
-    activated_session(
-        &harness,
-        "ann@example.com",
-        created.body["one_time_password"].as_str().unwrap(),
-        "a fine long passphrase",
-    )
-    .await;
-    let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
+    let owner = first_owner_of_acme(&harness).await;
     let token = harness
         .public(
             Request::post("/v1/tenants/acme/tokens")
