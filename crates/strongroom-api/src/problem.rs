@@ -296,7 +296,9 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidQuery { .. } | DomainError::InvalidTimestamp { .. } => {
                 ErrorCode::InvalidQuery
             }
-            DomainError::InvalidPath { .. } => ErrorCode::InvalidRequest,
+            DomainError::InvalidPath { .. } | DomainError::InvalidField { .. } => {
+                ErrorCode::InvalidRequest
+            }
             DomainError::InvalidSlug { .. }
             | DomainError::InvalidCollectionName { .. }
             | DomainError::InvalidSchema { .. }

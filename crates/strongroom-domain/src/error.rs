@@ -24,6 +24,9 @@ pub enum DomainError {
     InvalidCursor,
     #[error("invalid query parameter {parameter:?}: {reason}")]
     InvalidQuery { parameter: String, reason: String },
+    /// A field of the request body, or a header.
+    #[error("invalid {field:?}: {reason}")]
+    InvalidField { field: String, reason: String },
     #[error("invalid document path {path:?}: {reason}")]
     InvalidPath { path: String, reason: String },
     #[error("invalid timestamp {value:?}: use RFC 3339, for example 2026-01-31T12:00:00Z")]

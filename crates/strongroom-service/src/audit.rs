@@ -8,7 +8,7 @@
 use crate::platform::{Platform, blocking};
 use crate::sealing::TenantRuntime;
 use crate::tenants::TokenPrincipal;
-use crate::users::invalid;
+use crate::users::invalid_parameter;
 use crate::{SecurityEventKind, ServiceError, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -258,7 +258,7 @@ fn parse_time(field: &str, value: &Option<String>) -> Result<Option<i64>, Servic
             Timestamp::parse_rfc3339(text)
                 .map(Timestamp::unix_micros)
                 .map_err(|_| {
-                    invalid(
+                    invalid_parameter(
                         field,
                         "use an RFC 3339 time such as 2026-01-31T12:00:00Z".into(),
                     )
@@ -778,7 +778,7 @@ impl Platform {
             match (value, &keys.index) {
                 (None, _) => Ok(None),
                 (Some(value), Some(index)) => Ok(Some(index.token(domain, &[value.as_bytes()]))),
-                (Some(_), None) => Err(invalid(
+                (Some(_), None) => Err(invalid_parameter(
                     "actor",
                     "the control plane's trail is not searched by actor or address".into(),
                 )),

@@ -297,8 +297,8 @@ impl Platform {
             }
             (None, None) => {
                 return Err(ServiceError::Invalid(
-                    strongroom_domain::DomainError::InvalidQuery {
-                        parameter: "code".into(),
+                    strongroom_domain::DomainError::InvalidField {
+                        field: "code".into(),
                         reason: "send code or recovery_code".into(),
                     },
                 ));

@@ -66,8 +66,8 @@ impl Platform {
             return Err(ServiceError::LoginFailed);
         }
         rule.map_err(|rule| {
-            ServiceError::Invalid(DomainError::InvalidQuery {
-                parameter: "new_password".into(),
+            ServiceError::Invalid(DomainError::InvalidField {
+                field: "new_password".into(),
                 reason: rule.to_string(),
             })
         })?;

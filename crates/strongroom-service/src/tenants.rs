@@ -160,8 +160,8 @@ fn check_label(field: &str, value: &str, length_max: usize) -> Result<(), Servic
     if valid {
         Ok(())
     } else {
-        Err(ServiceError::Invalid(DomainError::InvalidQuery {
-            parameter: field.to_owned(),
+        Err(ServiceError::Invalid(DomainError::InvalidField {
+            field: field.to_owned(),
             reason: format!("must be 1 to {length_max} characters without control characters"),
         }))
     }
@@ -175,8 +175,8 @@ fn check_region(region: &str) -> Result<(), ServiceError> {
     if valid {
         Ok(())
     } else {
-        Err(ServiceError::Invalid(DomainError::InvalidQuery {
-            parameter: "region".into(),
+        Err(ServiceError::Invalid(DomainError::InvalidField {
+            field: "region".into(),
             reason: "must be 2 to 32 characters a-z, 0-9 and '-', such as eu".into(),
         }))
     }
@@ -318,15 +318,15 @@ impl Platform {
         check_label("name", name, TOKEN_NAME_LENGTH_MAX)?;
         let scopes = ScopeSet::parse(scopes)?;
         if scopes.is_empty() {
-            return Err(ServiceError::Invalid(DomainError::InvalidQuery {
-                parameter: "scopes".into(),
+            return Err(ServiceError::Invalid(DomainError::InvalidField {
+                field: "scopes".into(),
                 reason: "give at least one scope, such as records:read".into(),
             }));
         }
         let now = self.clock.now();
         if expires_at.is_some_and(|expiry| expiry <= now) {
-            return Err(ServiceError::Invalid(DomainError::InvalidQuery {
-                parameter: "expires_at".into(),
+            return Err(ServiceError::Invalid(DomainError::InvalidField {
+                field: "expires_at".into(),
                 reason: "must be in the future".into(),
             }));
         }

@@ -158,7 +158,16 @@ pub(crate) fn check_display_name(display_name: &str) -> Result<String, ServiceEr
     Ok(display_name.to_owned())
 }
 
-pub(crate) fn invalid(parameter: &str, reason: String) -> ServiceError {
+/// A field of the request body (or a header) that breaks a rule: `invalid_request`.
+pub(crate) fn invalid(field: &str, reason: String) -> ServiceError {
+    ServiceError::Invalid(DomainError::InvalidField {
+        field: field.to_owned(),
+        reason,
+    })
+}
+
+/// A query parameter that breaks a rule: `invalid_query`.
+pub(crate) fn invalid_parameter(parameter: &str, reason: String) -> ServiceError {
     ServiceError::Invalid(DomainError::InvalidQuery {
         parameter: parameter.to_owned(),
         reason,

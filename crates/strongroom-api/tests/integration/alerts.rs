@@ -80,6 +80,19 @@ async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() 
         )
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused.body["code"], "invalid_request",
+        "a body field, not a query parameter: {}",
+        refused.body
+    );
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid \"webhooks.secret\""),
+        "{}",
+        refused.body
+    );
     let set = harness
         .public(
             Request::put("/v1/tenants/acme/policy/alerts")

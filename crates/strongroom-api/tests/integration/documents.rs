@@ -409,7 +409,12 @@ async fn limits_and_interrupted_uploads_leave_nothing_behind() {
                 .interrupted(content(2, 300_000)),
         )
         .await;
-    assert!(interrupted.status.is_client_error(), "{}", interrupted.text);
+    assert_eq!(
+        (interrupted.status, interrupted.body["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_request")),
+        "{}",
+        interrupted.text
+    );
     assert_eq!(
         files_under(&blobs),
         Vec::<PathBuf>::new(),

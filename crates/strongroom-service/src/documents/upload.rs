@@ -133,8 +133,8 @@ fn seal_stream(
             Piece::Data(bytes) => writer.push(&bytes)?,
             Piece::Abort => {
                 return Err(ServiceError::Invalid(
-                    strongroom_domain::DomainError::InvalidQuery {
-                        parameter: "body".into(),
+                    strongroom_domain::DomainError::InvalidField {
+                        field: "body".into(),
                         reason: "the upload was interrupted before it ended; nothing was stored"
                             .into(),
                     },
@@ -152,8 +152,8 @@ fn check_content_type(content_type: Option<&str>) -> Result<String, ServiceError
         || content_type.chars().any(char::is_control)
     {
         return Err(ServiceError::Invalid(
-            strongroom_domain::DomainError::InvalidQuery {
-                parameter: "content-type".into(),
+            strongroom_domain::DomainError::InvalidField {
+                field: "content-type".into(),
                 reason: format!(
                     "must be 1 to {CONTENT_TYPE_LENGTH_MAX} characters without control characters"
                 ),
