@@ -159,7 +159,13 @@ pub(crate) async fn audit(
     request: Request,
     next: Next,
 ) -> Response {
-    match tokio::spawn(audit_request(state, request, next)).await {
+    let held = request.extensions().get::<crate::HeldUntilDone>().cloned();
+    let work = async move {
+        let response = audit_request(state, request, next).await;
+        drop(held);
+        response
+    };
+    match tokio::spawn(work).await {
         Ok(response) => response,
         Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
         // Cancelled: the runtime is shutting down.

@@ -38,6 +38,13 @@ pub struct AppState {
 
 pub use client_address::ClientAddress;
 
+/// Kept alive, in a request's extensions, until the request's work is done, even when its
+/// client went away first (the audit layer finishes such requests). The server puts its
+/// connection-limit permit here, so a client that disconnects does not free its slot while
+/// work it started still runs, and detached work stays within the connection limit.
+#[derive(Clone)]
+pub struct HeldUntilDone(pub Arc<dyn std::any::Any + Send + Sync>);
+
 /// The public API's routes with their OpenAPI description.
 pub fn public_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base_document("Strongroom public API"))

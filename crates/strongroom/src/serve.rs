@@ -397,7 +397,8 @@ async fn serve_listener(
         let router = router.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _slot = slot;
+            // Held by the connection and by each of its requests until they finish.
+            let slot = strongroom_api::HeldUntilDone(Arc::new(slot));
             let tls_stream =
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls_stream)) => tls_stream,
@@ -409,6 +410,7 @@ async fn serve_listener(
                     request
                         .extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
+                    request.extensions_mut().insert(slot.clone());
                     tower::ServiceExt::oneshot(router.clone(), request)
                 },
             );

@@ -5,6 +5,7 @@ use crate::harness::{Harness, Request, files_under};
 use crate::users::{first_owner_of_acme, session_token};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 async fn trail(harness: &Harness, owner: &str, query: &str) -> Vec<Value> {
     let page = harness
@@ -225,9 +226,13 @@ async fn a_request_its_client_abandons_still_has_its_outcome_recorded() {
         .tenant_with_token("acme", &["documents:read", "documents:write"])
         .await;
     let owner = first_owner_of_acme(&harness).await;
+    // Stands for the connection's slot, which the server hands every request.
+    let slot: Arc<dyn std::any::Any + Send + Sync> = Arc::new(());
+    let slot_in_use = Arc::downgrade(&slot);
     let (upload, body) = Request::put("/v1/tenants/acme/documents/left.bin")
         .token(&token)
         .header("content-type", "application/octet-stream")
+        .holding(slot)
         .held_open();
     body.send(Ok(vec![7u8; 70_000])).await.unwrap();
     let uploads = |outcome: &'static str| {
@@ -251,6 +256,10 @@ async fn a_request_its_client_abandons_still_has_its_outcome_recorded() {
             }
         })
         .await;
+    assert!(
+        slot_in_use.upgrade().is_some(),
+        "the request still runs, so its connection's slot stays taken"
+    );
     // Nobody reads it any more if the abandoned request was cancelled.
     let _ = body
         .send(Err(std::io::Error::other("connection reset")))
@@ -266,6 +275,16 @@ async fn a_request_its_client_abandons_still_has_its_outcome_recorded() {
     assert_eq!(
         recorded, 1,
         "the abandoned upload's outcome is in the trail"
+    );
+    for _ in 0..500 {
+        if slot_in_use.upgrade().is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        slot_in_use.upgrade().is_none(),
+        "the slot is free once the request is done"
     );
     let listed = harness
         .public(Request::get("/v1/tenants/acme/documents").token(&token))

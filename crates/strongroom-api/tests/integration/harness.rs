@@ -45,6 +45,7 @@ pub struct Request {
     uri: String,
     headers: Vec<(String, String)>,
     body: Body,
+    held: Option<strongroom_api::HeldUntilDone>,
 }
 
 impl Request {
@@ -55,6 +56,7 @@ impl Request {
             uri: uri.to_owned(),
             headers: Vec::new(),
             body: Body::empty(),
+            held: None,
         }
     }
     pub fn get(uri: &str) -> Self {
@@ -75,6 +77,12 @@ impl Request {
     /// As if the request came from this peer address (what the server takes from the socket).
     pub fn from_address(mut self, address: &str) -> Self {
         self.address = Some(address.parse().unwrap());
+        self
+    }
+
+    /// Hands the request `kept`, as the server hands each request its connection's slot.
+    pub fn holding(mut self, kept: Arc<dyn std::any::Any + Send + Sync>) -> Self {
+        self.held = Some(strongroom_api::HeldUntilDone(kept));
         self
     }
 
@@ -330,6 +338,9 @@ fn http_request(request: Request) -> axum::http::Request<Body> {
         .address
         .unwrap_or_else(|| "127.0.0.1:40000".parse().unwrap());
     builder = builder.extension(axum::extract::ConnectInfo(address));
+    if let Some(held) = request.held {
+        builder = builder.extension(held);
+    }
     for (name, value) in request.headers {
         builder = builder.header(name, value);
     }
