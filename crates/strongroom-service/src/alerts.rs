@@ -331,27 +331,6 @@ impl Platform {
     ) -> Result<(), ServiceError> {
         let context = TenantContext::of(runtime);
         let channels = self.observe(&context, load(&context))?;
-        // One channel's failure (even to record its outcome) does not hold back the others.
-        let mut first_failure = None;
-        if let (false, Some(smtp)) = (channels.emails.is_empty(), &self.options.smtp) {
-            if let Err(error) = self
-                .email_alert(
-                    smtp,
-                    &runtime.slug,
-                    &channels.emails,
-                    kind,
-                    detail,
-                    sequence,
-                )
-                .await
-            {
-                first_failure.get_or_insert(error);
-            }
-        }
-        if channels.webhooks.is_empty() {
-            return first_failure.map_or(Ok(()), Err);
-        }
-        let http = &self.outbound;
         let body = serde_json::to_vec(&serde_json::json!({
             "tenant": runtime.slug,
             "kind": kind.as_str(),
@@ -360,60 +339,100 @@ impl Platform {
             "audit_sequence": sequence,
         }))
         .map_err(|error| ServiceError::Internal(error.to_string()))?;
-        for webhook in channels.webhooks {
-            let mut attempts = 0;
-            let mut last = String::new();
-            let delivered = loop {
-                attempts += 1;
-                let timestamp = (self.clock.now().unix_micros() / 1_000_000).to_string();
-                let mut signed = timestamp.clone().into_bytes();
-                signed.push(b'.');
-                signed.extend_from_slice(&body);
-                let signature = hex::encode(strongroom_crypto::hmac_sha256(
-                    webhook.secret.as_bytes(),
-                    &signed,
-                ));
-                let headers = [
-                    (
-                        "strongroom-signature",
-                        format!("t={timestamp},v1={signature}"),
-                    ),
-                    ("strongroom-event", format!("security.{}", kind.as_str())),
-                ];
-                match http.post_json(&webhook.url, &headers, body.clone()).await {
-                    Ok(status) if (200..300).contains(&status) => break true,
-                    Ok(status) => last = format!("status {status}"),
-                    Err(error) => last = error.to_string(),
+        // Every channel at once: one that fails, retries or hangs (even failing to record its
+        // outcome) holds back none of the others.
+        let email = async {
+            match (channels.emails.is_empty(), &self.options.smtp) {
+                (false, Some(smtp)) => {
+                    self.email_alert(
+                        smtp,
+                        &runtime.slug,
+                        &channels.emails,
+                        kind,
+                        detail,
+                        sequence,
+                    )
+                    .await
                 }
-                match RETRY_WAITS.get(attempts - 1) {
-                    Some(wait) => tokio::time::sleep(*wait).await,
-                    None => break false,
-                }
-            };
-            let record = AuditRecord {
-                tenant_slug: Some(runtime.slug.clone()),
-                phase: "event",
-                actor: AuditActor::Anonymous,
-                listener: "-",
-                method: "POST".into(),
-                route: "-".into(),
-                action: "alert.delivery".into(),
-                outcome: if delivered { "allowed" } else { "error" },
-                reason: (!delivered).then(|| last.chars().take(200).collect()),
-                details: Some(serde_json::json!({
-                    "channel": "webhook",
-                    "url": shown_url(&webhook.url),
-                    "kind": kind.as_str(),
-                    "attempts": attempts,
-                    "audit_sequence": sequence,
-                })),
-                ..AuditRecord::default()
-            };
-            if let Err(error) = self.audit(record).await {
-                first_failure.get_or_insert(error);
+                _ => Ok(()),
             }
-        }
-        first_failure.map_or(Ok(()), Err)
+        };
+        let webhooks = futures_util::future::join_all(
+            channels
+                .webhooks
+                .iter()
+                .map(|webhook| self.webhook_alert(&runtime.slug, webhook, kind, &body, sequence)),
+        );
+        let (email, webhooks) = futures_util::future::join(email, webhooks).await;
+        std::iter::once(email)
+            .chain(webhooks)
+            .find_map(Result::err)
+            .map_or(Ok(()), Err)
+    }
+
+    /// Posts a security event to one webhook, signed, with retries; records the outcome.
+    async fn webhook_alert(
+        &self,
+        slug: &str,
+        webhook: &Webhook,
+        kind: SecurityEventKind,
+        body: &[u8],
+        sequence: u64,
+    ) -> Result<(), ServiceError> {
+        let mut attempts = 0;
+        let mut last = String::new();
+        let delivered = loop {
+            attempts += 1;
+            let timestamp = (self.clock.now().unix_micros() / 1_000_000).to_string();
+            let mut signed = timestamp.clone().into_bytes();
+            signed.push(b'.');
+            signed.extend_from_slice(body);
+            let signature = hex::encode(strongroom_crypto::hmac_sha256(
+                webhook.secret.as_bytes(),
+                &signed,
+            ));
+            let headers = [
+                (
+                    "strongroom-signature",
+                    format!("t={timestamp},v1={signature}"),
+                ),
+                ("strongroom-event", format!("security.{}", kind.as_str())),
+            ];
+            match self
+                .outbound
+                .post_json(&webhook.url, &headers, body.to_vec())
+                .await
+            {
+                Ok(status) if (200..300).contains(&status) => break true,
+                Ok(status) => last = format!("status {status}"),
+                Err(error) => last = error.to_string(),
+            }
+            match RETRY_WAITS.get(attempts - 1) {
+                Some(wait) => tokio::time::sleep(*wait).await,
+                None => break false,
+            }
+        };
+        let record = AuditRecord {
+            tenant_slug: Some(slug.to_owned()),
+            phase: "event",
+            actor: AuditActor::Anonymous,
+            listener: "-",
+            method: "POST".into(),
+            route: "-".into(),
+            action: "alert.delivery".into(),
+            outcome: if delivered { "allowed" } else { "error" },
+            reason: (!delivered).then(|| last.chars().take(200).collect()),
+            details: Some(serde_json::json!({
+                "channel": "webhook",
+                "url": shown_url(&webhook.url),
+                "kind": kind.as_str(),
+                "attempts": attempts,
+                "audit_sequence": sequence,
+            })),
+            ..AuditRecord::default()
+        };
+        self.audit(record).await?;
+        Ok(())
     }
 
     /// Mails a security event to the tenant's recipients, with retries; records the outcome.

@@ -160,6 +160,69 @@ async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() 
     );
 }
 
+/// An HTTP server that records each request and never answers.
+async fn hanging_receiver() -> (String, Received) {
+    let received: Received = Arc::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let store = store.clone();
+                async move {
+                    store.lock().unwrap().push((headers, body.to_vec()));
+                    std::future::pending::<StatusCode>().await
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{address}/hook"), received)
+}
+
+/// A webhook that hangs (each attempt waits for the 10 s timeout, then retries for half a
+/// minute) holds back no other channel: every channel gets the alert at once.
+#[tokio::test]
+async fn a_hanging_webhook_does_not_hold_back_the_others() {
+    let harness = Harness::allowing_private_networks().await;
+    let owner = acme_owner(&harness).await;
+    let (hanging_url, hanging) = hanging_receiver().await;
+    let (url, received) = receiver_failing_first(false).await;
+    let set = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/alerts")
+                .token(&owner)
+                .json(json!({"webhooks": [
+                    {"url": hanging_url, "secret": "a webhook secret of enough length"},
+                    {"url": url, "secret": "another webhook secret, long enough"}
+                ]})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let changed = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/firewall")
+                .token(&owner)
+                .json(json!({"deny": ["203.0.113.0/24"]})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    let recorded = deliveries(&harness, &owner, 1).await;
+    assert_eq!(
+        recorded.len(),
+        1,
+        "the second webhook's delivery is recorded while the first still hangs"
+    );
+    assert_eq!(received.lock().unwrap().len(), 1);
+    assert_eq!(
+        hanging.lock().unwrap().len(),
+        1,
+        "the first was tried and has not answered"
+    );
+}
+
 /// A burst sends one alert; once its minute is over the rest are counted in one more, even
 /// when no later event comes to carry the count.
 #[tokio::test]
