@@ -153,19 +153,28 @@ fn made_but_unrecorded() -> Response {
 
 /// A client that goes away drops its request's future wherever it stands. The request runs in
 /// a task of its own instead, so a change under way still finishes and its outcome, like a
-/// read's event, still reaches the trail; only the answer is lost.
+/// read's event, still reaches the trail; only the answer is lost. The task holds the
+/// connection's slots ([`crate::ConnectionSlots`]) until it ends.
 pub(crate) async fn audit(
     State(state): State<AuditState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let held = request.extensions().get::<crate::HeldUntilDone>().cloned();
+    let held = match request.extensions().get::<crate::ConnectionSlots>() {
+        // In process (tests, benchmarks) there is no connection to count.
+        None => None,
+        Some(slots) => match slots.take() {
+            Some(held) => Some(held),
+            None => return audit_request(state, request, None).await,
+        },
+    };
     let work = async move {
-        let response = audit_request(state, request, next).await;
+        let response = audit_request(state, request, Some(next)).await;
         drop(held);
         response
     };
-    match tokio::spawn(work).await {
+    // The task logs under the request's span, as the handler did in place.
+    match tokio::spawn(tracing::Instrument::in_current_span(work)).await {
         Ok(response) => response,
         Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
         // Cancelled: the runtime is shutting down.
@@ -173,7 +182,17 @@ pub(crate) async fn audit(
     }
 }
 
-async fn audit_request(state: AuditState, mut request: Request, next: Next) -> Response {
+/// The answer to a request that found every slot of its connection taken.
+fn too_many_on_connection() -> Response {
+    ApiError::new(
+        ErrorCode::Unavailable,
+        "too many requests of this connection are still running; retry shortly",
+    )
+    .into_response()
+}
+
+/// Records and runs one request; with no `next`, records it and refuses it as one too many.
+async fn audit_request(state: AuditState, mut request: Request, next: Option<Next>) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -226,8 +245,10 @@ async fn audit_request(state: AuditState, mut request: Request, next: Next) -> R
         parameters,
         ..AuditRecord::default()
     };
-    let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
-        || (method == Method::GET && CHANGES_ON_GET.contains(&base.action.as_str()));
+    // A refused request changes nothing and needs no intent.
+    let changes = next.is_some()
+        && (!matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
+            || (method == Method::GET && CHANGES_ON_GET.contains(&base.action.as_str())));
     let mut intent_alongside = None;
     if changes {
         let intent = AuditRecord {
@@ -249,8 +270,9 @@ async fn audit_request(state: AuditState, mut request: Request, next: Next) -> R
             return refused();
         }
     }
-    let response = match intent_alongside {
-        Some((gate, written)) => {
+    let response = match (next, intent_alongside) {
+        (None, _) => too_many_on_connection(),
+        (Some(next), Some((gate, written))) => {
             let response = gate.scope(next.run(request)).await;
             // The outcome follows its intent in the chain, and a refused intent refused the
             // request's writes: the answer says so whatever the handler made of it.
@@ -259,7 +281,7 @@ async fn audit_request(state: AuditState, mut request: Request, next: Next) -> R
             }
             response
         }
-        None => next.run(request).await,
+        (Some(next), None) => next.run(request).await,
     };
     let status = response.status();
     let bytes_sent = response

@@ -38,12 +38,34 @@ pub struct AppState {
 
 pub use client_address::ClientAddress;
 
-/// Kept alive, in a request's extensions, until the request's work is done, even when its
-/// client went away first (the audit layer finishes such requests). The server puts its
-/// connection-limit permit here, so a client that disconnects does not free its slot while
-/// work it started still runs, and detached work stays within the connection limit.
+/// What a connection's requests hold until their work is done, even when their client went
+/// away first (the audit layer finishes such requests): the connection's place under the
+/// connection limit, and one of its request slots. So neither closing the connection nor
+/// cancelling HTTP/2 streams lets a client start more work than the limits allow; a request
+/// that finds no free slot is refused with 503 (and recorded).
 #[derive(Clone)]
-pub struct HeldUntilDone(pub Arc<dyn std::any::Any + Send + Sync>);
+pub struct ConnectionSlots {
+    /// Held until the last of the connection's requests is done.
+    pub connection: Arc<dyn std::any::Any + Send + Sync>,
+    /// Requests of this connection running at once, finished or abandoned by the client.
+    pub requests: Arc<tokio::sync::Semaphore>,
+}
+
+impl ConnectionSlots {
+    /// Slots for a new connection that holds `connection` (its permit under the limit).
+    pub fn new(connection: Arc<dyn std::any::Any + Send + Sync>, requests_max: usize) -> Self {
+        Self {
+            connection,
+            requests: Arc::new(tokio::sync::Semaphore::new(requests_max)),
+        }
+    }
+
+    /// What one request holds until it is done, or `None` when every request slot is taken.
+    fn take(&self) -> Option<impl Send + 'static> {
+        let request = self.requests.clone().try_acquire_owned().ok()?;
+        Some((self.connection.clone(), request))
+    }
+}
 
 /// The public API's routes with their OpenAPI description.
 pub fn public_routes() -> OpenApiRouter<AppState> {

@@ -62,7 +62,8 @@ impl AlertWindows {
         match windows.get_mut(&(tenant_id.to_owned(), kind)) {
             Some(window) if now - window.last_sent < ALERT_INTERVAL_MICROS => {
                 window.held += 1;
-                window.last_held_sequence = sequence;
+                // Events are recorded by tasks of their own, so they may come out of order.
+                window.last_held_sequence = window.last_held_sequence.max(sequence);
                 None
             }
             Some(window) => {
@@ -107,6 +108,19 @@ impl AlertWindows {
             true
         });
         due
+    }
+
+    /// Puts back what [`AlertWindows::due`] took when its alert could not be sent, so the
+    /// next alert of the kind counts it.
+    fn give_back(&self, held: &HeldBackAlerts) {
+        let mut windows = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(window) = windows.get_mut(&(held.tenant_id.clone(), held.kind)) {
+            window.held += held.count;
+            window.last_held_sequence = window.last_held_sequence.max(held.last_sequence);
+        }
     }
 }
 
@@ -298,6 +312,7 @@ impl Platform {
                 Ok(None) => continue,
                 Err(error) => {
                     tracing::error!(%error, kind = held.kind.as_str(), "held-back alerts could not be sent");
+                    self.alert_windows.give_back(&held);
                     continue;
                 }
             };
@@ -313,7 +328,11 @@ impl Platform {
             {
                 Ok(()) => sent += 1,
                 Err(error) => {
+                    // A failed delivery is recorded and is no error here: this is the alert not
+                    // reaching the channels at all (their settings unreadable, say), or a
+                    // record that could not be written; better counted twice than lost.
                     tracing::error!(%error, kind = held.kind.as_str(), "held-back alerts could not be sent");
+                    self.alert_windows.give_back(&held);
                 }
             }
         }
@@ -556,6 +575,25 @@ mod tests {
             windows.admit("t2", FirewallDenied, ALERT_INTERVAL_MICROS + 3, 18),
             Some(0),
             "a quiet window is forgotten"
+        );
+    }
+
+    #[test]
+    fn a_summary_that_could_not_be_sent_is_counted_by_the_next() {
+        let windows = AlertWindows::default();
+        windows.admit("t1", FirewallDenied, 0, 10);
+        windows.admit("t1", FirewallDenied, 1, 12);
+        windows.admit("t1", FirewallDenied, 2, 11);
+        let due = windows.due(ALERT_INTERVAL_MICROS);
+        assert_eq!(
+            due[0].last_sequence, 12,
+            "the last recorded, whatever order they came in"
+        );
+        windows.give_back(&due[0]);
+        assert_eq!(
+            windows.admit("t1", FirewallDenied, 2 * ALERT_INTERVAL_MICROS, 20),
+            Some(2),
+            "the next alert counts what the summary could not send"
         );
     }
 }

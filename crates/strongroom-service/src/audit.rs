@@ -772,14 +772,15 @@ impl Platform {
         keys: ChainKeys,
         filter: AuditFilter,
     ) -> Result<Vec<AuditEventView>, ServiceError> {
-        let token = |domain: &str,
+        let token = |parameter: &str,
+                     domain: &str,
                      value: &Option<String>|
          -> Result<Option<Vec<u8>>, ServiceError> {
             match (value, &keys.index) {
                 (None, _) => Ok(None),
                 (Some(value), Some(index)) => Ok(Some(index.token(domain, &[value.as_bytes()]))),
                 (Some(_), None) => Err(invalid_parameter(
-                    "actor",
+                    parameter,
                     "the control plane's trail is not searched by actor or address".into(),
                 )),
             }
@@ -790,8 +791,8 @@ impl Platform {
             to: parse_time("to", &filter.to)?,
             action: filter.action.clone(),
             outcome: filter.outcome.clone(),
-            actor_token: token("audit-actor/v1", &filter.actor)?,
-            address_token: token("audit-address/v1", &filter.address)?,
+            actor_token: token("actor", "audit-actor/v1", &filter.actor)?,
+            address_token: token("ip", "audit-address/v1", &filter.address)?,
             before_sequence: filter.before_sequence,
             limit: filter.limit.clamp(1, PAGE_MAX),
         };

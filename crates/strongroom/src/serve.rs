@@ -30,6 +30,9 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const AUDIT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 /// How long open connections may take to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// HTTP/2 streams a connection may have open at once, and requests of one connection that may
+/// run at once, including those whose client cancelled them (they are finished, not dropped).
+const STREAMS_MAX: usize = 128;
 
 pub const BOOTSTRAP_TOKEN_FILE: &str = "bootstrap-operator.token";
 
@@ -362,7 +365,7 @@ fn connection_builder() -> hyper_util::server::conn::auto::Builder<TokioExecutor
         .timer(TokioTimer::new())
         .keep_alive_interval(HEADER_READ_TIMEOUT)
         .keep_alive_timeout(Duration::from_secs(20))
-        .max_concurrent_streams(128);
+        .max_concurrent_streams(STREAMS_MAX as u32);
     builder
 }
 
@@ -398,7 +401,7 @@ async fn serve_listener(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             // Held by the connection and by each of its requests until they finish.
-            let slot = strongroom_api::HeldUntilDone(Arc::new(slot));
+            let slot = strongroom_api::ConnectionSlots::new(Arc::new(slot), STREAMS_MAX);
             let tls_stream =
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls_stream)) => tls_stream,
@@ -427,5 +430,14 @@ async fn serve_listener(
         .is_err()
     {
         tracing::warn!("some connections did not finish in time and were closed");
+    }
+    // Requests whose client went away run on, holding their connection's slot: they finish
+    // (and reach the audit trail) before the last checkpoint is signed.
+    let all = u32::try_from(connections_max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("some requests whose client had gone did not finish in time");
     }
 }

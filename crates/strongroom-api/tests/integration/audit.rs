@@ -226,13 +226,15 @@ async fn a_request_its_client_abandons_still_has_its_outcome_recorded() {
         .tenant_with_token("acme", &["documents:read", "documents:write"])
         .await;
     let owner = first_owner_of_acme(&harness).await;
-    // Stands for the connection's slot, which the server hands every request.
-    let slot: Arc<dyn std::any::Any + Send + Sync> = Arc::new(());
-    let slot_in_use = Arc::downgrade(&slot);
+    // A connection as the server makes them: its place under the connection limit (held
+    // until its last request is done) and one request slot.
+    let place: Arc<dyn std::any::Any + Send + Sync> = Arc::new(());
+    let place_in_use = Arc::downgrade(&place);
+    let connection = strongroom_api::ConnectionSlots::new(place, 1);
     let (upload, body) = Request::put("/v1/tenants/acme/documents/left.bin")
         .token(&token)
         .header("content-type", "application/octet-stream")
-        .holding(slot)
+        .on_connection(&connection)
         .held_open();
     body.send(Ok(vec![7u8; 70_000])).await.unwrap();
     let uploads = |outcome: &'static str| {
@@ -257,8 +259,28 @@ async fn a_request_its_client_abandons_still_has_its_outcome_recorded() {
         })
         .await;
     assert!(
-        slot_in_use.upgrade().is_some(),
-        "the request still runs, so its connection's slot stays taken"
+        place_in_use.upgrade().is_some(),
+        "the request still runs, so its connection's place stays taken"
+    );
+    let refused = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents")
+                .token(&token)
+                .on_connection(&connection),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.body["code"].clone()),
+        (StatusCode::SERVICE_UNAVAILABLE, json!("unavailable")),
+        "the connection's one request slot is still taken: {}",
+        refused.body
+    );
+    assert_eq!(
+        trail(&harness, &owner, "?action=list_documents&outcome=error")
+            .await
+            .len(),
+        1,
+        "the refusal is recorded"
     );
     // Nobody reads it any more if the abandoned request was cancelled.
     let _ = body
@@ -277,14 +299,27 @@ async fn a_request_its_client_abandons_still_has_its_outcome_recorded() {
         "the abandoned upload's outcome is in the trail"
     );
     for _ in 0..500 {
-        if slot_in_use.upgrade().is_none() {
+        if connection.requests.available_permits() == 1 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert!(
-        slot_in_use.upgrade().is_none(),
+    let listed = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents")
+                .token(&token)
+                .on_connection(&connection),
+        )
+        .await;
+    assert_eq!(
+        listed.status,
+        StatusCode::OK,
         "the slot is free once the request is done"
+    );
+    drop(connection);
+    assert!(
+        place_in_use.upgrade().is_none(),
+        "and so is the connection's place once its requests are done"
     );
     let listed = harness
         .public(Request::get("/v1/tenants/acme/documents").token(&token))

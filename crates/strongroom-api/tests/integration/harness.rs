@@ -45,7 +45,7 @@ pub struct Request {
     uri: String,
     headers: Vec<(String, String)>,
     body: Body,
-    held: Option<strongroom_api::HeldUntilDone>,
+    slots: Option<strongroom_api::ConnectionSlots>,
 }
 
 impl Request {
@@ -56,7 +56,7 @@ impl Request {
             uri: uri.to_owned(),
             headers: Vec::new(),
             body: Body::empty(),
-            held: None,
+            slots: None,
         }
     }
     pub fn get(uri: &str) -> Self {
@@ -80,9 +80,9 @@ impl Request {
         self
     }
 
-    /// Hands the request `kept`, as the server hands each request its connection's slot.
-    pub fn holding(mut self, kept: Arc<dyn std::any::Any + Send + Sync>) -> Self {
-        self.held = Some(strongroom_api::HeldUntilDone(kept));
+    /// Sends the request on a connection with these slots, as the server does.
+    pub fn on_connection(mut self, slots: &strongroom_api::ConnectionSlots) -> Self {
+        self.slots = Some(slots.clone());
         self
     }
 
@@ -338,8 +338,8 @@ fn http_request(request: Request) -> axum::http::Request<Body> {
         .address
         .unwrap_or_else(|| "127.0.0.1:40000".parse().unwrap());
     builder = builder.extension(axum::extract::ConnectInfo(address));
-    if let Some(held) = request.held {
-        builder = builder.extension(held);
+    if let Some(slots) = request.slots {
+        builder = builder.extension(slots);
     }
     for (name, value) in request.headers {
         builder = builder.header(name, value);

@@ -52,6 +52,9 @@ fn page_query(
     })
 }
 
+/// Granted directories a listing queries by name at most (each is one SQL parameter).
+const LISTED_PREFIXES_MAX: usize = 512;
+
 fn cursor_after(document: &StoredDocument) -> String {
     Cursor {
         order: ListOrder::Updated,
@@ -79,7 +82,10 @@ impl Platform {
         let limit = limit.clamp(1, PAGE_LIMIT_MAX) as usize;
         let prefixes =
             match principal.document_prefixes_within(Permission::DocumentsRead, prefix.as_str()) {
+                // Very many granted directories would make one query too long: the whole
+                // prefix is read then, and each entry checked.
                 None => vec![prefix.clone()],
+                Some(granted) if granted.len() > LISTED_PREFIXES_MAX => vec![prefix.clone()],
                 Some(granted) => granted
                     .iter()
                     .map(|granted| DocumentPrefix::parse(granted))

@@ -182,6 +182,29 @@ pub(super) fn documents_versions_trash_and_purge(store: &dyn TenantStore) {
         "a document under two of the prefixes is listed once"
     );
     assert_eq!(under_either(&[b"a", b"nothing here"]), ["d1"]);
+    // Pages across two prefixes, one document at a time, in order and each once.
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_documents(&DocumentQuery {
+                prefix_tokens: vec![b"b".to_vec(), b"a".to_vec()],
+                after: after.clone(),
+                limit: 1,
+                ..query(b"", false)
+            })
+            .expect("list");
+        let Some(document) = page.first() else {
+            break;
+        };
+        after = Some((document.updated_at, document.id.clone()));
+        paged.push(document.id.clone());
+    }
+    assert_eq!(
+        paged,
+        ["d1", "d3"],
+        "by time of change across both prefixes"
+    );
     assert_eq!(
         under_either(&[]),
         Vec::<String>::new(),
