@@ -67,6 +67,14 @@ pub fn chain_hash(previous: &[u8; 32], sequence: u64, event: &[u8]) -> [u8; 32] 
     hash
 }
 
+/// HMAC-SHA-256 of `message` under `key` (signing webhook deliveries).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let mut tag = [0u8; 32];
+    tag.copy_from_slice(ring::hmac::sign(&key, message).as_ref());
+    tag
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,12 +111,4 @@ mod tests {
         assert_ne!(first, chain_hash(&[0; 32], 1, b"b"));
         assert_eq!(first, chain_hash(&[0; 32], 1, b"a"));
     }
-}
-
-/// HMAC-SHA-256 of `message` under `key` (signing webhook deliveries).
-pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
-    let mut tag = [0u8; 32];
-    tag.copy_from_slice(ring::hmac::sign(&key, message).as_ref());
-    tag
 }

@@ -246,12 +246,12 @@ mod tests {
             limit: GrantLimit::DocumentPrefixes(vec!["hr/".into()]),
         };
         assert!(permits(
-            &[hr.clone()],
+            std::slice::from_ref(&hr),
             Permission::DocumentsRead,
             Resource::Document("hr/contracts/a.pdf")
         ));
         assert!(!permits(
-            &[hr.clone()],
+            std::slice::from_ref(&hr),
             Permission::DocumentsRead,
             Resource::Document("hrx/a.pdf")
         ));
@@ -265,17 +265,17 @@ mod tests {
             limit: GrantLimit::Collections(["customers".to_owned()].into()),
         };
         assert!(permits(
-            &[customers.clone()],
+            std::slice::from_ref(&customers),
             Permission::RecordsRead,
             Resource::Collection("customers")
         ));
         assert!(!permits(
-            &[customers.clone()],
+            std::slice::from_ref(&customers),
             Permission::RecordsRead,
             Resource::Collection("invoices")
         ));
         assert!(permits(
-            &[customers.clone()],
+            std::slice::from_ref(&customers),
             Permission::RecordsRead,
             Resource::Anywhere
         ));

@@ -162,10 +162,11 @@ fn remove_files_before(directory: &std::path::Path, oldest_kept: &str) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(day) = name.strip_suffix(".jsonl") {
-            if day.len() == 10 && day < oldest_kept {
-                let _ = std::fs::remove_file(entry.path());
-            }
+        if let Some(day) = name.strip_suffix(".jsonl")
+            && day.len() == 10
+            && day < oldest_kept
+        {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }

@@ -53,7 +53,7 @@ impl DownloadLimits {
                 format!("from 1 to {WINDOW_MINUTES_MAX} minutes (a week)"),
             ));
         }
-        for (role, _) in &self.roles {
+        for role in self.roles.keys() {
             if !BuiltinRole::ALL.iter().any(|known| known.as_str() == role) {
                 return Err(invalid(
                     "roles",

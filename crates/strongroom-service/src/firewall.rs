@@ -81,13 +81,14 @@ impl Platform {
         let mut admitted = permits(false);
         // The support pass needs a break-glass grant that works now, for this tenant: a token
         // that merely looks like one does not open sign-in routes to the support range.
-        if !admitted && permits(true) {
-            if let Some(token) = support_token {
-                admitted = self
-                    .authenticate_support_grant(token)
-                    .await
-                    .is_ok_and(|principal| principal.tenant_id == runtime.id);
-            }
+        if !admitted
+            && permits(true)
+            && let Some(token) = support_token
+        {
+            admitted = self
+                .authenticate_support_grant(token)
+                .await
+                .is_ok_and(|principal| principal.tenant_id == runtime.id);
         }
         if admitted {
             return Ok(());

@@ -27,6 +27,7 @@ impl Platform {
     /// 3. the old key file is copied to a dated, verified backup;
     /// 4. `<key>.new` is renamed over the key file (atomic, directory fsynced);
     /// 5. wraps under the old key are removed.
+    ///
     /// A crash before 4 leaves the old key working; after 4, the new one.
     pub async fn rotate_master_key(&self) -> Result<MasterRotation, ServiceError> {
         let _rotation = self.rotation.lock().await;

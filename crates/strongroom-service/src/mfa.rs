@@ -278,13 +278,11 @@ impl Platform {
                 let step = secret_of(&state)?
                     .matching_step(code.trim(), (now / 1_000_000).max(0) as u64)
                     .map(|step| step as i64);
-                match step.filter(|step| mfa.last_step.is_none_or(|last| *step > last)) {
-                    Some(step) => Some(StoredMfa {
+                step.filter(|step| mfa.last_step.is_none_or(|last| *step > last))
+                    .map(|step| StoredMfa {
                         last_step: Some(step),
                         ..mfa.clone()
-                    }),
-                    None => None,
-                }
+                    })
             }
             (None, Some(recovery)) => {
                 let hash = hex::encode(hash_token(recovery.trim()));

@@ -542,17 +542,16 @@ impl Platform {
                 &format!("operator {name} locked after {ACCOUNT_LOCK_AFTER} failed sign-ins"),
             );
         }
-        if let Some(address) = client_address {
-            if self
+        if let Some(address) = client_address
+            && self
                 .address_throttle
                 .record_failure(address, now / 1_000_000)
-            {
-                self.security.raise(
-                    SecurityEventKind::AddressBlocked,
-                    None,
-                    &format!("address {address} blocked after failed operator sign-ins"),
-                );
-            }
+        {
+            self.security.raise(
+                SecurityEventKind::AddressBlocked,
+                None,
+                &format!("address {address} blocked after failed operator sign-ins"),
+            );
         }
         Ok(())
     }

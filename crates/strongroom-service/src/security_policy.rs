@@ -122,14 +122,14 @@ impl SecurityPolicy {
             .validate(mfa_everyone)
             .map_err(|reason| invalid("password", reason))?;
         self.sessions.validate()?;
-        if let MfaRequirement::Roles { roles } = &self.mfa {
-            if let Some(unknown) = roles.iter().find(|role| {
+        if let MfaRequirement::Roles { roles } = &self.mfa
+            && let Some(unknown) = roles.iter().find(|role| {
                 !BuiltinRole::ALL
                     .iter()
                     .any(|known| known.as_str() == role.as_str())
-            }) {
-                return Err(invalid("mfa.roles", format!("unknown role {unknown:?}")));
-            }
+            })
+        {
+            return Err(invalid("mfa.roles", format!("unknown role {unknown:?}")));
         }
         Ok(())
     }

@@ -144,14 +144,14 @@ impl Platform {
                 );
             }
         }
-        if let Some(address) = client_address {
-            if self.address_throttle.record_failure(address, now_seconds) {
-                self.security.raise(
-                    SecurityEventKind::AddressBlocked,
-                    Some(&context.tenant_id),
-                    &format!("address {address} blocked after failed sign-ins across accounts"),
-                );
-            }
+        if let Some(address) = client_address
+            && self.address_throttle.record_failure(address, now_seconds)
+        {
+            self.security.raise(
+                SecurityEventKind::AddressBlocked,
+                Some(&context.tenant_id),
+                &format!("address {address} blocked after failed sign-ins across accounts"),
+            );
         }
         Ok(())
     }

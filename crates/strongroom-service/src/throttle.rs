@@ -57,14 +57,14 @@ impl AddressThrottle {
         let Ok(mut records) = self.records.lock() else {
             return false;
         };
-        if records.len() >= ADDRESSES_MAX && !records.contains_key(&address) {
-            if let Some(oldest) = records
+        if records.len() >= ADDRESSES_MAX
+            && !records.contains_key(&address)
+            && let Some(oldest) = records
                 .iter()
                 .min_by_key(|(_, record)| record.window_start)
                 .map(|(address, _)| *address)
-            {
-                records.remove(&oldest);
-            }
+        {
+            records.remove(&oldest);
         }
         let record = records.entry(address).or_insert(AddressRecord {
             window_start: now,

@@ -192,9 +192,8 @@ impl Platform {
             .store
             .user(user_id)?
             .ok_or(ServiceError::NotFound("user"))?;
-        Ok(self
-            .end_sessions(&context, user_id, SessionSelection::All)
-            .await?)
+        self.end_sessions(&context, user_id, SessionSelection::All)
+            .await
     }
 
     /// Self-service: a user changes their own display name and phone number (empty clears it).

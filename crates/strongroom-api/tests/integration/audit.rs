@@ -496,11 +496,9 @@ async fn verification_finds_edited_deleted_reordered_and_cut_events() {
     let backup = format!(
         "DROP TABLE IF EXISTS saved; CREATE TABLE saved AS SELECT * FROM audit_events WHERE chain = {chain};"
     );
-    let restore = format!(
-        "DELETE FROM audit_events WHERE chain = (SELECT chain FROM saved LIMIT 1)
+    let restore = "DELETE FROM audit_events WHERE chain = (SELECT chain FROM saved LIMIT 1)
            AND sequence <= (SELECT max(sequence) FROM saved);
-         INSERT INTO audit_events SELECT * FROM saved;"
-    );
+         INSERT INTO audit_events SELECT * FROM saved;";
     for (tamper, at, said) in [
         (
             format!("UPDATE audit_events SET sealed = zeroblob(length(sealed)) WHERE chain = {chain} AND sequence = 3;"),
@@ -537,7 +535,7 @@ async fn verification_finds_edited_deleted_reordered_and_cut_events() {
         assert_eq!(report["intact"], false, "{tamper}: {report}");
         assert_eq!(report["broken_at"], at, "{tamper}: {report}");
         assert!(report["problem"].as_str().unwrap().contains(said), "{tamper}: {report}");
-        let restored = verify_after(&harness, &restore).await;
+        let restored = verify_after(&harness, restore).await;
         if !tamper.contains("audit_checkpoints") {
             assert_eq!(restored["intact"], true, "restored after {tamper}: {restored}");
         }

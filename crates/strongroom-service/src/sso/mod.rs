@@ -260,7 +260,10 @@ impl Platform {
             ));
         }
         if let Some(role) = &change.role {
-            crate::users::check_grantable(&caller, &crate::users::parse_roles(&[role.clone()])?)?;
+            crate::users::check_grantable(
+                &caller,
+                &crate::users::parse_roles(std::slice::from_ref(role))?,
+            )?;
         }
         let context = TenantContext::of(&runtime);
         let _serialized = runtime.access_lock.lock().await;

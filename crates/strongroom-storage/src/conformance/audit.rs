@@ -129,7 +129,7 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
         .expect("a second checkpoint of the same head is ignored");
     assert_eq!(
         store.checkpoints("t1").expect("checkpoints"),
-        [checkpoint.clone()]
+        std::slice::from_ref(&checkpoint)
     );
 
     assert_eq!(

@@ -50,13 +50,12 @@ pub(super) fn download_counts(store: &dyn crate::TenantStore) {
         ),
         "the files limit"
     );
-    assert_eq!(
+    assert!(
         store
             .count_download("user:u2", 100, 1, Some(2), Some(1000))
             .wait()
             .expect("count")
             .1,
-        true,
         "per caller"
     );
     assert_eq!(
@@ -70,13 +69,12 @@ pub(super) fn download_counts(store: &dyn crate::TenantStore) {
         1,
         "counting starts over after a reset"
     );
-    assert_eq!(
+    assert!(
         store
             .count_download("token:t", 100, u64::MAX, None, None)
             .wait()
             .expect("count")
             .1,
-        true,
         "no limits, no refusal"
     );
 }

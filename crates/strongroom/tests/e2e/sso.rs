@@ -277,7 +277,7 @@ async fn users_sign_in_through_a_real_openid_connect_provider() {
     // SSO made mandatory: passwords are refused, SSO still works.
     let policy = client
         .put(server.public_url("/v1/tenants/acme/policy/security"))
-        .bearer_auth(&ann.body["session_token"].as_str().unwrap())
+        .bearer_auth(ann.body["session_token"].as_str().unwrap())
         .json(&json!({"password": {"length_min": 12, "length_max": 128, "complexity": {"kind": "none"}, "reject_common": true, "history": 5, "expiry_days": null}, "mfa": {"kind": "optional"}, "sso_required": true}))
         .send()
         .await
