@@ -12,6 +12,7 @@ use crate::{SecurityEventKind, ServiceError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use strongroom_domain::{BuiltinRole, Permission};
+use strongroom_storage::DownloadToCount;
 
 const SETTING: &str = "download-limits";
 const WINDOW_MINUTES_MAX: u32 = 7 * 24 * 60;
@@ -156,11 +157,15 @@ impl Platform {
         Ok(limits)
     }
 
-    /// Counts a download of `bytes` before it is sent, or refuses it with 429.
+    /// Counts a download of `bytes` of `content` (a document version's ETag) before it is
+    /// sent, or refuses it with 429. A range of content the caller already downloaded in the
+    /// window counts its bytes but no further file.
     pub async fn count_download(
         &self,
         principal: &TokenPrincipal,
         slug: &str,
+        content: &str,
+        ranged: bool,
         bytes: u64,
     ) -> Result<(), ServiceError> {
         let runtime = self.tenant_for(principal, slug).await?;
@@ -176,13 +181,15 @@ impl Platform {
         let caller = caller_key(principal);
         let (count, counted) = context
             .store
-            .count_download(
-                &caller,
+            .count_download(DownloadToCount {
+                caller: caller.clone(),
                 window_start,
+                content: content.to_owned(),
+                ranged,
                 bytes,
-                allowance.files_max,
-                allowance.bytes_max,
-            )
+                files_max: allowance.files_max,
+                bytes_max: allowance.bytes_max,
+            })
             .await?;
         if counted {
             return Ok(());

@@ -318,16 +318,9 @@ pub trait TenantStore: Send + Sync {
         lock_after: u32,
     ) -> PendingWrite<LoginFailures>;
     fn login_failures(&self, user_id: &str) -> Result<LoginFailures, StorageError>;
-    /// Counts one download of `bytes` for `caller` in the window starting at `window_start`,
-    /// unless it would pass either limit; answers the counts and whether it was counted.
-    fn count_download(
-        &self,
-        caller: &str,
-        window_start: i64,
-        bytes: u64,
-        files_max: Option<u64>,
-        bytes_max: Option<u64>,
-    ) -> PendingWrite<(DownloadCount, bool)>;
+    /// Counts one download unless it would pass either limit; answers the counts and whether
+    /// it was counted.
+    fn count_download(&self, download: DownloadToCount) -> PendingWrite<(DownloadCount, bool)>;
     /// Forgets every count of `caller`; answers how many windows were dropped.
     fn reset_downloads(&self, caller: &str) -> PendingWrite<u64>;
     fn clear_login_failures(&self, user_id: &str) -> PendingWrite<()>;

@@ -367,6 +367,22 @@ pub struct SupportGrantRow {
     pub decided_at: Option<i64>,
 }
 
+/// One download to count against a caller's limits in a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadToCount {
+    /// An opaque key such as `user:<id>`.
+    pub caller: String,
+    pub window_start: i64,
+    /// What is downloaded (a document version's ETag).
+    pub content: String,
+    /// A range request: it is no further file when the caller already downloaded (part of)
+    /// the same content in the window, so a player or a resumed download counts once.
+    pub ranged: bool,
+    pub bytes: u64,
+    pub files_max: Option<u64>,
+    pub bytes_max: Option<u64>,
+}
+
 /// Downloads counted for one caller in one window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DownloadCount {

@@ -133,7 +133,13 @@ pub async fn get_document(
     if method != axum::http::Method::HEAD {
         state
             .platform
-            .count_download(&caller, &slug, content.length)
+            .count_download(
+                &caller,
+                &slug,
+                &content.document.etag,
+                content.range.is_some(),
+                content.length,
+            )
             .await?;
     }
     let mut response = Response::new(Body::from_stream(content.body));

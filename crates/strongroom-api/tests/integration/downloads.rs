@@ -131,7 +131,15 @@ async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_ad
     };
     let (count, counted) = tokio::task::spawn_blocking(move || {
         store
-            .count_download(&format!("user:{viewer_id}"), window_start, 1, Some(2), None)
+            .count_download(strongroom_storage::DownloadToCount {
+                caller: format!("user:{viewer_id}"),
+                window_start,
+                content: "another version".into(),
+                ranged: false,
+                bytes: 1,
+                files_max: Some(2),
+                bytes_max: None,
+            })
             .wait()
     })
     .await
@@ -191,5 +199,86 @@ async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_ad
         download(&api_token).await.status,
         StatusCode::TOO_MANY_REQUESTS,
         "a third file, and 1,100 bytes, would pass both limits"
+    );
+}
+
+/// A player or a resumed download reads one document in many ranges: one file, the bytes
+/// it was sent.
+#[tokio::test]
+async fn ranges_of_one_document_count_as_one_file_and_their_bytes() {
+    let harness = Harness::new().await;
+    let token = harness
+        .tenant_with_token("acme", &["documents:read", "documents:write"])
+        .await;
+    let owner = first_owner_of_acme(&harness).await;
+    for (path, size) in [("video.bin", 1000), ("a.txt", 10), ("b.txt", 10)] {
+        let put = harness
+            .public(
+                Request::put(&format!("/v1/tenants/acme/documents/{path}"))
+                    .token(&owner)
+                    .raw("application/octet-stream", vec![b'x'; size]),
+            )
+            .await;
+        assert_eq!(put.status, StatusCode::CREATED, "{}", put.body);
+    }
+    let set = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/downloads")
+                .token(&owner)
+                .json(json!({
+                    "window_minutes": 60,
+                    "default": {"files_max": 2, "bytes_max": 1015}
+                })),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    for first in (0..1000).step_by(250) {
+        let range = harness
+            .public(
+                Request::get("/v1/tenants/acme/documents/video.bin")
+                    .token(&token)
+                    .header("range", &format!("bytes={first}-{}", first + 249)),
+            )
+            .await;
+        assert_eq!(range.status, StatusCode::PARTIAL_CONTENT, "{}", range.text);
+        assert_eq!(range.bytes.len(), 250);
+    }
+    let get = |path: &'static str| {
+        harness.public(Request::get(&format!("/v1/tenants/acme/documents/{path}")).token(&token))
+    };
+    assert_eq!(get("a.txt").await.status, StatusCode::OK, "a second file");
+    let refused = get("b.txt").await;
+    assert_eq!(
+        (refused.status, refused.body["code"].as_str()),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("download_limit_reached")
+        ),
+        "a third file passes the limit of two: {}",
+        refused.body
+    );
+    let range = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents/video.bin")
+                .token(&token)
+                .header("range", "bytes=0-4"),
+        )
+        .await;
+    assert_eq!(
+        range.status,
+        StatusCode::PARTIAL_CONTENT,
+        "more of the video is no further file, and its 5 bytes fit"
+    );
+    let range = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents/video.bin")
+                .token(&token)
+                .header("range", "bytes=0-0"),
+        )
+        .await;
+    assert_eq!(
+        range.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "but the bytes limit holds for ranges"
     );
 }

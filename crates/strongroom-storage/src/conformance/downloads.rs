@@ -1,10 +1,29 @@
 //! Download counts in the tenant-store suite.
 
+use crate::DownloadToCount;
+
+/// A whole download of `content` by `caller`, with no limits.
+fn download(caller: &str, window_start: i64, content: &str, bytes: u64) -> DownloadToCount {
+    DownloadToCount {
+        caller: caller.into(),
+        window_start,
+        content: content.into(),
+        ranged: false,
+        bytes,
+        files_max: None,
+        bytes_max: None,
+    }
+}
+
 /// Download counts: limits, windows, and an admin's reset.
 pub(super) fn download_counts(store: &dyn crate::TenantStore) {
     let count = |window: i64, bytes: u64| {
         store
-            .count_download("user:u1", window, bytes, Some(2), Some(1000))
+            .count_download(DownloadToCount {
+                files_max: Some(2),
+                bytes_max: Some(1000),
+                ..download("user:u1", window, "etag-1", bytes)
+            })
             .wait()
             .expect("count")
     };
@@ -52,7 +71,11 @@ pub(super) fn download_counts(store: &dyn crate::TenantStore) {
     );
     assert!(
         store
-            .count_download("user:u2", 100, 1, Some(2), Some(1000))
+            .count_download(DownloadToCount {
+                files_max: Some(2),
+                bytes_max: Some(1000),
+                ..download("user:u2", 100, "etag-1", 1)
+            })
             .wait()
             .expect("count")
             .1,
@@ -71,10 +94,57 @@ pub(super) fn download_counts(store: &dyn crate::TenantStore) {
     );
     assert!(
         store
-            .count_download("token:t", 100, u64::MAX, None, None)
+            .count_download(download("token:t", 100, "etag-1", u64::MAX))
             .wait()
             .expect("count")
             .1,
         "no limits, no refusal"
     );
+
+    // Ranges of content already downloaded in the window are no further file.
+    let ranged = |content: &str, window: i64| {
+        store
+            .count_download(DownloadToCount {
+                ranged: true,
+                files_max: Some(2),
+                ..download("user:u3", window, content, 10)
+            })
+            .wait()
+            .expect("count")
+    };
+    assert_eq!(ranged("video", 100).0.files, 1, "its first range is a file");
+    for range in 2..=4 {
+        assert_eq!(
+            ranged("video", 100),
+            (
+                crate::DownloadCount {
+                    files: 1,
+                    bytes: 10 * range
+                },
+                true
+            ),
+            "later ranges count their bytes only"
+        );
+    }
+    assert_eq!(
+        ranged("another", 100).0.files,
+        2,
+        "a range of other content is a file"
+    );
+    assert!(
+        !ranged("third", 100).1,
+        "and the files limit holds for ranges too"
+    );
+    let whole = store
+        .count_download(download("user:u3", 100, "video", 10))
+        .wait()
+        .expect("count");
+    assert_eq!(whole.0.files, 3, "a whole download is always a file");
+    assert_eq!(
+        ranged("video", 200).0.files,
+        1,
+        "in a new window the content counts again"
+    );
+    store.reset_downloads("user:u3").wait().expect("reset");
+    assert_eq!(ranged("video", 200).0.files, 1, "after a reset too");
 }

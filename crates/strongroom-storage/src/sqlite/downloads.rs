@@ -2,7 +2,7 @@
 //! opaque keys such as `user:<id>`; counts survive a restart.
 
 use super::SqliteDatabase;
-use crate::{DownloadCount, PendingWrite};
+use crate::{DownloadCount, DownloadToCount, PendingWrite};
 use rusqlite::{OptionalExtension, params};
 
 pub(super) const MIGRATION: &str = "
@@ -15,22 +15,41 @@ pub(super) const MIGRATION: &str = "
     );
 ";
 
-/// Counts one download of `bytes` unless it would pass `files_max` or `bytes_max` in the
-/// window; answers the counts after the call and whether it was counted. Older windows of the
-/// caller are dropped on the way.
+/// What each caller downloaded in its current window, so a range of content already counted
+/// is no further file.
+pub(super) const CONTENT_MIGRATION: &str = "
+    CREATE TABLE download_contents (
+        caller TEXT NOT NULL,
+        window_start INTEGER NOT NULL,
+        content TEXT NOT NULL,
+        PRIMARY KEY (caller, window_start, content)
+    ) WITHOUT ROWID;
+";
+
+/// Counts one download unless it would pass `files_max` or `bytes_max` in the window; answers
+/// the counts after the call and whether it was counted. Older windows of the caller are
+/// dropped on the way.
 pub(super) fn count_download(
     database: &SqliteDatabase,
-    caller: &str,
-    window_start: i64,
-    bytes: u64,
-    files_max: Option<u64>,
-    bytes_max: Option<u64>,
+    download: DownloadToCount,
 ) -> PendingWrite<(DownloadCount, bool)> {
-    let caller = caller.to_owned();
     database.write(move |connection| {
-        connection
-            .prepare_cached("DELETE FROM download_counts WHERE caller = ?1 AND window_start < ?2")?
-            .execute(params![caller, window_start])?;
+        let DownloadToCount {
+            caller,
+            window_start,
+            content,
+            ranged,
+            bytes,
+            files_max,
+            bytes_max,
+        } = download;
+        for table in ["download_counts", "download_contents"] {
+            connection
+                .prepare_cached(&format!(
+                    "DELETE FROM {table} WHERE caller = ?1 AND window_start < ?2"
+                ))?
+                .execute(params![caller, window_start])?;
+        }
         let current = connection
             .prepare_cached(
                 "SELECT files, bytes FROM download_counts WHERE caller = ?1 AND window_start = ?2",
@@ -43,13 +62,21 @@ pub(super) fn count_download(
             })
             .optional()?
             .unwrap_or_default();
-        let refused = files_max.is_some_and(|max| current.files + 1 > max)
+        let seen = ranged
+            && connection
+                .prepare_cached(
+                    "SELECT 1 FROM download_contents
+                     WHERE caller = ?1 AND window_start = ?2 AND content = ?3",
+                )?
+                .exists(params![caller, window_start, content])?;
+        let files = u64::from(!seen);
+        let refused = files_max.is_some_and(|max| current.files + files > max)
             || bytes_max.is_some_and(|max| current.bytes.saturating_add(bytes) > max);
         if refused {
             return Ok((current, false));
         }
         let after = DownloadCount {
-            files: current.files + 1,
+            files: current.files + files,
             bytes: current.bytes.saturating_add(bytes),
         };
         connection
@@ -58,6 +85,12 @@ pub(super) fn count_download(
                  ON CONFLICT (caller, window_start) DO UPDATE SET files = excluded.files, bytes = excluded.bytes",
             )?
             .execute(params![caller, window_start, after.files as i64, after.bytes.min(i64::MAX as u64) as i64])?;
+        connection
+            .prepare_cached(
+                "INSERT OR IGNORE INTO download_contents (caller, window_start, content)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![caller, window_start, content])?;
         Ok((after, true))
     })
 }
@@ -66,6 +99,9 @@ pub(super) fn count_download(
 pub(super) fn reset_downloads(database: &SqliteDatabase, caller: &str) -> PendingWrite<u64> {
     let caller = caller.to_owned();
     database.write(move |connection| {
+        connection
+            .prepare_cached("DELETE FROM download_contents WHERE caller = ?1")?
+            .execute([&caller])?;
         Ok(connection
             .prepare_cached("DELETE FROM download_counts WHERE caller = ?1")?
             .execute([caller])? as u64)

@@ -1,8 +1,8 @@
 use super::{SqliteDatabase, documents, users};
 use crate::{
-    DocumentQuery, DocumentRelocation, DownloadCount, IndexEntry, JournalRow, JournalSealer,
-    LoginFailures, NewDocumentVersion, PendingWrite, PurgePlan, RecordOrder, RecordQuery,
-    SessionSelection, StorageError, StoredChallenge, StoredCollection, StoredDocument,
+    DocumentQuery, DocumentRelocation, DownloadCount, DownloadToCount, IndexEntry, JournalRow,
+    JournalSealer, LoginFailures, NewDocumentVersion, PendingWrite, PurgePlan, RecordOrder,
+    RecordQuery, SessionSelection, StorageError, StoredChallenge, StoredCollection, StoredDocument,
     StoredDocumentVersion, StoredMfa, StoredRecord, StoredSession, StoredUser, TenantStore,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     super::users::LOGIN_FAILURES_MIGRATION,
     super::users::SETTINGS_MIGRATION,
     super::downloads::MIGRATION,
+    super::downloads::CONTENT_MIGRATION,
 ];
 
 /// One tenant's SQLite file.
@@ -545,22 +546,8 @@ impl TenantStore for SqliteTenantStore {
         users::login_failures(&self.database, user_id)
     }
 
-    fn count_download(
-        &self,
-        caller: &str,
-        window_start: i64,
-        bytes: u64,
-        files_max: Option<u64>,
-        bytes_max: Option<u64>,
-    ) -> PendingWrite<(DownloadCount, bool)> {
-        super::downloads::count_download(
-            &self.database,
-            caller,
-            window_start,
-            bytes,
-            files_max,
-            bytes_max,
-        )
+    fn count_download(&self, download: DownloadToCount) -> PendingWrite<(DownloadCount, bool)> {
+        super::downloads::count_download(&self.database, download)
     }
 
     fn reset_downloads(&self, caller: &str) -> PendingWrite<u64> {
