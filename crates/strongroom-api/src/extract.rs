@@ -243,6 +243,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJsonBody<T> {
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body of this API is an object. serde would take an array for a struct whose fields
+    // all have defaults, so `[]` would reset a policy to nothing.
+    let starts_an_object = bytes
+        .iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|byte| *byte == b'{');
+    if !starts_an_object && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "the request body must be a JSON object, such as {\"field\": \"value\"}",
+        ));
+    }
     serde_json::from_slice(bytes).map_err(|error| {
         let code = if error.is_data() {
             ErrorCode::InvalidRequest

@@ -304,7 +304,7 @@ async fn bad_input_gets_clear_problems_never_a_500() {
             "not an object",
             Request::post(records).token(&token).json(json!([1, 2])),
             StatusCode::BAD_REQUEST,
-            "schema_violation",
+            "invalid_request",
         ),
         (
             "not JSON at all",

@@ -65,6 +65,23 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
     assert_eq!(set.body["allow"], json!(["10.0.0.0/8", "127.0.0.1/32"]));
     assert_eq!(harness.security_count("firewall_changed"), 1);
+    let wiped = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/firewall")
+                .token(&owner)
+                .json(json!([])),
+        )
+        .await;
+    assert_eq!(
+        (wiped.status, wiped.body["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_request")),
+        "an array is not rules, and does not reset them: {}",
+        wiped.body
+    );
+    let kept = harness
+        .public(Request::get("/v1/tenants/acme/policy/firewall").token(&owner))
+        .await;
+    assert_eq!(kept.body["deny"], json!(["10.66.0.0/16"]));
     let trail = harness
         .public(
             Request::get("/v1/tenants/acme/audit?action=put_firewall&outcome=allowed")
@@ -86,7 +103,7 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
         .await;
     assert_eq!(
         refused_trail.body["events"].as_array().unwrap().len(),
-        3,
+        4,
         "refused changes are in the trail too"
     );
 
