@@ -268,6 +268,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub detail: String,
     internal: Option<String>,
+    /// Seconds until a retry can succeed, sent as `Retry-After`.
+    retry_after_seconds: Option<i64>,
 }
 
 impl ApiError {
@@ -276,14 +278,14 @@ impl ApiError {
             code,
             detail: detail.into(),
             internal: None,
+            retry_after_seconds: None,
         }
     }
 
     fn internal(code: ErrorCode, detail: &str, internal: String) -> Self {
         Self {
-            code,
-            detail: detail.to_owned(),
             internal: Some(internal),
+            ..Self::new(code, detail)
         }
     }
 }
@@ -355,9 +357,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::FirewallLockout(_) => {
                 ApiError::new(ErrorCode::FirewallLockout, error.to_string())
             }
-            ServiceError::DownloadLimit { .. } => {
-                ApiError::new(ErrorCode::DownloadLimitReached, error.to_string())
-            }
+            ServiceError::DownloadLimit {
+                retry_after_seconds,
+            } => ApiError {
+                retry_after_seconds: Some(retry_after_seconds),
+                ..ApiError::new(ErrorCode::DownloadLimitReached, error.to_string())
+            },
             ServiceError::AuditUnavailable => {
                 ApiError::new(ErrorCode::AuditUnavailable, error.to_string())
             }
@@ -414,6 +419,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after_seconds {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         if let Some(internal) = self.internal {
             response.extensions_mut().insert(InternalDetail(internal));

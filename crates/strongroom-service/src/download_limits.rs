@@ -198,7 +198,7 @@ impl Platform {
             SecurityEventKind::DownloadLimitReached,
             Some(&context.tenant_id),
             &format!(
-                "{caller} reached the download limit ({} files, {} bytes this window)",
+                "{caller} reached the download limit and is blocked for the window (files: {}, bytes: {} counted in it)",
                 count.files, count.bytes
             ),
         );

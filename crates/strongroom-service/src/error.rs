@@ -42,7 +42,7 @@ pub enum ServiceError {
     )]
     SsoRequired,
     #[error(
-        "you reached your organisation's download limit; it lifts in {retry_after_seconds} seconds, or sooner if an admin lifts it"
+        "you reached your organisation's download limit, and further downloads are blocked until this window ends (in {retry_after_seconds} s, also in Retry-After) or an admin lifts the block"
     )]
     DownloadLimit { retry_after_seconds: i64 },
     #[error("this organisation's firewall does not let requests from your address in")]

@@ -16,8 +16,10 @@ pub(super) const MIGRATION: &str = "
 ";
 
 /// What each caller downloaded in its current window, so a range of content already counted
-/// is no further file.
+/// is no further file; and whether the caller passed a limit, which blocks every further
+/// download until the window ends or an admin lifts it.
 pub(super) const CONTENT_MIGRATION: &str = "
+    ALTER TABLE download_counts ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE download_contents (
         caller TEXT NOT NULL,
         window_start INTEGER NOT NULL,
@@ -26,9 +28,9 @@ pub(super) const CONTENT_MIGRATION: &str = "
     ) WITHOUT ROWID;
 ";
 
-/// Counts one download unless it would pass `files_max` or `bytes_max` in the window; answers
-/// the counts after the call and whether it was counted. Older windows of the caller are
-/// dropped on the way.
+/// Counts one download unless the caller is blocked in the window or the download would pass
+/// `files_max` or `bytes_max`, which blocks the caller; answers the counts after the call and
+/// whether it was counted. Older windows of the caller are dropped on the way.
 pub(super) fn count_download(
     database: &SqliteDatabase,
     download: DownloadToCount,
@@ -50,18 +52,23 @@ pub(super) fn count_download(
                 ))?
                 .execute(params![caller, window_start])?;
         }
-        let current = connection
+        let (current, blocked) = connection
             .prepare_cached(
-                "SELECT files, bytes FROM download_counts WHERE caller = ?1 AND window_start = ?2",
+                "SELECT files, bytes, blocked FROM download_counts
+                 WHERE caller = ?1 AND window_start = ?2",
             )?
             .query_row(params![caller, window_start], |row| {
-                Ok(DownloadCount {
+                let count = DownloadCount {
                     files: row.get::<_, i64>(0)? as u64,
                     bytes: row.get::<_, i64>(1)? as u64,
-                })
+                };
+                Ok((count, row.get::<_, bool>(2)?))
             })
             .optional()?
             .unwrap_or_default();
+        if blocked {
+            return Ok((current, false));
+        }
         let seen = ranged
             && connection
                 .prepare_cached(
@@ -73,6 +80,18 @@ pub(super) fn count_download(
         let refused = files_max.is_some_and(|max| current.files + files > max)
             || bytes_max.is_some_and(|max| current.bytes.saturating_add(bytes) > max);
         if refused {
+            connection
+                .prepare_cached(
+                    "INSERT INTO download_counts (caller, window_start, files, bytes, blocked)
+                     VALUES (?1, ?2, ?3, ?4, 1)
+                     ON CONFLICT (caller, window_start) DO UPDATE SET blocked = 1",
+                )?
+                .execute(params![
+                    caller,
+                    window_start,
+                    current.files as i64,
+                    current.bytes.min(i64::MAX as u64) as i64
+                ])?;
             return Ok((current, false));
         }
         let after = DownloadCount {
