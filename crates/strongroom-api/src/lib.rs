@@ -181,6 +181,7 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin::show_tenant))
         .routes(routes!(routes::admin::suspend_tenant))
         .routes(routes!(routes::admin::resume_tenant))
+        .routes(routes!(routes::admin::clear_tenant_firewall))
         .routes(routes!(routes::admin::create_token))
         .routes(routes!(routes::admin::rotate_tenant_key))
         .routes(routes!(routes::admin::rotate_master_key))

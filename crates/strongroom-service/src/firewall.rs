@@ -172,4 +172,34 @@ impl Platform {
         );
         Ok((old, rules))
     }
+
+    /// Empties a tenant's allow and deny lists for an operator: the way back in when the
+    /// tenant's admins shut themselves out (a confirmed lock-out, or an address that moved).
+    /// The admins see it as a `firewall_changed` security event naming the operator.
+    pub async fn clear_firewall(
+        &self,
+        operator_name: &str,
+        slug: &str,
+    ) -> Result<(FirewallRules, FirewallRules), ServiceError> {
+        let runtime = self.tenant(slug).await?;
+        let context = TenantContext::of(&runtime);
+        let _serialized = runtime.access_lock.lock().await;
+        let old = self.observe(&context, load(&context))?;
+        let rules = FirewallRules {
+            allow: Vec::new(),
+            deny: Vec::new(),
+            allow_support: old.allow_support,
+        };
+        store(&context, &rules).await?;
+        runtime.cache_firewall(Arc::new(rules.clone()));
+        self.security.raise(
+            SecurityEventKind::FirewallChanged,
+            Some(&runtime.id),
+            &format!(
+                "operator {operator_name} cleared the firewall, which was {}",
+                describe(&old)
+            ),
+        );
+        Ok((old, rules))
+    }
 }

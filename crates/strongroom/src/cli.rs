@@ -152,6 +152,8 @@ pub enum TenantCommand {
     Show { slug: String },
     /// Suspend a tenant: its data requests are refused.
     Suspend { slug: String },
+    /// Empty a tenant's firewall allow and deny lists, when its admins shut themselves out.
+    ClearFirewall { slug: String },
     /// Resume a suspended tenant.
     Resume { slug: String },
 }
@@ -276,6 +278,15 @@ pub async fn tenant(client: &AdminClient, command: TenantCommand) -> anyhow::Res
                 .call(
                     Method::POST,
                     &format!("/admin/v1/tenants/{}/suspend", encode(&slug)),
+                    None,
+                )
+                .await
+        }
+        TenantCommand::ClearFirewall { slug } => {
+            client
+                .call(
+                    Method::DELETE,
+                    &format!("/admin/v1/tenants/{}/policy/firewall", encode(&slug)),
                     None,
                 )
                 .await

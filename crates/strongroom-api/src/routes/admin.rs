@@ -87,6 +87,33 @@ pub async fn suspend_tenant(
     ))
 }
 
+/// Empty a tenant's allow and deny lists: the way back in when its admins shut themselves
+/// out. Audited in the tenant's trail with the old rules; its admins see a security event.
+#[utoipa::path(delete, path = "/admin/v1/tenants/{slug}/policy/firewall", tag = "admin",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = crate::wire::FirewallWire), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn clear_tenant_firewall(
+    State(state): State<AppState>,
+    OperatorCaller(operator): OperatorCaller,
+    PathParams(slug): PathParams<String>,
+    facts: Option<axum::Extension<crate::audit::AuditFacts>>,
+) -> Result<Response, ApiError> {
+    let (old, rules) = state.platform.clear_firewall(&operator.name, &slug).await?;
+    if let Some(axum::Extension(facts)) = facts {
+        facts.set_details(serde_json::json!({
+            "old": crate::wire::FirewallWire::from(old),
+            "new": crate::wire::FirewallWire::from(rules.clone()),
+        }));
+    }
+    tracing::info!(operator = %operator.name, slug = %slug, "operator cleared a tenant's firewall");
+    Ok(json_response(
+        StatusCode::OK,
+        crate::wire::FirewallWire::from(rules),
+        HeaderMap::new(),
+    ))
+}
+
 /// Resume a suspended tenant.
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/resume", tag = "admin",
     params(("slug" = String, Path)),

@@ -300,3 +300,66 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
         "the confirmed rules shut the caller out at once"
     );
 }
+
+/// Admins who shut themselves out (a confirmed lock-out) get back in through an operator,
+/// who empties the lists; the change is in the tenant's trail and its security events.
+#[tokio::test]
+async fn an_operator_clears_a_firewall_its_admins_locked_themselves_out_with() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let owner = first_owner_of_acme(&harness).await;
+    let locked = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/firewall")
+                .token(&owner)
+                .json(json!({"allow": ["10.0.0.0/8"], "allow_support": true, "confirm_lockout": true})),
+        )
+        .await;
+    assert_eq!(locked.status, StatusCode::OK, "{}", locked.body);
+    let firewall =
+        || harness.public(Request::get("/v1/tenants/acme/policy/firewall").token(&owner));
+    assert_eq!(firewall().await.status, StatusCode::FORBIDDEN);
+    let cleared = harness
+        .admin(Request::delete("/admin/v1/tenants/acme/policy/firewall").token(&harness.operator))
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
+    assert_eq!(
+        cleared.body,
+        json!({"allow": [], "deny": [], "allow_support": true}),
+        "the lists are emptied; the support setting stays"
+    );
+    let back = firewall().await;
+    assert_eq!(
+        back.status,
+        StatusCode::OK,
+        "the admins are back in: {}",
+        back.body
+    );
+    let recorded = harness
+        .public(
+            Request::get("/v1/tenants/acme/audit?action=clear_tenant_firewall&outcome=allowed")
+                .token(&owner),
+        )
+        .await;
+    let event = &recorded.body["events"][0]["event"];
+    assert_eq!(event["actor"]["kind"], "operator", "{}", recorded.body);
+    assert_eq!(event["details"]["old"]["allow"], json!(["10.0.0.0/8"]));
+    let mut told = false;
+    for _ in 0..100 {
+        let events = harness
+            .public(
+                Request::get("/v1/tenants/acme/security-events?action=security.firewall_changed")
+                    .token(&owner),
+            )
+            .await;
+        told = events.body["events"].as_array().map_or(0, Vec::len) == 2;
+        if told {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        told,
+        "the admins see the operator's change as a security event"
+    );
+}
