@@ -238,6 +238,16 @@ impl Platform {
                         "must be an https URL such as https://alerts.example.com/strongroom".into(),
                     )
                 })?;
+            let private = reqwest::Url::parse(&webhook.url)
+                .is_ok_and(|url| crate::outbound::names_private_address(&url));
+            if private && !self.options.outbound_allow_private_networks {
+                return Err(invalid(
+                    "webhooks.url",
+                    "names a private address; this server sends alerts to public addresses only \
+                     (the operator's outbound.allow_private_networks)"
+                        .into(),
+                ));
+            }
             if !SECRET_LENGTH.contains(&webhook.secret.chars().count()) {
                 return Err(invalid(
                     "webhooks.secret",

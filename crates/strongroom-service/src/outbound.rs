@@ -129,57 +129,76 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for OutboundHttp {
     >;
 
     fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
-        // An address in the URL itself is not resolved, so the resolver cannot refuse it. The
-        // host is read as reqwest will read it (WHATWG URL rules), so spellings such as
-        // `2130706433` or `127.1` are seen as the 127.0.0.1 they are.
-        let parsed = reqwest::Url::parse(&request.uri().to_string());
-        let literal = parsed
-            .as_ref()
-            .ok()
-            .and_then(|url| url.host_str())
-            .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
-            .and_then(|host| host.parse::<std::net::IpAddr>().ok());
-        if parsed.is_err() {
-            return Box::pin(async {
-                Err(OutboundHttpError::Transport(
-                    "the address is not a valid URL".into(),
-                ))
-            });
-        }
-        if !self.allow_private_networks && literal.is_some_and(|address| !is_public(address)) {
-            return Box::pin(async {
-                Err(OutboundHttpError::Transport(
-                    "the provider named a private address (private networks are not allowed)"
-                        .into(),
-                ))
-            });
+        if let Err(error) = self.check_destination(&request.uri().to_string()) {
+            return Box::pin(async { Err(error) });
         }
         Box::pin(send(self.client.clone(), request))
     }
 }
 
 impl OutboundHttp {
-    /// POSTs a JSON body with extra headers; answers the status code.
+    /// Refuses a URL that is not valid, or that names a private address when those are not
+    /// allowed. An address in the URL itself is not resolved, so the resolver cannot refuse
+    /// it. The host is read as reqwest will read it (WHATWG URL rules), so spellings such as
+    /// `2130706433` or `127.1` are seen as the 127.0.0.1 they are.
+    fn check_destination(&self, url: &str) -> Result<(), OutboundHttpError> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|_| OutboundHttpError::Transport("the address is not a valid URL".into()))?;
+        if !self.allow_private_networks && names_private_address(&parsed) {
+            return Err(OutboundHttpError::Transport(
+                "the URL names a private address (private networks are not allowed)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// POSTs a JSON body with extra headers; answers the status code. The answer's body is
+    /// not read: a receiver's status is its whole answer.
     pub async fn post_json(
         &self,
         url: &str,
         headers: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<u16, OutboundHttpError> {
-        let mut request = http::Request::builder()
-            .method(http::Method::POST)
-            .uri(url)
-            .header(http::header::CONTENT_TYPE, "application/json");
+        self.check_destination(url)?;
+        let mut request = self
+            .client
+            .post(url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body);
         for (name, value) in headers {
             request = request.header(*name, value.as_str());
         }
-        let request = request
-            .body(body)
-            .map_err(|error| OutboundHttpError::Transport(error.to_string()))?;
-        use openidconnect::AsyncHttpClient;
-        let answer = self.call(request).await?;
-        Ok(answer.status().as_u16())
+        let response = request
+            .send()
+            .await
+            .map_err(|error| OutboundHttpError::Transport(describe_transport(error)))?;
+        Ok(response.status().as_u16())
     }
+}
+
+/// Whether a URL's host is a literal private address (or localhost), as reqwest reads it.
+pub(crate) fn names_private_address(url: &reqwest::Url) -> bool {
+    if url.host_str() == Some("localhost") {
+        return true;
+    }
+    url.host_str()
+        .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|host| host.parse::<std::net::IpAddr>().ok())
+        .is_some_and(|address| !is_public(address))
+}
+
+/// A transport error as a person can act on it: the cause, not only "error sending request".
+/// The URL is left out: a webhook's path may hold a secret.
+fn describe_transport(error: reqwest::Error) -> String {
+    let mut causes = String::new();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        causes.push_str(": ");
+        causes.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    format!("{}{causes}", error.without_url())
 }
 
 /// Sends one request for openidconnect and returns the whole (bounded) answer.

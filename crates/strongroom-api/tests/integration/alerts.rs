@@ -160,6 +160,43 @@ async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() 
     );
 }
 
+/// A webhook at a private address is refused when it is set, not at every alert after.
+#[tokio::test]
+async fn webhooks_at_private_addresses_are_refused_up_front() {
+    let harness = Harness::new().await;
+    let owner = acme_owner(&harness).await;
+    for url in [
+        "https://127.0.0.1:9999/hook",
+        "https://10.1.2.3/hook",
+        "https://169.254.169.254/latest",
+        "https://0x7f000001/hook",
+        "https://[::1]/hook",
+        "https://localhost/hook",
+    ] {
+        let refused = harness
+            .public(
+                Request::put("/v1/tenants/acme/policy/alerts")
+                    .token(&owner)
+                    .json(json!({"webhooks": [{"url": url, "secret": "a webhook secret of enough length"}]})),
+            )
+            .await;
+        assert_eq!(
+            (refused.status, refused.body["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("invalid_request")),
+            "{url}: {}",
+            refused.body
+        );
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("private address"),
+            "{url}: {}",
+            refused.body
+        );
+    }
+}
+
 /// An HTTP server that records each request and never answers.
 async fn hanging_receiver() -> (String, Received) {
     let received: Received = Arc::default();
