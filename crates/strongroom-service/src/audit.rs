@@ -251,6 +251,14 @@ pub(crate) fn open_signing_key(
     AuditSigningKey::from_pkcs8(&pkcs8).map_err(|_| integrity())
 }
 
+/// Where a chain breaks, for a sentence: `sequence 10`, or `its checkpoints`.
+pub(crate) fn describe_break(broken_at: Option<u64>) -> String {
+    broken_at.map_or_else(
+        || "its checkpoints".to_owned(),
+        |sequence| format!("sequence {sequence}"),
+    )
+}
+
 fn parse_time(field: &str, value: &Option<String>) -> Result<Option<i64>, ServiceError> {
     value
         .as_deref()
@@ -522,8 +530,9 @@ impl Platform {
                     SecurityEventKind::AuditVerifyFailed,
                     (chain != CONTROL_CHAIN).then_some(chain.as_str()),
                     &format!(
-                        "the audit chain {} is broken at {:?}: {problem}",
-                        report.chain, report.broken_at
+                        "the audit chain {} is broken at {}: {problem}",
+                        report.chain,
+                        describe_break(report.broken_at)
                     ),
                 );
             }
@@ -790,9 +799,40 @@ impl Platform {
             from: parse_time("from", &filter.from)?,
             to: parse_time("to", &filter.to)?,
             action: filter.action.clone(),
-            outcome: filter.outcome.clone(),
+            outcome: match filter.outcome.as_deref() {
+                None => None,
+                Some(outcome @ ("allowed" | "denied" | "error" | "pending" | "security")) => {
+                    Some(outcome.to_owned())
+                }
+                Some(_) => {
+                    return Err(invalid_parameter(
+                        "outcome",
+                        "one of allowed, denied, error, pending (a change's intent) or security"
+                            .into(),
+                    ));
+                }
+            },
             actor_token: token("actor", "audit-actor/v1", &filter.actor)?,
-            address_token: token("ip", "audit-address/v1", &filter.address)?,
+            // Addresses are stored as the server writes them: canonical, IPv4-mapped as IPv4.
+            address_token: token(
+                "ip",
+                "audit-address/v1",
+                &filter
+                    .address
+                    .as_deref()
+                    .map(|text| {
+                        text.trim()
+                            .parse::<std::net::IpAddr>()
+                            .map(|address| address.to_canonical().to_string())
+                            .map_err(|_| {
+                                invalid_parameter(
+                                    "ip",
+                                    "one address such as 203.0.113.7 or 2001:db8::7".into(),
+                                )
+                            })
+                    })
+                    .transpose()?,
+            )?,
             before_sequence: filter.before_sequence,
             limit: filter.limit.clamp(1, PAGE_MAX),
         };

@@ -114,8 +114,9 @@ impl Platform {
                         SecurityEventKind::AuditVerifyFailed,
                         (chain != CONTROL_CHAIN).then_some(chain.as_str()),
                         &format!(
-                            "expiry of the audit chain {} is held back: it is broken at {:?}: {problem}",
-                            report.chain, report.broken_at
+                            "expiry of the audit chain {} is held back: it is broken at {}: {problem}",
+                            report.chain,
+                            crate::audit::describe_break(report.broken_at)
                         ),
                     );
                     continue;

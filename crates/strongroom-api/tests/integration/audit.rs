@@ -124,6 +124,31 @@ async fn every_request_is_recorded_with_actor_address_action_and_outcome_and_no_
     );
     let from_address = trail(&harness, &owner, "?ip=198.51.100.4").await;
     assert_eq!(from_address.len(), 2, "the sign-in's intent and outcome");
+    let mapped = trail(&harness, &owner, "?ip=::ffff:198.51.100.4").await;
+    assert_eq!(
+        mapped.len(),
+        2,
+        "an IPv4-mapped address is the IPv4 address"
+    );
+    for (query, parameter) in [("?outcome=bogus", "outcome"), ("?ip=not-an-ip", "ip")] {
+        let refused = harness
+            .public(Request::get(&format!("/v1/tenants/acme/audit{query}")).token(&owner))
+            .await;
+        assert_eq!(
+            (refused.status, refused.body["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("invalid_query")),
+            "{query}: {}",
+            refused.body
+        );
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("\"{parameter}\"")),
+            "{}",
+            refused.body
+        );
+    }
     let paged = trail(&harness, &owner, "?limit=2").await;
     assert_eq!(paged.len(), 2);
     let older = trail(
