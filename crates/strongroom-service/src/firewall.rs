@@ -158,6 +158,9 @@ impl Platform {
         let context = TenantContext::of(&runtime);
         let _serialized = runtime.access_lock.lock().await;
         let old = self.observe(&context, load(&context))?;
+        if old == rules {
+            return Ok((old, rules));
+        }
         store(&context, &rules).await?;
         runtime.cache_firewall(Arc::new(rules.clone()));
         self.security.raise(

@@ -289,25 +289,26 @@ impl std::str::FromStr for Profile {
     }
 }
 
-/// Overrides given on the command line; `None` keeps the value from file or environment.
+/// Overrides given on the command line, before or after the subcommand; `None` keeps the value
+/// from file or environment.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct ConfigFlags {
     /// TOML configuration file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, global = true, value_name = "ADDR")]
     pub public_listen: Option<SocketAddr>,
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, global = true, value_name = "ADDR")]
     pub admin_listen: Option<SocketAddr>,
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub tls_cert_file: Option<PathBuf>,
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub tls_key_file: Option<PathBuf>,
-    #[arg(long, value_name = "PROFILE")]
+    #[arg(long, global = true, value_name = "PROFILE")]
     pub profile: Option<Profile>,
 }
 
