@@ -270,10 +270,17 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
             return refused();
         }
     }
+    // Security events raised while the request runs name where it came from.
+    let origin = strongroom_service::RequestOrigin {
+        address: base.address,
+        user_agent: base.user_agent.clone(),
+        request_id: base.request_id.clone(),
+        listener: state.listener,
+    };
     let response = match (next, intent_alongside) {
         (None, _) => too_many_on_connection(),
         (Some(next), Some((gate, written))) => {
-            let response = gate.scope(next.run(request)).await;
+            let response = origin.scope(gate.scope(next.run(request))).await;
             // The outcome follows its intent in the chain, and a refused intent refused the
             // request's writes: the answer says so whatever the handler made of it.
             if !written.await.unwrap_or(false) {
@@ -281,7 +288,7 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
             }
             response
         }
-        (Some(next), None) => next.run(request).await,
+        (Some(next), None) => origin.scope(next.run(request)).await,
     };
     let status = response.status();
     let bytes_sent = response

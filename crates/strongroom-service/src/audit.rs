@@ -332,6 +332,7 @@ impl Platform {
         kind: SecurityEventKind,
         tenant_id: Option<String>,
         detail: String,
+        origin: Option<crate::security::RequestOrigin>,
     ) -> Result<u64, ServiceError> {
         // The tenant is looked up once, for its chain and its alert channels.
         let runtime = match &tenant_id {
@@ -343,10 +344,18 @@ impl Platform {
             None => None,
         };
         let keys = self.chain_keys_of(runtime.as_deref());
+        let origin = origin.unwrap_or_default();
         let record = AuditRecord {
             tenant_slug: keys.slug.clone(),
             phase: "event",
-            listener: "-",
+            address: origin.address,
+            user_agent: origin.user_agent,
+            request_id: origin.request_id,
+            listener: if origin.listener.is_empty() {
+                "-"
+            } else {
+                origin.listener
+            },
             method: "-".into(),
             route: "-".into(),
             action: format!("security.{}", kind.as_str()),

@@ -57,7 +57,7 @@ pub use mfa::TotpEnrolment;
 pub use operators::{CreatedOperator, OperatorSignedIn, OperatorView};
 pub use platform::{Platform, PlatformOptions, StoreOpener, TenantStores, sqlite_store_opener};
 pub use records::RecordUpdate;
-pub use security::{SecurityEventKind, SecurityEvents};
+pub use security::{RequestOrigin, SecurityEventKind, SecurityEvents};
 pub use security_policy::{MfaRequirement, SecurityPolicy, SessionTimeouts};
 pub use sso::{SsoCallback, SsoProviderChange, SsoProviderView, SsoStart};
 pub use strongroom_domain::Timestamp;

@@ -57,6 +57,31 @@ impl SecurityEventKind {
     }
 }
 
+/// The request a security event arises in, for its audit event: where it came from and its
+/// id, so an admin sees them without reading the detail's sentence.
+#[derive(Debug, Clone, Default)]
+pub struct RequestOrigin {
+    pub address: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+    pub request_id: String,
+    pub listener: &'static str,
+}
+
+tokio::task_local! {
+    static ORIGIN: RequestOrigin;
+}
+
+impl RequestOrigin {
+    /// Runs `work` (a request) with this origin for the security events it raises.
+    pub async fn scope<F: std::future::Future>(self, work: F) -> F::Output {
+        ORIGIN.scope(self, work).await
+    }
+
+    fn current() -> Option<Self> {
+        ORIGIN.try_with(Clone::clone).ok()
+    }
+}
+
 #[derive(Default)]
 pub struct SecurityEvents {
     counts: Mutex<BTreeMap<SecurityEventKind, u64>>,
@@ -77,8 +102,12 @@ impl SecurityEvents {
         let platform = self.platform.get().and_then(Weak::upgrade);
         if let (Some(platform), Ok(runtime)) = (platform, tokio::runtime::Handle::try_current()) {
             let (tenant_id, detail) = (tenant_id.map(str::to_owned), detail.to_owned());
+            let origin = RequestOrigin::current();
             runtime.spawn(async move {
-                if let Err(error) = platform.record_security_event(kind, tenant_id, detail).await {
+                if let Err(error) = platform
+                    .record_security_event(kind, tenant_id, detail, origin)
+                    .await
+                {
                     tracing::error!(%error, kind = kind.as_str(), "a security event could not be recorded in the audit trail");
                 }
             });

@@ -266,6 +266,17 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
             .unwrap()
             .contains("refused by the tenant's firewall")
     );
+    let denied = &listed[0]["event"];
+    assert!(
+        denied["address"]
+            .as_str()
+            .is_some_and(|address| !address.is_empty())
+            && denied["request_id"]
+                .as_str()
+                .is_some_and(|id| id.contains('-'))
+            && denied["listener"] == "public",
+        "the event names the request it arose in: {denied}"
+    );
     let operators_view = harness
         .admin(
             Request::get("/admin/v1/security-events?tenant=acme&action=security.firewall_changed")
