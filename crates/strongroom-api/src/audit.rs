@@ -94,7 +94,8 @@ impl RouteTable {
         RouteTable { by_method }
     }
 
-    /// The route a request took, with its path parameters.
+    /// The route a request took, with its path parameters decoded as the handlers' path
+    /// extractor decodes them (so `/v1/tenants/%61cme/…` is recorded in acme's trail).
     fn find(&self, method: &Method, path: &str) -> Option<(&RouteEntry, Vec<(String, String)>)> {
         let method = if method == Method::HEAD {
             &Method::GET
@@ -106,7 +107,10 @@ impl RouteTable {
         let parameters = found
             .params
             .iter()
-            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .map(|(name, value)| {
+                let decoded = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+                (name.to_owned(), decoded.into_owned())
+            })
             .collect();
         Some((found.value, parameters))
     }
@@ -397,5 +401,10 @@ mod tests {
             ("path".into(), "a/b/c.pdf".into())
         );
         assert_eq!(found(Method::GET, "/v1/nothing/here"), None);
+        assert_eq!(
+            found(Method::GET, "/v1/tenants/%61cme/audit").unwrap().1,
+            vec![("slug".into(), "acme".into())],
+            "parameters are decoded, as the handlers see them"
+        );
     }
 }

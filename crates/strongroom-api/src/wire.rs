@@ -1322,7 +1322,7 @@ impl std::fmt::Debug for WebhookWire {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("WebhookWire")
-            .field("url", &self.url)
+            .field("url", &strongroom_service::shown_url(&self.url))
             .finish_non_exhaustive()
     }
 }

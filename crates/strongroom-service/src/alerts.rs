@@ -46,6 +46,18 @@ pub(crate) struct HeldBackAlerts {
 }
 
 impl AlertWindows {
+    /// The windows; a panic elsewhere while they were held leaves them usable.
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::BTreeMap<(String, SecurityEventKind), AlertWindow>,
+    > {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// How many of the same were held back since the last alert, if this one (audit sequence
     /// `sequence`) goes out now.
     fn admit(
@@ -55,10 +67,7 @@ impl AlertWindows {
         now: i64,
         sequence: u64,
     ) -> Option<u64> {
-        let mut windows = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut windows = self.lock();
         match windows.get_mut(&(tenant_id.to_owned(), kind)) {
             Some(window) if now - window.last_sent < ALERT_INTERVAL_MICROS => {
                 window.held += 1;
@@ -86,10 +95,7 @@ impl AlertWindows {
     /// ends is still reported once its minute is over. Windows that passed quietly are
     /// forgotten.
     fn due(&self, now: i64) -> Vec<HeldBackAlerts> {
-        let mut windows = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut windows = self.lock();
         let mut due = Vec::new();
         windows.retain(|(tenant_id, kind), window| {
             if now - window.last_sent < ALERT_INTERVAL_MICROS {
@@ -113,10 +119,7 @@ impl AlertWindows {
     /// Puts back what [`AlertWindows::due`] took when its alert could not be sent, so the
     /// next alert of the kind counts it.
     fn give_back(&self, held: &HeldBackAlerts) {
-        let mut windows = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut windows = self.lock();
         if let Some(window) = windows.get_mut(&(held.tenant_id.clone(), held.kind)) {
             window.held += held.count;
             window.last_held_sequence = window.last_held_sequence.max(held.last_sequence);
@@ -126,7 +129,7 @@ impl AlertWindows {
 
 /// A webhook URL as the trail shows it: scheme, host and port. Paths and queries often carry
 /// a secret of their own (chat services' incoming-webhook URLs do).
-fn shown_url(url: &str) -> String {
+pub fn shown_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(parsed) => {
             let host = parsed.host_str().unwrap_or("-");
@@ -306,7 +309,17 @@ impl Platform {
                 "{detail} ({held} more of this kind in the last minute were not sent on their own; all are in the audit trail)"
             ),
         };
-        self.send_alert(runtime, kind, &detail, sequence).await
+        let sent = self.send_alert(runtime, kind, &detail, sequence).await;
+        if sent.is_err() && held > 0 {
+            // Counted again by the next alert rather than lost with this one.
+            self.alert_windows.give_back(&HeldBackAlerts {
+                tenant_id: runtime.id.clone(),
+                kind,
+                count: held,
+                last_sequence: sequence,
+            });
+        }
+        sent
     }
 
     /// Alerts for bursts whose minute is over with events held back and no later alert to
@@ -408,10 +421,7 @@ impl Platform {
         body: &[u8],
         sequence: u64,
     ) -> Result<(), ServiceError> {
-        let mut attempts = 0;
-        let mut last = String::new();
-        let delivered = loop {
-            attempts += 1;
+        let attempt = || async {
             let timestamp = (self.clock.now().unix_micros() / 1_000_000).to_string();
             let mut signed = timestamp.clone().into_bytes();
             signed.push(b'.');
@@ -432,36 +442,25 @@ impl Platform {
                 .post_json(&webhook.url, &headers, body.to_vec())
                 .await
             {
-                Ok(status) if (200..300).contains(&status) => break true,
-                Ok(status) => last = format!("status {status}"),
-                Err(error) => last = error.to_string(),
-            }
-            match RETRY_WAITS.get(attempts - 1) {
-                Some(wait) => tokio::time::sleep(*wait).await,
-                None => break false,
+                Ok(status) if (200..300).contains(&status) => Ok(()),
+                Ok(status) => Err(format!("status {status}")),
+                Err(error) => Err(error.to_string()),
             }
         };
-        let record = AuditRecord {
-            tenant_slug: Some(slug.to_owned()),
-            phase: "event",
-            actor: AuditActor::Anonymous,
-            listener: "-",
-            method: "POST".into(),
-            route: "-".into(),
-            action: "alert.delivery".into(),
-            outcome: if delivered { "allowed" } else { "error" },
-            reason: (!delivered).then(|| last.chars().take(200).collect()),
-            details: Some(serde_json::json!({
+        let delivery = with_retries(attempt).await;
+        self.record_delivery(
+            slug,
+            "POST",
+            &delivery,
+            serde_json::json!({
                 "channel": "webhook",
                 "url": shown_url(&webhook.url),
                 "kind": kind.as_str(),
-                "attempts": attempts,
+                "attempts": delivery.attempts,
                 "audit_sequence": sequence,
-            })),
-            ..AuditRecord::default()
-        };
-        self.audit(record).await?;
-        Ok(())
+            }),
+        )
+        .await
     }
 
     /// Mails a security event to the tenant's recipients, with retries; records the outcome.
@@ -480,40 +479,89 @@ impl Platform {
             kind.as_str(),
             self.clock.now().to_rfc3339()
         );
-        let mut attempts = 0;
-        let mut last = String::new();
-        let delivered = loop {
-            attempts += 1;
-            match crate::email::send(smtp, recipients, &subject, body.clone()).await {
-                Ok(()) => break true,
-                Err(error) => last = error,
-            }
-            match RETRY_WAITS.get(attempts - 1) {
-                Some(wait) => tokio::time::sleep(*wait).await,
-                None => break false,
-            }
-        };
+        let delivery =
+            with_retries(|| crate::email::send(smtp, recipients, &subject, body.clone())).await;
+        self.record_delivery(
+            slug,
+            "SMTP",
+            &delivery,
+            serde_json::json!({
+                "channel": "email",
+                "recipients": recipients.len(),
+                "kind": kind.as_str(),
+                "attempts": delivery.attempts,
+                "audit_sequence": sequence,
+            }),
+        )
+        .await
+    }
+
+    /// One channel's delivery as an `alert.delivery` event of the tenant's trail.
+    async fn record_delivery(
+        &self,
+        slug: &str,
+        method: &str,
+        delivery: &Delivery,
+        details: serde_json::Value,
+    ) -> Result<(), ServiceError> {
         let record = AuditRecord {
             tenant_slug: Some(slug.to_owned()),
             phase: "event",
             actor: AuditActor::Anonymous,
             listener: "-",
-            method: "SMTP".into(),
+            method: method.into(),
             route: "-".into(),
             action: "alert.delivery".into(),
-            outcome: if delivered { "allowed" } else { "error" },
-            reason: (!delivered).then(|| last.chars().take(200).collect()),
-            details: Some(serde_json::json!({
-                "channel": "email",
-                "recipients": recipients.len(),
-                "kind": kind.as_str(),
-                "attempts": attempts,
-                "audit_sequence": sequence,
-            })),
+            outcome: if delivery.failure.is_none() {
+                "allowed"
+            } else {
+                "error"
+            },
+            reason: delivery
+                .failure
+                .as_ref()
+                .map(|last| last.chars().take(200).collect()),
+            details: Some(details),
             ..AuditRecord::default()
         };
         self.audit(record).await?;
         Ok(())
+    }
+}
+
+/// How one channel's delivery went: the attempts made, and the last failure if none succeeded.
+struct Delivery {
+    attempts: usize,
+    failure: Option<String>,
+}
+
+/// Runs `attempt` until it succeeds or every wait of [`RETRY_WAITS`] has passed.
+async fn with_retries<F, Fut>(mut attempt: F) -> Delivery
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let failure = match attempt().await {
+            Ok(()) => {
+                return Delivery {
+                    attempts,
+                    failure: None,
+                };
+            }
+            Err(failure) => failure,
+        };
+        match RETRY_WAITS.get(attempts - 1) {
+            Some(wait) => tokio::time::sleep(*wait).await,
+            None => {
+                return Delivery {
+                    attempts,
+                    failure: Some(failure),
+                };
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::journal::JournalChange;
 use crate::platform::Platform;
+use crate::sealing::TenantRuntime;
 use crate::tenant_context::TenantContext;
 use crate::tenants::TokenPrincipal;
 use crate::users::invalid;
@@ -155,25 +156,19 @@ impl Platform {
                     .unwrap_or_default(),
             ));
         }
-        let context = TenantContext::of(&runtime);
-        let _serialized = runtime.access_lock.lock().await;
-        let old = self.observe(&context, load(&context))?;
-        if old == rules {
-            return Ok((old, rules));
-        }
-        store(&context, &rules).await?;
-        runtime.cache_firewall(Arc::new(rules.clone()));
-        self.security.raise(
-            SecurityEventKind::FirewallChanged,
-            Some(&runtime.id),
-            &format!(
-                "user {} changed the firewall from {} to {}",
-                caller.user_id,
-                describe(&old),
-                describe(&rules)
-            ),
-        );
-        Ok((old, rules))
+        self.replace_firewall(
+            &runtime,
+            |_| rules,
+            |old, new| {
+                format!(
+                    "user {} changed the firewall from {} to {}",
+                    caller.user_id,
+                    describe(old),
+                    describe(new)
+                )
+            },
+        )
+        .await
     }
 
     /// Empties a tenant's allow and deny lists for an operator: the way back in when the
@@ -185,23 +180,45 @@ impl Platform {
         slug: &str,
     ) -> Result<(FirewallRules, FirewallRules), ServiceError> {
         let runtime = self.tenant(slug).await?;
-        let context = TenantContext::of(&runtime);
+        self.replace_firewall(
+            &runtime,
+            |old| FirewallRules {
+                allow: Vec::new(),
+                deny: Vec::new(),
+                allow_support: old.allow_support,
+            },
+            |old, _| {
+                format!(
+                    "operator {operator_name} cleared the firewall, which was {}",
+                    describe(old)
+                )
+            },
+        )
+        .await
+    }
+
+    /// Replaces a tenant's rules with what `change` makes of the stored ones, under the
+    /// tenant's access lock; a change that changes nothing stores nothing and raises nothing.
+    /// Answers the old and the new rules.
+    async fn replace_firewall(
+        &self,
+        runtime: &TenantRuntime,
+        change: impl FnOnce(&FirewallRules) -> FirewallRules,
+        sentence: impl FnOnce(&FirewallRules, &FirewallRules) -> String,
+    ) -> Result<(FirewallRules, FirewallRules), ServiceError> {
+        let context = TenantContext::of(runtime);
         let _serialized = runtime.access_lock.lock().await;
         let old = self.observe(&context, load(&context))?;
-        let rules = FirewallRules {
-            allow: Vec::new(),
-            deny: Vec::new(),
-            allow_support: old.allow_support,
-        };
+        let rules = change(&old);
+        if old == rules {
+            return Ok((old, rules));
+        }
         store(&context, &rules).await?;
         runtime.cache_firewall(Arc::new(rules.clone()));
         self.security.raise(
             SecurityEventKind::FirewallChanged,
             Some(&runtime.id),
-            &format!(
-                "operator {operator_name} cleared the firewall, which was {}",
-                describe(&old)
-            ),
+            &sentence(&old, &rules),
         );
         Ok((old, rules))
     }

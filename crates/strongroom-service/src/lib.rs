@@ -41,7 +41,7 @@ mod users;
 mod views;
 
 pub use access_model::{AccessModel, GrantScope, GrantSubject, RoleGrant, RoleView};
-pub use alerts::Webhook;
+pub use alerts::{Webhook, shown_url};
 pub use audit::{
     AuditActor, AuditEvent, AuditEventView, AuditFilter, AuditRecord, CONTROL_CHAIN, ChainReport,
     CheckpointView,

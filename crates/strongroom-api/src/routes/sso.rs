@@ -124,12 +124,7 @@ pub async fn callback(
     QueryPairs(pairs): QueryPairs,
     request_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let value = |name: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    };
+    let value = |name: &str| crate::routes::query_value(&pairs, name);
     let answer = SsoCallback {
         code: value("code"),
         state: value("state"),

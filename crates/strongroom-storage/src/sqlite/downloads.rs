@@ -45,14 +45,7 @@ pub(super) fn count_download(
             files_max,
             bytes_max,
         } = download;
-        for table in ["download_counts", "download_contents"] {
-            connection
-                .prepare_cached(&format!(
-                    "DELETE FROM {table} WHERE caller = ?1 AND window_start < ?2"
-                ))?
-                .execute(params![caller, window_start])?;
-        }
-        let (current, blocked) = connection
+        let current = connection
             .prepare_cached(
                 "SELECT files, bytes, blocked FROM download_counts
                  WHERE caller = ?1 AND window_start = ?2",
@@ -64,8 +57,22 @@ pub(super) fn count_download(
                 };
                 Ok((count, row.get::<_, bool>(2)?))
             })
-            .optional()?
-            .unwrap_or_default();
+            .optional()?;
+        // The first download of a window drops the caller's older windows.
+        let (current, blocked) = match current {
+            Some(found) => found,
+            None => {
+                for delete in [
+                    "DELETE FROM download_counts WHERE caller = ?1 AND window_start < ?2",
+                    "DELETE FROM download_contents WHERE caller = ?1 AND window_start < ?2",
+                ] {
+                    connection
+                        .prepare_cached(delete)?
+                        .execute(params![caller, window_start])?;
+                }
+                Default::default()
+            }
+        };
         if blocked {
             return Ok((current, false));
         }

@@ -134,10 +134,12 @@ fn is_active_owner(connection: &Connection, user_id: &str) -> Result<bool, Stora
 /// Refuses a write that took the tenant's last enabled owner away. Checked inside the write,
 /// so two owners demoting each other at once cannot both succeed.
 fn keep_an_owner(connection: &Connection) -> Result<(), StorageError> {
-    let owners: i64 = connection
-        .prepare_cached(&format!("SELECT count(*) FROM users WHERE {ACTIVE_OWNER}"))?
+    let any_left: bool = connection
+        .prepare_cached(&format!(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE {ACTIVE_OWNER})"
+        ))?
         .query_row([], |row| row.get(0))?;
-    if owners == 0 {
+    if !any_left {
         return Err(StorageError::Conflict(
             "this is the last owner: make another user owner first",
         ));
@@ -155,7 +157,10 @@ pub(super) fn put_user(
     journal: JournalSealer,
 ) -> PendingWrite<()> {
     database.write(move |connection| {
-        let was_active_owner = is_active_owner(connection, &user.id)?;
+        // Only a write that takes an enabled owner's role or access away can leave none.
+        let still_active_owner =
+            !user.disabled && user.roles.split_whitespace().any(|role| role == "owner");
+        let was_active_owner = !still_active_owner && is_active_owner(connection, &user.id)?;
         write_user(connection, &user)?;
         if was_active_owner {
             keep_an_owner(connection)?;
