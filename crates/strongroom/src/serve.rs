@@ -36,7 +36,18 @@ const STREAMS_MAX: usize = 128;
 
 pub const BOOTSTRAP_TOKEN_FILE: &str = "bootstrap-operator.token";
 
+/// Runs the server until a shutdown signal, with its audit trail in `<data_dir>/audit.db`.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    run_with_audit_store(config, None).await
+}
+
+/// Runs the server with `audit_store` in place of `<data_dir>/audit.db` when given. Only the
+/// audit benchmark gives one (a store that keeps nothing, to measure the server without its
+/// trail); no configuration, variable or flag reaches this.
+pub async fn run_with_audit_store(
+    config: Config,
+    audit_store: Option<Arc<dyn strongroom_storage::AuditStore>>,
+) -> anyhow::Result<()> {
     let master_key_from_environment = std::env::var("STRONGROOM_MASTER_KEY").ok();
     check_profile(&config, master_key_from_environment.is_some())?;
     create_private_directory(&config.data_dir)?;
@@ -87,17 +98,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 ca_file: config.smtp.ca_file.clone(),
             }),
     };
-    let audit =
-        strongroom_storage::sqlite::SqliteAuditStore::open(&config.data_dir.join("audit.db"))
-            .with_context(|| {
+    let audit: Arc<dyn strongroom_storage::AuditStore> = match audit_store {
+        Some(audit_store) => audit_store,
+        None => Arc::new(
+            strongroom_storage::sqlite::SqliteAuditStore::open(&config.data_dir.join("audit.db"))
+                .with_context(|| {
                 format!(
                     "cannot open the audit database in {}",
                     config.data_dir.display()
                 )
-            })?;
+            })?,
+        ),
+    };
     let platform = Platform::open(
         Arc::new(control),
-        Arc::new(audit),
+        audit,
         sqlite_store_opener(config.data_dir.clone()),
         master,
         options,

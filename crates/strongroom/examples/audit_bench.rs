@@ -5,6 +5,10 @@
 //! nothing. That swap exists only here, in the benchmark harness, never as a runtime setting.
 //! Then durable audit appends per second (50 concurrent writers) beside single fsyncs per
 //! second on the same disk.
+//!
+//! `audit_bench serve-without-trail --config FILE` runs the whole server (TLS listeners and
+//! all) with that store instead of its audit database, so `cargo xtask bench audit` can load
+//! it over TLS with `wrk` beside the real binary, as clients meet the server.
 
 use axum::body::Body;
 use axum::http::Request;
@@ -391,7 +395,33 @@ async fn measure(
     }
 }
 
+/// The server as the binary runs it, except that its audit store keeps nothing.
+fn serve_without_trail() {
+    let config_file = std::env::args()
+        .skip_while(|argument| argument != "--config")
+        .nth(1)
+        .expect("serve-without-trail --config FILE");
+    let flags = strongroom::config::ConfigFlags {
+        config: Some(config_file.into()),
+        ..Default::default()
+    };
+    let config = strongroom::config::Config::load(&flags).expect("the configuration");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(strongroom::serve::run_with_audit_store(
+            config,
+            Some(Arc::new(NoAudit::default())),
+        ))
+        .expect("the server without a trail");
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("serve-without-trail") {
+        return serve_without_trail();
+    }
     let seconds: u64 = std::env::args()
         .skip_while(|argument| argument != "--seconds")
         .nth(1)
