@@ -16,11 +16,12 @@ use std::path::Path;
 const TARGET_RATIO: f64 = 0.9;
 
 pub fn run(arguments: &[String]) -> Result<(), String> {
-    let seconds = match arguments {
-        [] => "8".to_owned(),
-        [flag, value] if flag == "--seconds" && value.parse::<u64>().is_ok() => value.clone(),
-        _ => return Err("usage: cargo xtask bench audit [--seconds N]".into()),
-    };
+    let seconds: u64 = match arguments {
+        [] => Some(8),
+        [flag, value] if flag == "--seconds" => value.parse().ok(),
+        _ => None,
+    }
+    .ok_or("usage: cargo xtask bench audit [--seconds N]")?;
     system::ensure_debian_packages(&[("wrk", "wrk"), ("curl", "curl")])?;
     let (target, run_dir) = crate::bench::prepare()?;
     system::run(
@@ -38,7 +39,7 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
     let example = target.join("release/examples/audit_bench");
     let binary = target.join("release/strongroom");
     let status = std::process::Command::new(&example)
-        .args(["--seconds", &seconds])
+        .args(["--seconds", &seconds.to_string()])
         .env("BENCH_DIR", target.join("bench"))
         .status()
         .map_err(|error| format!("cannot run {}: {error}", example.display()))?;
@@ -48,20 +49,22 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
 
     let duration = format!("{seconds}s");
     eprintln!("xtask: over TLS: the real binary, then the server without a trail");
-    let audited = load_over_tls(
-        &binary,
-        &["serve"],
-        &binary,
-        &run_dir.join("audited"),
-        &duration,
-    )?;
-    let unaudited = load_over_tls(
-        &example,
-        &["serve-without-trail"],
-        &binary,
-        &run_dir.join("unaudited"),
-        &duration,
-    )?;
+    let ticks_per_second: f64 = system::output("getconf", &["CLK_TCK"])?
+        .trim()
+        .parse()
+        .map_err(|_| "getconf CLK_TCK printed no number")?;
+    let load = |server: &Path, arguments: &[&str], name: &str| {
+        load_over_tls(
+            server,
+            arguments,
+            &binary,
+            &run_dir.join(name),
+            seconds,
+            ticks_per_second,
+        )
+    };
+    let audited = load(&binary, &["serve"], "audited")?;
+    let unaudited = load(&example, &["serve-without-trail"], "unaudited")?;
     println!(
         "\nOver TLS: wrk -t2 -c50 -d{duration} against the server binary, then against the same server whose audit store keeps nothing"
     );
@@ -94,21 +97,18 @@ fn load_over_tls(
     arguments: &[&str],
     cli: &Path,
     run_dir: &Path,
-    duration: &str,
+    seconds: u64,
+    ticks_per_second: f64,
 ) -> Result<Loaded, String> {
     std::fs::create_dir_all(run_dir).map_err(|error| error.to_string())?;
     write_record_scripts(run_dir)?;
     let (server, token, cacert) = start_strongroom_server(server, arguments, cli, run_dir)?;
-    let seconds: f64 = duration.trim_end_matches('s').parse().unwrap_or(1.0);
-    let ticks_per_second: f64 = system::output("getconf", &["CLK_TCK"])?
-        .trim()
-        .parse()
-        .map_err(|_| "getconf CLK_TCK printed no number")?;
+    let duration = &format!("{seconds}s");
     let measured = |load: &dyn Fn() -> Result<Measurement, String>| {
         let before = server_cpu_ticks(&server)?;
         let measurement = load()?;
         let cpu = (server_cpu_ticks(&server)? - before) / ticks_per_second;
-        let per_request = cpu * 1e6 / (measurement.rps * seconds);
+        let per_request = cpu * 1e6 / (measurement.rps * seconds as f64);
         Ok::<_, String>((measurement, per_request))
     };
     let creates = measured(&|| strongroom_creates(&token, run_dir, duration))?;

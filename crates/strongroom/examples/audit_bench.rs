@@ -183,12 +183,13 @@ async fn setup(audit: Option<Arc<dyn AuditStore>>) -> Setup {
     setup
 }
 
-async fn call(
+/// Sends one request as the bench token's holder, from 127.0.0.1.
+async fn send(
     setup: &Setup,
     method: &str,
     uri: &str,
     body: Option<&str>,
-) -> axum::http::StatusCode {
+) -> axum::response::Response {
     let request = Request::builder()
         .method(method)
         .uri(uri)
@@ -200,13 +201,16 @@ async fn call(
         ))))
         .body(body.map_or_else(Body::empty, |body| Body::from(body.to_owned())))
         .unwrap();
-    setup
-        .router
-        .clone()
-        .oneshot(request)
-        .await
-        .unwrap()
-        .status()
+    setup.router.clone().oneshot(request).await.unwrap()
+}
+
+async fn call(
+    setup: &Setup,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+) -> axum::http::StatusCode {
+    send(setup, method, uri, body).await.status()
 }
 
 /// Requests per second from `CALLERS` concurrent callers for `seconds`.
@@ -256,18 +260,13 @@ fn gets(record: String) -> MakeRequest {
 }
 
 async fn first_record(setup: &Setup) -> String {
-    let request = Request::builder()
-        .method("POST")
-        .uri("/v1/tenants/bench/collections/items/records")
-        .header("authorization", format!("Bearer {}", setup.token))
-        .header("content-type", "application/json")
-        .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
-            [127, 0, 0, 1],
-            40000,
-        ))))
-        .body(Body::from("{\"title\":\"read me\"}"))
-        .unwrap();
-    let response = setup.router.clone().oneshot(request).await.unwrap();
+    let response = send(
+        setup,
+        "POST",
+        "/v1/tenants/bench/collections/items/records",
+        Some("{\"title\":\"read me\"}"),
+    )
+    .await;
     let bytes = http_body_util::BodyExt::collect(response.into_body())
         .await
         .unwrap()

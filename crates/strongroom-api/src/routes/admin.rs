@@ -100,18 +100,8 @@ pub async fn clear_tenant_firewall(
     facts: Option<axum::Extension<crate::audit::AuditFacts>>,
 ) -> Result<Response, ApiError> {
     let (old, rules) = state.platform.clear_firewall(&operator.name, &slug).await?;
-    if let Some(axum::Extension(facts)) = facts {
-        facts.set_details(serde_json::json!({
-            "old": crate::wire::FirewallWire::from(old),
-            "new": crate::wire::FirewallWire::from(rules.clone()),
-        }));
-    }
     tracing::info!(operator = %operator.name, slug = %slug, "operator cleared a tenant's firewall");
-    Ok(json_response(
-        StatusCode::OK,
-        crate::wire::FirewallWire::from(rules),
-        HeaderMap::new(),
-    ))
+    Ok(crate::routes::users::firewall_changed(facts, old, rules))
 }
 
 /// Resume a suspended tenant.

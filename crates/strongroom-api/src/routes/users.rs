@@ -474,18 +474,27 @@ pub async fn put_firewall(
             request.confirm_lockout,
         )
         .await?;
-    // The change is audited with the old and the new rules.
+    Ok(firewall_changed(facts, old, rules))
+}
+
+/// The answer to a firewall change (the new rules), with the old and the new rules in the
+/// request's audit event: every change is audited with both, whoever made it.
+pub(crate) fn firewall_changed(
+    facts: Option<axum::Extension<crate::audit::AuditFacts>>,
+    old: strongroom_domain::firewall::FirewallRules,
+    rules: strongroom_domain::firewall::FirewallRules,
+) -> Response {
     if let Some(axum::Extension(facts)) = facts {
         facts.set_details(serde_json::json!({
             "old": crate::wire::FirewallWire::from(old),
             "new": crate::wire::FirewallWire::from(rules.clone()),
         }));
     }
-    Ok(json_response(
+    json_response(
         StatusCode::OK,
         crate::wire::FirewallWire::from(rules),
         HeaderMap::new(),
-    ))
+    )
 }
 
 /// The tenant's download thresholds (policy:manage).
