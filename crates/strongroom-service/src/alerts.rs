@@ -95,16 +95,30 @@ impl AlertWindows {
     /// ends is still reported once its minute is over. Windows that passed quietly are
     /// forgotten.
     fn due(&self, now: i64) -> Vec<HeldBackAlerts> {
+        self.take_held(now, |window| {
+            now - window.last_sent >= ALERT_INTERVAL_MICROS
+        })
+    }
+
+    /// Every window with events held back, whether its minute is over or not: at shutdown
+    /// no minute tick is left to report them.
+    fn every_held(&self, now: i64) -> Vec<HeldBackAlerts> {
+        self.take_held(now, |_| true)
+    }
+
+    /// The windows `take` picks that hold events back, taken as alerted at `now`; picked
+    /// windows that hold nothing back are forgotten.
+    fn take_held(&self, now: i64, take: impl Fn(&AlertWindow) -> bool) -> Vec<HeldBackAlerts> {
         let mut windows = self.lock();
-        let mut due = Vec::new();
+        let mut taken = Vec::new();
         windows.retain(|(tenant_id, kind), window| {
-            if now - window.last_sent < ALERT_INTERVAL_MICROS {
+            if !take(window) {
                 return true;
             }
             if window.held == 0 {
                 return false;
             }
-            due.push(HeldBackAlerts {
+            taken.push(HeldBackAlerts {
                 tenant_id: tenant_id.clone(),
                 kind: *kind,
                 count: std::mem::take(&mut window.held),
@@ -113,7 +127,7 @@ impl AlertWindows {
             window.last_sent = now;
             true
         });
-        due
+        taken
     }
 
     /// Puts back what [`AlertWindows::due`] took when its alert could not be sent, so the
@@ -327,6 +341,19 @@ impl Platform {
     /// every minute by the server; answers how many went out.
     pub async fn send_held_back_alerts(&self) -> usize {
         let due = self.alert_windows.due(self.clock.now().unix_micros());
+        self.send_held_back(due).await
+    }
+
+    /// Every alert still held back, its minute over or not: the server calls this at shutdown,
+    /// when no minute tick is left to send them. Answers how many went out.
+    pub async fn send_every_held_back_alert(&self) -> usize {
+        let held = self
+            .alert_windows
+            .every_held(self.clock.now().unix_micros());
+        self.send_held_back(held).await
+    }
+
+    async fn send_held_back(&self, due: Vec<HeldBackAlerts>) -> usize {
         let mut sent = 0;
         for held in due {
             let runtime = match self.tenant_by_id(&held.tenant_id).await {
@@ -634,6 +661,25 @@ mod tests {
             Some(0),
             "a quiet window is forgotten"
         );
+    }
+
+    #[test]
+    fn at_shutdown_every_window_holding_events_back_is_taken_within_its_minute() {
+        let windows = AlertWindows::default();
+        windows.admit("t1", FirewallDenied, 0, 10);
+        windows.admit("t1", FirewallDenied, 1, 11);
+        windows.admit("t2", FirewallDenied, 2, 12);
+        assert_eq!(
+            windows.every_held(3),
+            vec![HeldBackAlerts {
+                tenant_id: "t1".into(),
+                kind: FirewallDenied,
+                count: 1,
+                last_sequence: 11,
+            }],
+            "its minute is not over, and t2 held nothing back"
+        );
+        assert_eq!(windows.every_held(4), Vec::new(), "taken once");
     }
 
     #[test]

@@ -430,22 +430,27 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    // `--only audited-gets|audited-creates`: one phase alone, to profile it.
+    // `--only [un]audited-gets|[un]audited-creates`: one phase alone, to profile it.
     let only: Option<String> = std::env::args()
         .skip_while(|argument| argument != "--only")
         .nth(1);
     runtime.block_on(async {
-        let audited = Arc::new(setup(None).await);
         if let Some(phase) = only {
-            let record = first_record(&audited).await;
-            let (make, method) = match phase.as_str() {
+            let store: Option<Arc<dyn AuditStore>> = match phase.starts_with("unaudited") {
+                true => Some(Arc::new(NoAudit::default())),
+                false => None,
+            };
+            let setup = Arc::new(setup(store).await);
+            let record = first_record(&setup).await;
+            let (make, method) = match phase.trim_start_matches("un") {
                 "audited-gets" => (gets(record), "GET"),
                 "audited-creates" => (creates(), "POST"),
-                _ => panic!("--only audited-gets or audited-creates"),
+                _ => panic!("--only [un]audited-gets or [un]audited-creates"),
             };
-            println!("{phase}: {:.0}/s", rate(&audited, seconds, make, method).await);
+            println!("{phase}: {:.0}/s", rate(&setup, seconds, make, method).await);
             return;
         }
+        let audited = Arc::new(setup(None).await);
         let unaudited = Arc::new(setup(Some(Arc::new(NoAudit::default()))).await);
         let audited_record = first_record(&audited).await;
         let unaudited_record = first_record(&unaudited).await;

@@ -207,6 +207,16 @@ pub async fn run_with_audit_store(
     );
     let _ = shutdown_sender.send(true);
     let _ = tokio::join!(public_task, admin_task);
+    // Alerts held back in a minute that has not ended would wait for a tick that no longer
+    // comes; they go out now, within the grace period (their deliveries are in the trail).
+    match tokio::time::timeout(SHUTDOWN_GRACE, platform.send_every_held_back_alert()).await {
+        Ok(0) => {}
+        Ok(sent) => tracing::info!(sent, "held-back alerts sent at shutdown"),
+        Err(_) => tracing::error!(
+            "held-back alerts were still being delivered after {} s and were given up; every event is in the audit trail",
+            SHUTDOWN_GRACE.as_secs()
+        ),
+    }
     // The last events get a signed checkpoint too.
     if let Err(error) = platform.sign_audit_checkpoints().await {
         tracing::error!(%error, "audit checkpoints could not be signed at shutdown");

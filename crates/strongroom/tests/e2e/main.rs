@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `strongroom` binary on 127.0.0.1 with free ports, over real TLS,
 //! driven through its CLI, HTTPS and Debian's `openssl`.
 
+mod alerts;
 mod audit;
 mod cli_and_keys;
 mod crash_and_secrets;

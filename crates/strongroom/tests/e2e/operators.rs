@@ -57,34 +57,7 @@ async fn an_enrolled_operator_retires_the_bootstrap_token_and_uses_break_glass_g
     let bootstrap = std::fs::read_to_string(&bootstrap_file).unwrap();
     server.tenant_with_token("acme");
     let client = server.client();
-    let first: Value = client
-        .post(server.admin_url("/admin/v1/tenants/acme/users"))
-        .bearer_auth(bootstrap.trim())
-        .json(&json!({"email": "ann@example.com", "display_name": "Ann"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let one_time = first["one_time_password"].as_str().unwrap();
-    let session: Value = client
-        .post(server.public_url("/v1/tenants/acme/auth/login"))
-        .json(&json!({"email": "ann@example.com", "password": one_time}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let owner = session["session_token"].as_str().unwrap().to_owned();
-    client
-        .post(server.public_url("/v1/tenants/acme/me/password"))
-        .bearer_auth(&owner)
-        .json(&json!({"current_password": one_time, "new_password": "a fine long passphrase"}))
-        .send()
-        .await
-        .unwrap();
+    let owner = server.first_owner("acme").await;
     client
         .put(server.public_url("/v1/tenants/acme/collections/notes"))
         .bearer_auth(&owner)

@@ -195,6 +195,44 @@ impl TestServer {
         )
     }
 
+    /// The first owner of `slug`, created with the bootstrap operator token and signed in with
+    /// a password of their own; answers the session token.
+    pub async fn first_owner(&self, slug: &str) -> String {
+        let bootstrap =
+            std::fs::read_to_string(self.data_dir().join("bootstrap-operator.token")).unwrap();
+        let client = self.client();
+        let created: Value = client
+            .post(self.admin_url(&format!("/admin/v1/tenants/{slug}/users")))
+            .bearer_auth(bootstrap.trim())
+            .json(&serde_json::json!({"email": "ann@example.com", "display_name": "Ann"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let one_time = created["one_time_password"].as_str().unwrap();
+        let signed_in: Value = client
+            .post(self.public_url(&format!("/v1/tenants/{slug}/auth/login")))
+            .json(&serde_json::json!({"email": "ann@example.com", "password": one_time}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let owner = signed_in["session_token"].as_str().unwrap().to_owned();
+        let changed = client
+            .post(self.public_url(&format!("/v1/tenants/{slug}/me/password")))
+            .bearer_auth(&owner)
+            .json(&serde_json::json!({"current_password": one_time, "new_password": "a fine long passphrase"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(changed.status().is_success(), "{}", changed.status());
+        owner
+    }
+
     /// Creates a tenant and a read-write token through the CLI; returns the token.
     pub fn tenant_with_token(&self, slug: &str) -> String {
         self.cli_json(&["tenant", "create", slug, "--name", &format!("{slug} NV")]);
