@@ -12,6 +12,7 @@ use crate::users::invalid_parameter;
 use crate::{SecurityEventKind, ServiceError, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use strongroom_crypto::{AuditSigningKey, Keyring, chain_hash, verify_signature};
 use strongroom_domain::Permission;
 use strongroom_storage::{AuditCheckpointRow, AuditEntry, AuditQuery, AuditRow, AuditStore};
@@ -457,6 +458,12 @@ impl Platform {
                 tracing::error!(%error, "an audit event could not be written");
                 ServiceError::AuditUnavailable
             })?;
+        let unsigned = self.audit_events_unsigned.fetch_add(1, Ordering::Relaxed) + 1;
+        if unsigned == self.options.audit_checkpoint_every_events {
+            self.audit_events_unsigned
+                .fetch_sub(unsigned, Ordering::Relaxed);
+            self.audit_checkpoint_due.notify_one();
+        }
         // The log file's line is made on the writer's own thread, off the request's path.
         self.audit_log.write(crate::audit_log::AuditLogLine {
             chain_name: keys
@@ -472,6 +479,7 @@ impl Platform {
 
     /// Signs the head of every chain that moved since its last checkpoint; answers how many.
     pub async fn sign_audit_checkpoints(&self) -> Result<usize, ServiceError> {
+        self.audit_events_unsigned.store(0, Ordering::Relaxed);
         let audit = self.audit_store.clone();
         let key = self.audit_signing_key.clone();
         let now = self.clock.now().unix_micros();
@@ -482,8 +490,7 @@ impl Platform {
                     continue;
                 };
                 let last = audit
-                    .checkpoints(&chain)?
-                    .last()
+                    .last_checkpoint(&chain)?
                     .map(|checkpoint| checkpoint.sequence);
                 if last.is_some_and(|last| last >= sequence) {
                     continue;

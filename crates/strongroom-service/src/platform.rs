@@ -62,6 +62,8 @@ pub struct PlatformOptions {
     pub audit_log_dir: Option<PathBuf>,
     /// How long the control plane's audit events are kept.
     pub audit_retention_days: u32,
+    /// Events (of all chains) after which the heads are signed without waiting for the minute.
+    pub audit_checkpoint_every_events: u64,
     /// The SMTP server alert e-mails go through; `None` sends none.
     pub smtp: Option<crate::email::SmtpOptions>,
 }
@@ -98,6 +100,11 @@ pub struct Platform {
     /// Signs audit checkpoints.
     pub(crate) audit_signing_key: Arc<strongroom_crypto::AuditSigningKey>,
     pub(crate) audit_log: crate::audit_log::AuditLogWriter,
+    /// Events recorded since the heads were last signed.
+    pub(crate) audit_events_unsigned: std::sync::atomic::AtomicU64,
+    /// Woken when `audit_checkpoint_every_events` have been recorded: the server's signer
+    /// waits on it and on the minute.
+    pub audit_checkpoint_due: tokio::sync::Notify,
     /// Where the bootstrap token file is, removed when the first operator enrols.
     pub(crate) bootstrap_token_file: std::sync::OnceLock<PathBuf>,
 }
@@ -145,6 +152,8 @@ impl Platform {
             )?),
             audit_store,
             audit_log,
+            audit_events_unsigned: Default::default(),
+            audit_checkpoint_due: Default::default(),
             control_keyring,
             bootstrap_token_file: std::sync::OnceLock::new(),
             hashing_slots: Arc::new(tokio::sync::Semaphore::new(

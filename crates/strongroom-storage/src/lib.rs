@@ -59,6 +59,9 @@ pub trait AuditStore: Send + Sync {
     /// it (the one at `sequence` stays: verification starts from it). Answers how many events.
     fn remove_events_through(&self, chain: &str, sequence: u64) -> Result<u64, StorageError>;
     fn checkpoints(&self, chain: &str) -> Result<Vec<AuditCheckpointRow>, StorageError>;
+    /// The chain's newest checkpoint (signing asks every minute: a year of them is not read
+    /// to find it).
+    fn last_checkpoint(&self, chain: &str) -> Result<Option<AuditCheckpointRow>, StorageError>;
     /// The signing key, sealed by the caller, and its public key.
     fn signing_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError>;
     /// Stores the signing key unless one exists; answers the one that is stored.

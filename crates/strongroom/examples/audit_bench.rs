@@ -71,6 +71,9 @@ impl AuditStore for NoAudit {
     fn checkpoints(&self, _: &str) -> Result<Vec<AuditCheckpointRow>, StorageError> {
         Ok(Vec::new())
     }
+    fn last_checkpoint(&self, _: &str) -> Result<Option<AuditCheckpointRow>, StorageError> {
+        Ok(None)
+    }
     fn last_event_before(&self, _: &str, _: i64) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
         Ok(None)
     }
@@ -138,6 +141,7 @@ async fn setup(audit: Option<Arc<dyn AuditStore>>) -> Setup {
             // The audited setup writes the daily files too, as the server does by default.
             audit_log_dir: with_files.then(|| data_dir.join("audit-logs")),
             audit_retention_days: 400,
+            audit_checkpoint_every_events: 10_000,
             smtp: None,
         },
         Arc::new(SystemClock),

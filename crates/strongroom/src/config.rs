@@ -94,6 +94,9 @@ impl Default for SmtpConfig {
 pub struct AuditConfig {
     /// How long the control plane's events are kept (tenants set their own; 400 by default).
     pub retention_days: u32,
+    /// Each chain's head is signed every minute, and also after this many events (of all
+    /// chains together), so a busy trail does not go long unsigned.
+    pub checkpoint_every_events: u64,
     /// Where the daily JSON-lines files go (one directory per tenant and `control`); default
     /// `<data_dir>/audit-logs`. They hold no plaintext personal data.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -230,6 +233,7 @@ impl Default for AuditConfig {
     fn default() -> Self {
         Self {
             retention_days: 400,
+            checkpoint_every_events: 10_000,
             log_dir: None,
         }
     }
@@ -502,6 +506,9 @@ impl Config {
         if !(30..=3650).contains(&self.audit.retention_days) {
             bail!("audit.retention_days must be from 30 to 3650");
         }
+        if !(1..=1_000_000).contains(&self.audit.checkpoint_every_events) {
+            bail!("audit.checkpoint_every_events must be from 1 to 1000000");
+        }
         if self.limits.connections_max == 0 {
             bail!("limits.connections_max must be at least 1");
         }
@@ -571,5 +578,14 @@ mod tests {
         let mut same = Config::default();
         same.admin.listen = same.public.listen;
         assert!(same.check().unwrap_err().to_string().contains("separate"));
+        let mut never_signed = Config::default();
+        never_signed.audit.checkpoint_every_events = 0;
+        assert!(
+            never_signed
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("audit.checkpoint_every_events")
+        );
     }
 }

@@ -85,6 +85,7 @@ pub async fn run_with_audit_store(
                 .unwrap_or_else(|| config.data_dir.join("audit-logs")),
         ),
         audit_retention_days: config.audit.retention_days,
+        audit_checkpoint_every_events: config.audit.checkpoint_every_events,
         smtp: config
             .smtp
             .host
@@ -175,13 +176,19 @@ pub async fn run_with_audit_store(
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(AUDIT_CHECKPOINT_INTERVAL);
         loop {
-            ticker.tick().await;
+            // Every minute, and sooner once enough events came in.
+            let minute = tokio::select! {
+                _ = ticker.tick() => true,
+                _ = signing.audit_checkpoint_due.notified() => false,
+            };
             if let Err(error) = signing.sign_audit_checkpoints().await {
                 tracing::error!(%error, "audit checkpoints could not be signed");
             }
-            // Bursts that ended with alerts held back are reported once their minute is over.
-            let alerting = signing.clone();
-            tokio::spawn(async move { alerting.send_held_back_alerts().await });
+            if minute {
+                // Bursts that ended with alerts held back are reported once their minute is over.
+                let alerting = signing.clone();
+                tokio::spawn(async move { alerting.send_held_back_alerts().await });
+            }
         }
     });
 

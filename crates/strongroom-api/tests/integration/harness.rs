@@ -242,6 +242,7 @@ impl Harness {
             support_networks: vec!["192.0.2.0/24".parse().unwrap()],
             audit_log_dir: data_dir.parent().map(|parent| parent.join("audit-logs")),
             audit_retention_days: 400,
+            audit_checkpoint_every_events: 10_000,
             smtp,
         };
         Platform::open(
@@ -502,6 +503,13 @@ impl strongroom_storage::AuditStore for BreakableAudit {
         chain: &str,
     ) -> Result<Vec<strongroom_storage::AuditCheckpointRow>, strongroom_storage::StorageError> {
         self.inner.checkpoints(chain)
+    }
+    fn last_checkpoint(
+        &self,
+        chain: &str,
+    ) -> Result<Option<strongroom_storage::AuditCheckpointRow>, strongroom_storage::StorageError>
+    {
+        self.inner.last_checkpoint(chain)
     }
     fn last_event_before(
         &self,

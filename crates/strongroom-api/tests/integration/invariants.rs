@@ -490,6 +490,7 @@ async fn rotating_the_master_key_rewraps_everything_and_keeps_a_backup() {
         support_networks: vec!["192.0.2.0/24".parse().unwrap()],
         audit_log_dir: None,
         audit_retention_days: 400,
+        audit_checkpoint_every_events: 10_000,
         smtp: None,
     };
     let refused = strongroom_service::Platform::open(

@@ -231,6 +231,15 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
         "the checkpoint at the cut stays"
     );
     assert_eq!(
+        store.last_checkpoint("t1").expect("last checkpoint"),
+        store.checkpoints("t1").expect("checkpoints").pop(),
+        "the newest"
+    );
+    assert_eq!(
+        store.last_checkpoint("nowhere").expect("last checkpoint"),
+        None
+    );
+    assert_eq!(
         store.chain_events("control", 0, 100).expect("chain").len(),
         1,
         "other chains keep theirs"

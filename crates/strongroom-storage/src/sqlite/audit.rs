@@ -70,6 +70,19 @@ const MIGRATIONS: &[&str] = &[
 const EVENT_COLUMNS: &str =
     "chain, sequence, at, action, outcome, actor_token, address_token, sealed, hash";
 
+const CHECKPOINT_COLUMNS: &str = "chain, sequence, head, signature, at, expiry";
+
+fn checkpoint_from_row(row: &Row<'_>) -> rusqlite::Result<AuditCheckpointRow> {
+    Ok(AuditCheckpointRow {
+        chain: row.get(0)?,
+        sequence: row.get::<_, i64>(1)? as u64,
+        head: row.get(2)?,
+        signature: row.get(3)?,
+        at: row.get(4)?,
+        expiry: row.get(5)?,
+    })
+}
+
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
     Ok(AuditRow {
         chain: row.get(0)?,
@@ -339,20 +352,22 @@ impl AuditStore for SqliteAuditStore {
 
     fn checkpoints(&self, chain: &str) -> Result<Vec<AuditCheckpointRow>, StorageError> {
         self.database.read(|connection| {
-            let mut statement = connection.prepare_cached(
-                "SELECT chain, sequence, head, signature, at, expiry FROM audit_checkpoints WHERE chain = ?1 ORDER BY sequence",
-            )?;
-            let rows = statement.query_map([chain], |row| {
-                Ok(AuditCheckpointRow {
-                    chain: row.get(0)?,
-                    sequence: row.get::<_, i64>(1)? as u64,
-                    head: row.get(2)?,
-                    signature: row.get(3)?,
-                    at: row.get(4)?,
-                    expiry: row.get(5)?,
-                })
-            })?;
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE chain = ?1 ORDER BY sequence"
+            ))?;
+            let rows = statement.query_map([chain], checkpoint_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn last_checkpoint(&self, chain: &str) -> Result<Option<AuditCheckpointRow>, StorageError> {
+        self.database.read(|connection| {
+            Ok(connection
+                .prepare_cached(&format!(
+                    "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE chain = ?1 ORDER BY sequence DESC LIMIT 1"
+                ))?
+                .query_row([chain], checkpoint_from_row)
+                .optional()?)
         })
     }
 

@@ -76,3 +76,39 @@ async fn the_cli_verifies_the_trail_and_finds_an_event_changed_on_disk() {
         "the audit trail logs no token"
     );
 }
+
+/// Heads are signed every `checkpoint_every_events` events, without waiting for the minute.
+#[tokio::test]
+async fn a_busy_trail_is_signed_every_n_events_before_its_minute_is_over() {
+    let server = TestServer::start_with("\n[audit]\ncheckpoint_every_events = 5\n", &[]);
+    let token = server.tenant_with_token("acme");
+    let client = server.client();
+    let acme_checkpoints = || {
+        let report = server.cli_json(&["audit", "verify", "--tenant", "acme"]);
+        assert_eq!(report["intact"], true, "{report}");
+        report["chains"][0]["checkpoints"].as_u64().unwrap()
+    };
+    // The minute's first signing ran at start, before acme had any event; the next is a minute
+    // away, longer than this test runs.
+    for _ in 0..6 {
+        let listed = client
+            .get(server.public_url("/v1/tenants/acme/collections"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.status(), 200);
+    }
+    let mut signed = 0;
+    for _ in 0..100 {
+        signed = acme_checkpoints();
+        if signed > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        signed > 0,
+        "six requests (and the CLI's) passed five events"
+    );
+}
