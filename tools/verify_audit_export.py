@@ -4,7 +4,7 @@
 Reads JSON on standard input:
   {"public_key_hex": "...",            # GET /v1/tenants/{slug}/audit/public-key
    "events": [...],                    # GET /v1/tenants/{slug}/audit pages, any order
-   "checkpoints": [...]}               # GET /v1/tenants/{slug}/audit/checkpoints
+   "checkpoints": [...]}               # GET /v1/tenants/{slug}/audit/checkpoints pages
 
 Each event's hash must be SHA-256("strongroom/audit-chain/v1\\0" || previous hash ||
 sequence as 8 big-endian bytes || event_json); the first previous hash is 32 zero bytes, or,

@@ -1244,7 +1244,10 @@ pub struct CheckpointWire {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckpointList {
+    /// Oldest first.
     pub checkpoints: Vec<CheckpointWire>,
+    /// Pass as `cursor` for newer checkpoints.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

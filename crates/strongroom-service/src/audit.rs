@@ -716,19 +716,22 @@ impl Platform {
             .await
     }
 
-    /// The tenant's signed checkpoints (audit:read), to check the trail without trusting the
-    /// server.
+    /// One page of the tenant's signed checkpoints (audit:read), oldest first, after the
+    /// sequence `after`: to check the trail without trusting the server.
     pub async fn tenant_audit_checkpoints(
         &self,
         principal: &TokenPrincipal,
         slug: &str,
+        after: u64,
+        limit: u32,
     ) -> Result<Vec<CheckpointView>, ServiceError> {
         let (runtime, _) = self
             .authorize_user(principal, slug, Permission::AuditRead)
             .await?;
         let audit = self.audit_store.clone();
         let chain = runtime.id.clone();
-        let rows = blocking(move || Ok(audit.checkpoints(&chain)?)).await?;
+        let limit = limit.clamp(1, PAGE_MAX);
+        let rows = blocking(move || Ok(audit.checkpoints_after(&chain, after, limit)?)).await?;
         Ok(rows
             .into_iter()
             .map(|row| CheckpointView {

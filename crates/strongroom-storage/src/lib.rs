@@ -62,6 +62,13 @@ pub trait AuditStore: Send + Sync {
     /// The chain's newest checkpoint (signing asks every minute: a year of them is not read
     /// to find it).
     fn last_checkpoint(&self, chain: &str) -> Result<Option<AuditCheckpointRow>, StorageError>;
+    /// One page of a chain's checkpoints, oldest first, after `after_sequence`.
+    fn checkpoints_after(
+        &self,
+        chain: &str,
+        after_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditCheckpointRow>, StorageError>;
     /// The signing key, sealed by the caller, and its public key.
     fn signing_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError>;
     /// Stores the signing key unless one exists; answers the one that is stored.

@@ -74,6 +74,14 @@ impl AuditStore for NoAudit {
     fn last_checkpoint(&self, _: &str) -> Result<Option<AuditCheckpointRow>, StorageError> {
         Ok(None)
     }
+    fn checkpoints_after(
+        &self,
+        _: &str,
+        _: u64,
+        _: u32,
+    ) -> Result<Vec<AuditCheckpointRow>, StorageError> {
+        Ok(Vec::new())
+    }
     fn last_event_before(&self, _: &str, _: i64) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
         Ok(None)
     }

@@ -334,24 +334,35 @@ pub async fn alert_deliveries(
     ))
 }
 
-/// The tenant's signed checkpoints (audit:read): with the events' `event_json` and the public
-/// key, a tenant checks its trail without trusting the server.
+/// The tenant's signed checkpoints (audit:read), oldest first, a page at a time (`cursor` from
+/// the last page's `next_cursor`): with the events' `event_json` and the public key, a tenant
+/// checks its trail without trusting the server.
 #[utoipa::path(get, path = "/v1/tenants/{slug}/audit/checkpoints", tag = "audit",
-    params(("slug" = String, Path)),
+    params(("slug" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<u32>, Query)),
     responses((status = 200, body = crate::wire::CheckpointList), (status = "4XX", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["audit:read"])))]
 pub async fn tenant_checkpoints(
     State(state): State<AppState>,
     TenantCaller(caller): TenantCaller,
     PathParams(slug): PathParams<String>,
+    QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
+    let AuditFilter {
+        before_sequence: after,
+        limit,
+        ..
+    } = filter(&pairs)?;
     let checkpoints = state
         .platform
-        .tenant_audit_checkpoints(&caller, &slug)
+        .tenant_audit_checkpoints(&caller, &slug, after.unwrap_or(0), limit)
         .await?;
+    let next_cursor = (checkpoints.len() as u32 >= limit)
+        .then(|| checkpoints.last().map(|last| last.sequence.to_string()))
+        .flatten();
     Ok(json_response(
         StatusCode::OK,
         crate::wire::CheckpointList {
+            next_cursor,
             checkpoints: checkpoints
                 .into_iter()
                 .map(|checkpoint| crate::wire::CheckpointWire {

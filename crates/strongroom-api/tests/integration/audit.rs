@@ -26,7 +26,7 @@ async fn every_request_is_recorded_with_actor_address_action_and_outcome_and_no_
     let failed = harness
         .public(
             Request::post("/v1/tenants/acme/auth/login")
-                .from_address("198.51.100.4:5000")
+                .sent_from("198.51.100.4:5000")
                 .header("user-agent", "canary-agent/1.0")
                 .json(json!({"email": "ann@example.com", "password": password_canary})),
         )
@@ -122,8 +122,8 @@ async fn every_request_is_recorded_with_actor_address_action_and_outcome_and_no_
             .iter()
             .all(|event| event["event"]["actor"]["id"] == token_id.as_str())
     );
-    let from_address = trail(&harness, &owner, "?ip=198.51.100.4").await;
-    assert_eq!(from_address.len(), 2, "the sign-in's intent and outcome");
+    let sent_from = trail(&harness, &owner, "?ip=198.51.100.4").await;
+    assert_eq!(sent_from.len(), 2, "the sign-in's intent and outcome");
     let mapped = trail(&harness, &owner, "?ip=::ffff:198.51.100.4").await;
     assert_eq!(
         mapped.len(),
@@ -677,28 +677,41 @@ async fn expiry_keeps_the_rest_of_the_chain_verifiable_from_a_signed_checkpoint(
     );
 }
 
-/// Exports the tenant's trail through the API as a tenant would and runs the independent
-/// verifier (`tools/verify_audit_export.py`: Python's hashlib and cryptography, not our code).
-async fn tenant_side_check(harness: &Harness, owner: &str, tamper: impl Fn(&mut Value)) -> Value {
-    let mut events = Vec::new();
+/// Every page of a listing, following `next_cursor`: the items under `field`.
+async fn every_page(harness: &Harness, owner: &str, path: &str, field: &str) -> Vec<Value> {
+    let mut items = Vec::new();
     let mut cursor = String::new();
     loop {
         let page = harness
-            .public(
-                Request::get(&format!("/v1/tenants/acme/audit?limit=1000{cursor}")).token(owner),
-            )
+            .public(Request::get(&format!("{path}{cursor}")).token(owner))
             .await;
-        events.extend(page.body["events"].as_array().unwrap().iter().cloned());
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        items.extend(page.body[field].as_array().unwrap().iter().cloned());
         match page.body["next_cursor"].as_str() {
             Some(next) => cursor = format!("&cursor={next}"),
-            None => break,
+            None => return items,
         }
     }
-    let checkpoints = harness
-        .public(Request::get("/v1/tenants/acme/audit/checkpoints").token(owner))
-        .await
-        .body["checkpoints"]
-        .clone();
+}
+
+/// Exports the tenant's trail through the API as a tenant would and runs the independent
+/// verifier (`tools/verify_audit_export.py`: Python's hashlib and cryptography, not our code).
+async fn tenant_side_check(harness: &Harness, owner: &str, tamper: impl Fn(&mut Value)) -> Value {
+    let events = every_page(
+        harness,
+        owner,
+        "/v1/tenants/acme/audit?limit=1000",
+        "events",
+    )
+    .await;
+    // One checkpoint a page, so the export walks the pages as a tenant with a year of them must.
+    let checkpoints = every_page(
+        harness,
+        owner,
+        "/v1/tenants/acme/audit/checkpoints?limit=1",
+        "checkpoints",
+    )
+    .await;
     let key = harness
         .public(Request::get("/v1/tenants/acme/audit/public-key").token(owner))
         .await

@@ -110,7 +110,7 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
     let read_from = |address: &str, bearer: &str, forwarded_for: Option<&str>| {
         let mut request = Request::get("/v1/tenants/acme/collections")
             .token(bearer)
-            .from_address(address);
+            .sent_from(address);
         if let Some(forwarded_for) = forwarded_for {
             request = request.header("x-forwarded-for", forwarded_for);
         }
@@ -136,7 +136,7 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
             .public(
                 Request::get(&format!("/v1/tenants/{spelled}/collections"))
                     .token(&token)
-                    .from_address("203.0.113.9:5000"),
+                    .sent_from("203.0.113.9:5000"),
             )
             .await;
         assert_eq!(
@@ -148,7 +148,7 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
     let login = harness
         .public(
             Request::post("/v1/tenants/acme/auth/login")
-                .from_address("203.0.113.9:5000")
+                .sent_from("203.0.113.9:5000")
                 .json(json!({"email": "ann@example.com", "password": "a fine long passphrase"})),
         )
         .await;
@@ -158,7 +158,7 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
             .public(
                 Request::get("/v1/tenants/globex/collections")
                     .token(&other)
-                    .from_address("203.0.113.9:5000")
+                    .sent_from("203.0.113.9:5000")
             )
             .await
             .status,
@@ -191,7 +191,7 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
         .public(
             Request::get("/v1/tenants/acme/collections")
                 .token(&token)
-                .from_address("10.9.9.9:5000")
+                .sent_from("10.9.9.9:5000")
                 .header("x-forwarded-for", "10.1.2.3")
                 .header("x-forwarded-for", "203.0.113.9"),
         )
@@ -207,7 +207,7 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
             .public(
                 Request::get("/v1/tenants/acme/collections")
                     .token(&token)
-                    .from_address("[::ffff:10.9.9.9]:5000")
+                    .sent_from("[::ffff:10.9.9.9]:5000")
                     .header("x-forwarded-for", "10.1.2.3")
             )
             .await
@@ -231,7 +231,7 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
     let sign_in = harness
         .public(
             Request::post("/v1/tenants/acme/auth/login")
-                .from_address("192.0.2.7:5000")
+                .sent_from("192.0.2.7:5000")
                 .header("authorization", "Bearer srg_not-a-real-grant")
                 .json(json!({"email": "ann@example.com", "password": "a fine long passphrase"})),
         )

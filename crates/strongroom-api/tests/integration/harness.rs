@@ -75,7 +75,7 @@ impl Request {
         Self::new("DELETE", uri)
     }
     /// As if the request came from this peer address (what the server takes from the socket).
-    pub fn from_address(mut self, address: &str) -> Self {
+    pub fn sent_from(mut self, address: &str) -> Self {
         self.address = Some(address.parse().unwrap());
         self
     }
@@ -510,6 +510,14 @@ impl strongroom_storage::AuditStore for BreakableAudit {
     ) -> Result<Option<strongroom_storage::AuditCheckpointRow>, strongroom_storage::StorageError>
     {
         self.inner.last_checkpoint(chain)
+    }
+    fn checkpoints_after(
+        &self,
+        chain: &str,
+        after_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<strongroom_storage::AuditCheckpointRow>, strongroom_storage::StorageError> {
+        self.inner.checkpoints_after(chain, after_sequence, limit)
     }
     fn last_event_before(
         &self,

@@ -273,7 +273,7 @@ async fn operators_enrol_with_totp_retire_the_bootstrap_token_and_reach_data_onl
         .public(
             Request::get(&note)
                 .token(&grant_token)
-                .from_address("192.0.2.7:5000"),
+                .sent_from("192.0.2.7:5000"),
         )
         .await;
     assert_eq!(supported.status, StatusCode::OK, "{}", supported.body);
@@ -281,7 +281,7 @@ async fn operators_enrol_with_totp_retire_the_bootstrap_token_and_reach_data_onl
         .public(
             Request::get(&note)
                 .token(&owner)
-                .from_address("192.0.2.7:5000"),
+                .sent_from("192.0.2.7:5000"),
         )
         .await;
     assert_eq!(owner_from_there.body["code"], "firewall_denied");

@@ -837,7 +837,7 @@ fn login_from(
 ) -> impl std::future::Future<Output = crate::harness::Response> {
     harness.public(
         Request::post("/v1/tenants/acme/auth/login")
-            .from_address(address)
+            .sent_from(address)
             .json(json!({"email": email, "password": password})),
     )
 }

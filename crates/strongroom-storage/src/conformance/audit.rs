@@ -239,6 +239,17 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
         store.last_checkpoint("nowhere").expect("last checkpoint"),
         None
     );
+    let sequences = |after, limit| {
+        store
+            .checkpoints_after("t1", after, limit)
+            .expect("page")
+            .iter()
+            .map(|checkpoint| checkpoint.sequence)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sequences(0, 1), [2], "oldest first");
+    assert_eq!(sequences(2, 10), [3], "after the cursor");
+    assert_eq!(sequences(3, 10), Vec::<u64>::new());
     assert_eq!(
         store.chain_events("control", 0, 100).expect("chain").len(),
         1,

@@ -360,6 +360,24 @@ impl AuditStore for SqliteAuditStore {
         })
     }
 
+    fn checkpoints_after(
+        &self,
+        chain: &str,
+        after_sequence: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditCheckpointRow>, StorageError> {
+        self.database.read(|connection| {
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE chain = ?1 AND sequence > ?2 ORDER BY sequence LIMIT ?3"
+            ))?;
+            let rows = statement.query_map(
+                params![chain, after_sequence as i64, limit],
+                checkpoint_from_row,
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     fn last_checkpoint(&self, chain: &str) -> Result<Option<AuditCheckpointRow>, StorageError> {
         self.database.read(|connection| {
             Ok(connection
