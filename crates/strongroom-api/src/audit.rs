@@ -140,6 +140,35 @@ const INTENT_WRITTEN_ALONGSIDE: &[&str] = &[
 /// download counter).
 const CHANGES_ON_GET: &[&str] = &["callback", "get_document"];
 
+/// Operator routes that name the tenant whose trail they read in the query (`?tenant=acme`):
+/// such a read is recorded in that tenant's chain, as a request naming it in the path is, so
+/// the tenant's trail shows who read it.
+const TENANT_IN_QUERY: &[&str] = &["operator_audit", "verify", "operator_security_events"];
+
+/// The tenant a [`TENANT_IN_QUERY`] request names, if any.
+fn tenant_in_query(action: &str, uri: &axum::http::Uri) -> Option<String> {
+    if !TENANT_IN_QUERY.contains(&action) {
+        return None;
+    }
+    let axum::extract::Query(pairs) =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri).ok()?;
+    pairs
+        .into_iter()
+        .find(|(name, _)| name == "tenant")
+        .map(|(_, slug)| slug)
+}
+
+/// Whether a request may store something, so its intent must be durable first. HEAD runs the
+/// GET handler (only the body is dropped): a HEAD to the sign-on callback signs in as a GET
+/// does.
+fn may_change(method: &Method, action: &str) -> bool {
+    match *method {
+        Method::GET | Method::HEAD => CHANGES_ON_GET.contains(&action),
+        Method::OPTIONS => false,
+        _ => true,
+    }
+}
+
 fn refused() -> Response {
     ApiError::from(strongroom_service::ServiceError::AuditUnavailable).into_response()
 }
@@ -226,7 +255,8 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
     let tenant_slug = parameters
         .iter()
         .position(|(name, _)| name == "slug")
-        .map(|index| parameters.remove(index).1);
+        .map(|index| parameters.remove(index).1)
+        .or_else(|| tenant_in_query(&action, request.uri()));
     let base = AuditRecord {
         tenant_slug,
         phase: "request",
@@ -250,9 +280,7 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
         ..AuditRecord::default()
     };
     // A refused request changes nothing and needs no intent.
-    let changes = next.is_some()
-        && (!matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
-            || (method == Method::GET && CHANGES_ON_GET.contains(&base.action.as_str())));
+    let changes = next.is_some() && may_change(&method, &base.action);
     let mut intent_alongside = None;
     if changes {
         let intent = AuditRecord {
@@ -348,7 +376,7 @@ mod tests {
     #[test]
     fn the_fail_closed_lists_name_documented_routes() {
         let (_, document) = crate::public_routes().split_for_parts();
-        let operation_ids: Vec<String> = document
+        let mut operation_ids: Vec<String> = document
             .paths
             .paths
             .values()
@@ -359,12 +387,32 @@ mod tests {
                     .filter_map(|operation| operation.operation_id.clone())
             })
             .collect();
-        for name in INTENT_WRITTEN_ALONGSIDE.iter().chain(CHANGES_ON_GET) {
+        let (_, admin) = crate::admin_routes().split_for_parts();
+        operation_ids.extend(admin.paths.paths.values().flat_map(|item| {
+            [&item.get, &item.post]
+                .into_iter()
+                .flatten()
+                .filter_map(|operation| operation.operation_id.clone())
+        }));
+        for name in INTENT_WRITTEN_ALONGSIDE
+            .iter()
+            .chain(CHANGES_ON_GET)
+            .chain(TENANT_IN_QUERY)
+        {
             assert!(
                 operation_ids.iter().any(|id| id == name),
                 "{name} is not a documented operation"
             );
         }
+    }
+
+    #[test]
+    fn a_head_to_a_route_that_stores_on_get_is_a_change_too() {
+        assert!(may_change(&Method::HEAD, "callback"));
+        assert!(may_change(&Method::GET, "get_document"));
+        assert!(!may_change(&Method::HEAD, "get_record"));
+        assert!(!may_change(&Method::OPTIONS, "callback"));
+        assert!(may_change(&Method::POST, "create_record"));
     }
 
     #[test]

@@ -302,6 +302,7 @@ impl From<DomainError> for ApiError {
                 ErrorCode::InvalidRequest
             }
             DomainError::InvalidSlug { .. }
+            | DomainError::ReservedSlug { .. }
             | DomainError::InvalidCollectionName { .. }
             | DomainError::InvalidSchema { .. }
             | DomainError::UnknownScope { .. } => ErrorCode::InvalidRequest,

@@ -9,6 +9,10 @@ pub enum DomainError {
     )]
     InvalidSlug { slug: String },
     #[error(
+        "the tenant slug {slug:?} is reserved: it names the control plane's audit trail and log directory; choose another"
+    )]
+    ReservedSlug { slug: String },
+    #[error(
         "invalid collection name {name:?}: use 1 to 64 characters a-z, 0-9 and '_', starting with a letter"
     )]
     InvalidCollectionName { name: String },

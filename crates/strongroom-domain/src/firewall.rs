@@ -70,7 +70,8 @@ fn canonical(address: IpAddr) -> IpAddr {
     }
 }
 
-/// A network in CIDR notation, or one address (a /32 or /128).
+/// A network in CIDR notation, or one address (a /32 or /128). IPv4 written as IPv4-mapped
+/// IPv6 (`::ffff:203.0.113.0/120`) is the IPv4 network, as visitors' addresses are.
 pub fn parse_network(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
     if let Ok(network) = text.parse::<IpNet>() {
@@ -80,16 +81,52 @@ pub fn parse_network(text: &str) -> Result<IpNet, String> {
                 network.trunc()
             ));
         }
-        return Ok(network);
+        return Ok(canonical_network(network));
     }
     text.parse::<IpAddr>()
-        .map(IpNet::from)
+        .map(|address| canonical_network(IpNet::from(address)))
         .map_err(|_| format!("{text:?} is not a network such as 10.0.0.0/8 or 2001:db8::/32"))
+}
+
+/// An IPv4-mapped IPv6 network of /96 or longer as its IPv4 network.
+fn canonical_network(network: IpNet) -> IpNet {
+    match network {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => v6
+            .network()
+            .to_ipv4_mapped()
+            .and_then(|v4| ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
+            .map_or(network, IpNet::V4),
+        _ => network,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_written_as_mapped_ipv6_matches_ipv4_visitors() {
+        assert_eq!(
+            parse_network("::ffff:203.0.113.0/120").unwrap(),
+            "203.0.113.0/24".parse::<IpNet>().unwrap()
+        );
+        assert_eq!(
+            parse_network("::ffff:203.0.113.7").unwrap(),
+            "203.0.113.7/32".parse::<IpNet>().unwrap()
+        );
+        assert_eq!(
+            parse_network("2001:db8::/32").unwrap(),
+            "2001:db8::/32".parse::<IpNet>().unwrap(),
+            "other IPv6 stays as it is"
+        );
+        let rules = FirewallRules::parse(&[], &["::ffff:203.0.113.7".into()], false).unwrap();
+        let denied = Visitor {
+            address: "203.0.113.7".parse().unwrap(),
+            support: false,
+            support_networks: &[],
+        };
+        assert!(!rules.permits(denied));
+    }
 
     fn visitor(address: &str, support: bool, support_networks: &[IpNet]) -> bool {
         let rules = FirewallRules::parse(

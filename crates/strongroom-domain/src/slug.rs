@@ -13,7 +13,11 @@ impl TenantSlug {
         let valid_characters = slug
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if valid_length && starts_with_letter && valid_characters && !slug.ends_with('-') {
+        if RESERVED.contains(&slug) {
+            Err(DomainError::ReservedSlug {
+                slug: slug.to_owned(),
+            })
+        } else if valid_length && starts_with_letter && valid_characters && !slug.ends_with('-') {
             Ok(Self(slug.to_owned()))
         } else {
             Err(DomainError::InvalidSlug {
@@ -32,6 +36,14 @@ impl std::fmt::Display for TenantSlug {
         formatter.write_str(&self.0)
     }
 }
+
+/// Names a tenant cannot take: the control plane's audit chain, its daily-file directory and
+/// the operators' `?tenant=` filter are all called `control`, and a tenant of that name would
+/// share them.
+const RESERVED: &[&str] = &[CONTROL_PLANE];
+
+/// The control plane's name where a tenant's slug would otherwise stand.
+pub const CONTROL_PLANE: &str = "control";
 
 /// Echoing a hostile 1 MiB value back in an error helps nobody; 80 characters identify it.
 pub(crate) fn truncate_for_message(value: &str) -> String {
@@ -61,6 +73,7 @@ mod tests {
             "ac/me",
             "acme_nv",
             &"a".repeat(64),
+            "control",
         ] {
             assert!(
                 TenantSlug::parse(slug).is_err(),

@@ -18,7 +18,7 @@ use strongroom_domain::Permission;
 use strongroom_storage::{AuditCheckpointRow, AuditEntry, AuditQuery, AuditRow, AuditStore};
 
 /// The control plane's chain.
-pub const CONTROL_CHAIN: &str = "control";
+pub const CONTROL_CHAIN: &str = strongroom_domain::slug::CONTROL_PLANE;
 const EVENT_FORMAT: u8 = 1;
 const VERIFY_BATCH: u32 = 1000;
 const PAGE_MAX: u32 = 1000;

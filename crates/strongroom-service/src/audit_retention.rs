@@ -84,7 +84,9 @@ impl Platform {
     }
 
     /// Removes events older than each chain's retention, after signing the head of the last
-    /// one removed; also the daily files of those days. Answers how many events went.
+    /// one removed; also the daily files of those days. Answers how many events went. A tenant
+    /// whose retention cannot be read, or a chain that cannot be expired, is logged and
+    /// skipped: it holds back no other chain's expiry.
     pub async fn expire_audit(&self) -> Result<u64, ServiceError> {
         let mut chains = vec![(
             CONTROL_CHAIN.to_owned(),
@@ -92,65 +94,96 @@ impl Platform {
             self.options.audit_retention_days,
         )];
         for slug in self.all_tenant_slugs().await? {
-            let runtime = self.tenant(&slug).await?;
-            let context = TenantContext::of(&runtime);
-            let days = self.observe(&context, load(&context))?.days;
-            chains.push((runtime.id.clone(), slug, days));
+            let days = async {
+                let runtime = self.tenant(&slug).await?;
+                let context = TenantContext::of(&runtime);
+                let days = self.observe(&context, load(&context))?.days;
+                Ok::<_, ServiceError>((runtime.id.clone(), days))
+            };
+            match days.await {
+                Ok((chain, days)) => chains.push((chain, slug, days)),
+                Err(error) => tracing::error!(
+                    %error,
+                    tenant = %slug,
+                    "the tenant's audit retention could not be read; its events are not expired this time"
+                ),
+            }
         }
         let now = self.clock.now().unix_micros();
         let mut removed = 0;
         for (chain, name, days) in chains {
-            let cutoff = now - i64::from(days) * DAY_MICROS;
-            let audit = self.audit_store.clone();
-            let chain_id = chain.clone();
-            let due = blocking(move || Ok(audit.last_event_before(&chain_id, cutoff)?)).await?;
-            if let Some((sequence, head)) = due {
-                // Nothing is signed or removed that does not verify: stored times moved back
-                // to make young events look due, or events altered in the range, would be
-                // erased with it. The day files stay too, as evidence.
-                let report = self.verify_chain(&chain, Some(sequence)).await?;
-                if let Some(problem) = report.problem {
-                    self.security.raise(
-                        SecurityEventKind::AuditVerifyFailed,
-                        (chain != CONTROL_CHAIN).then_some(chain.as_str()),
-                        &format!(
-                            "expiry of the audit chain {} is held back: it is broken at {}: {problem}",
-                            report.chain,
-                            crate::audit::describe_break(report.broken_at)
-                        ),
-                    );
-                    continue;
-                }
-                let audit = self.audit_store.clone();
-                let key = self.audit_signing_key.clone();
-                let chain_id = chain.clone();
-                removed += blocking(move || {
-                    let signature = key.sign(&crate::audit::checkpoint_message(
-                        &chain_id, sequence, &head, true,
-                    ));
-                    audit.add_checkpoint(AuditCheckpointRow {
-                        chain: chain_id.clone(),
-                        sequence,
-                        head,
-                        signature: signature.to_vec(),
-                        at: now,
-                        expiry: true,
-                    })?;
-                    Ok(audit.remove_events_through(&chain_id, sequence)?)
-                })
-                .await?;
-            }
-            if let Some(directory) = &self.options.audit_log_dir {
-                let oldest_kept = strongroom_domain::Timestamp::from_unix_micros(cutoff)
-                    .to_rfc3339()
-                    .chars()
-                    .take(10)
-                    .collect::<String>();
-                remove_files_before(&directory.join(&name), &oldest_kept);
+            match self.expire_chain(&chain, &name, days, now).await {
+                Ok(count) => removed += count,
+                Err(error) => tracing::error!(
+                    %error,
+                    chain = %name,
+                    "expired audit events of this chain could not be removed"
+                ),
             }
         }
         if removed > 0 {
             tracing::info!(removed, "expired audit events");
+        }
+        Ok(removed)
+    }
+
+    /// Expires one chain (`name` is its slug, or `control`): see [`Platform::expire_audit`].
+    async fn expire_chain(
+        &self,
+        chain: &str,
+        name: &str,
+        days: u32,
+        now: i64,
+    ) -> Result<u64, ServiceError> {
+        let chain = chain.to_owned();
+        let mut removed = 0;
+        let cutoff = now - i64::from(days) * DAY_MICROS;
+        let audit = self.audit_store.clone();
+        let chain_id = chain.clone();
+        let due = blocking(move || Ok(audit.last_event_before(&chain_id, cutoff)?)).await?;
+        if let Some((sequence, head)) = due {
+            // Nothing is signed or removed that does not verify: stored times moved back
+            // to make young events look due, or events altered in the range, would be
+            // erased with it. The day files stay too, as evidence.
+            let report = self.verify_chain(&chain, Some(sequence)).await?;
+            if let Some(problem) = report.problem {
+                self.security.raise(
+                    SecurityEventKind::AuditVerifyFailed,
+                    (chain != CONTROL_CHAIN).then_some(chain.as_str()),
+                    &format!(
+                        "expiry of the audit chain {} is held back: it is broken at {}: {problem}",
+                        report.chain,
+                        crate::audit::describe_break(report.broken_at)
+                    ),
+                );
+                return Ok(0);
+            }
+            let audit = self.audit_store.clone();
+            let key = self.audit_signing_key.clone();
+            let chain_id = chain.clone();
+            removed += blocking(move || {
+                let signature = key.sign(&crate::audit::checkpoint_message(
+                    &chain_id, sequence, &head, true,
+                ));
+                audit.add_checkpoint(AuditCheckpointRow {
+                    chain: chain_id.clone(),
+                    sequence,
+                    head,
+                    signature: signature.to_vec(),
+                    at: now,
+                    expiry: true,
+                })?;
+                Ok(audit.remove_events_through(&chain_id, sequence)?)
+            })
+            .await?;
+        }
+        if let Some(directory) = &self.options.audit_log_dir {
+            let oldest_kept = strongroom_domain::Timestamp::from_unix_micros(cutoff)
+                .to_rfc3339()
+                .chars()
+                .take(10)
+                .collect::<String>();
+            remove_files_before(&directory.join(name), &oldest_kept);
         }
         Ok(removed)
     }

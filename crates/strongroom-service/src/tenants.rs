@@ -465,11 +465,14 @@ impl Platform {
             },
         };
         if target_id != principal.tenant_id {
+            // Recorded for the tenant probed, naming neither tenant to the other: the caller's
+            // admins must not learn that the slug exists (a slug that does not exist raises
+            // nothing), and operators find the token by its id.
             self.security.raise(
                 SecurityEventKind::CrossTenantProbe,
-                Some(&principal.tenant_id),
+                Some(&target_id),
                 &format!(
-                    "token {} was used on another tenant's path (target tenant {target_id})",
+                    "a token of another tenant (token {}) was used on this tenant's path",
                     principal.token_id
                 ),
             );

@@ -498,6 +498,33 @@ async fn tenants_cannot_see_each_other_and_suspension_and_scopes_hold() {
     );
     let probes = harness.security_count("cross_tenant_probe");
     assert_eq!(probes, 2, "each cross-tenant use is a security event");
+    let harness = &harness;
+    let probes_of = |slug: &'static str| async move {
+        let listed = harness
+            .admin(
+                Request::get(&format!(
+                    "/admin/v1/security-events?tenant={slug}&action=security.cross_tenant_probe"
+                ))
+                .token(&harness.operator),
+            )
+            .await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+        listed.body["events"].as_array().unwrap().clone()
+    };
+    let mut recorded = Vec::new();
+    for _ in 0..100 {
+        recorded = probes_of("globex").await;
+        if recorded.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(recorded.len(), 2, "in the trail of the tenant probed");
+    assert_eq!(
+        probes_of("acme").await,
+        Vec::<Value>::new(),
+        "acme's admins cannot tell a tenant that exists from one that does not"
+    );
 
     let reader = harness.token_for("globex", &["records:read"]).await;
     let denied = harness
