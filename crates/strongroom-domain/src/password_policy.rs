@@ -101,6 +101,8 @@ impl PasswordPolicy {
     pub const LENGTH_MIN_WITHOUT_MFA: usize = 12;
     pub const LENGTH_MAX_FLOOR: usize = 64;
     pub const HISTORY_MAX: u8 = 24;
+    /// Ten years: longer is no expiry, and a larger count would overflow as microseconds.
+    pub const EXPIRY_DAYS_MAX: u32 = 3650;
 
     /// Checks the policy itself; `mfa_enforced` allows minimum lengths from 8.
     pub fn validate(&self, mfa_enforced: bool) -> Result<(), String> {
@@ -140,8 +142,14 @@ impl PasswordPolicy {
         if self.history > Self::HISTORY_MAX {
             return Err(format!("history must be at most {}", Self::HISTORY_MAX));
         }
-        if self.expiry_days == Some(0) {
-            return Err("expiry_days must be at least 1, or absent for no expiry".into());
+        if self
+            .expiry_days
+            .is_some_and(|days| !(1..=Self::EXPIRY_DAYS_MAX).contains(&days))
+        {
+            return Err(format!(
+                "expiry_days must be 1 to {}, or absent for no expiry",
+                Self::EXPIRY_DAYS_MAX
+            ));
         }
         Ok(())
     }
@@ -193,8 +201,10 @@ impl PasswordPolicy {
 
     /// Whether a password set at `changed_at_micros` has expired at `now_micros`.
     pub fn is_expired(&self, changed_at_micros: i64, now_micros: i64) -> bool {
+        // Saturating: a policy stored before the bound was checked must not overflow.
         self.expiry_days.is_some_and(|days| {
-            now_micros - changed_at_micros >= i64::from(days) * 24 * 3600 * 1_000_000
+            now_micros.saturating_sub(changed_at_micros)
+                >= i64::from(days).saturating_mul(24 * 3600 * 1_000_000)
         })
     }
 }
@@ -220,6 +230,26 @@ mod tests {
             strength: &|password| (password.len() / 5).min(4) as u8,
             recently_used: used,
         }
+    }
+
+    #[test]
+    fn expiry_is_bounded_and_never_overflows() {
+        let policy = |days| PasswordPolicy {
+            expiry_days: Some(days),
+            ..PasswordPolicy::default()
+        };
+        assert!(
+            policy(PasswordPolicy::EXPIRY_DAYS_MAX)
+                .validate(true)
+                .is_ok()
+        );
+        assert!(policy(150_000_000).validate(true).is_err());
+        assert!(policy(0).validate(true).is_err());
+        // A stored policy from before the bound: no overflow, and not expired.
+        assert!(!policy(u32::MAX).is_expired(0, 1_800_000_000_000_000));
+        // Extreme times do not panic with an overflow either (debug builds check).
+        let _ = policy(u32::MAX).is_expired(i64::MIN, i64::MAX);
+        assert!(policy(1).is_expired(0, 2 * 24 * 3600 * 1_000_000));
     }
 
     #[test]

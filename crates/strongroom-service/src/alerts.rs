@@ -252,7 +252,7 @@ impl Platform {
                 .map_err(|_| {
                     invalid(
                         "webhooks.url",
-                        "must be an https URL such as https://alerts.example.com/strongroom".into(),
+                        "must be an https URL such as https://alerts.example.com/strongroom, without credentials, a query or a fragment".into(),
                     )
                 })?;
             let private = reqwest::Url::parse(&webhook.url)
@@ -288,7 +288,16 @@ impl Platform {
         }
         let emails = emails
             .iter()
-            .map(|email| crate::users::normalize_email(email))
+            .map(|email| {
+                let email = crate::users::normalize_email(email)?;
+                match crate::email::addressable(&email) {
+                    true => Ok(email),
+                    false => Err(invalid(
+                        "emails",
+                        format!("{email:?} is not an address mail can be sent to"),
+                    )),
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let channels = AlertChannels { webhooks, emails };
         store(&TenantContext::of(&runtime), &channels).await?;
@@ -353,40 +362,41 @@ impl Platform {
         self.send_held_back(held).await
     }
 
+    /// Sends every summary at once: one tenant's webhook that hangs or retries holds back no
+    /// other tenant's (nor, at shutdown, uses up the grace the others need).
     async fn send_held_back(&self, due: Vec<HeldBackAlerts>) -> usize {
-        let mut sent = 0;
-        for held in due {
-            let runtime = match self.tenant_by_id(&held.tenant_id).await {
-                Ok(Some(runtime)) => runtime,
-                // A tenant removed since has nobody left to alert.
-                Ok(None) => continue,
-                Err(error) => {
-                    tracing::error!(%error, kind = held.kind.as_str(), "held-back alerts could not be sent");
-                    self.alert_windows.give_back(&held);
-                    continue;
-                }
-            };
-            let detail = format!(
-                "{} more {} events in the last minute were not sent on their own (the last is audit sequence {}); all are in the audit trail",
-                held.count,
-                held.kind.as_str(),
-                held.last_sequence
-            );
-            match self
-                .send_alert(&runtime, held.kind, &detail, held.last_sequence)
-                .await
-            {
-                Ok(()) => sent += 1,
-                Err(error) => {
-                    // A failed delivery is recorded and is no error here: this is the alert not
-                    // reaching the channels at all (their settings unreadable, say), or a
-                    // record that could not be written; better counted twice than lost.
-                    tracing::error!(%error, kind = held.kind.as_str(), "held-back alerts could not be sent");
-                    self.alert_windows.give_back(&held);
-                }
+        let sending = due.into_iter().map(|held| async move {
+            let sent = self.send_one_held_back(&held).await;
+            if let Err(error) = &sent {
+                // A failed delivery is recorded and is no error here: this is the alert not
+                // reaching the channels at all (the tenant or its settings unreadable, say),
+                // or a record that could not be written; better counted twice than lost.
+                tracing::error!(%error, kind = held.kind.as_str(), "held-back alerts could not be sent");
+                self.alert_windows.give_back(&held);
             }
-        }
-        sent
+            sent.unwrap_or(false)
+        });
+        futures_util::future::join_all(sending)
+            .await
+            .into_iter()
+            .filter(|sent| *sent)
+            .count()
+    }
+
+    /// One summary; `false` when its tenant is gone (nobody is left to alert).
+    async fn send_one_held_back(&self, held: &HeldBackAlerts) -> Result<bool, ServiceError> {
+        let Some(runtime) = self.tenant_by_id(&held.tenant_id).await? else {
+            return Ok(false);
+        };
+        let detail = format!(
+            "{} more {} events in the last minute were not sent on their own (the last is audit sequence {}); all are in the audit trail",
+            held.count,
+            held.kind.as_str(),
+            held.last_sequence
+        );
+        self.send_alert(&runtime, held.kind, &detail, held.last_sequence)
+            .await?;
+        Ok(true)
     }
 
     /// Sends one alert to every channel of the tenant, each with retries, and records each

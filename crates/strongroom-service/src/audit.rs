@@ -394,18 +394,43 @@ impl Platform {
                             hex::encode(index.token("audit-resource/v1", &[value.as_bytes()]))
                         )
                     }
-                    ("name" | "path", None) => "#".into(),
+                    // Other values, and names on the control plane's chain, which holds no
+                    // tenant's content: its names are operators' (`/admin/v1/operators/{name}`)
+                    // or a missing tenant's.
                     _ => value.chars().take(128).collect(),
                 };
                 (name.clone(), shown)
             })
             .collect();
+        // A sign-in name that could name no account (an email address on a tenant's chain, an
+        // operator name on the control plane's) may be a password typed into the wrong field:
+        // only its keyed hash is kept.
+        let username_tried = record.username_tried.map(|name| {
+            let possible = match keys.slug {
+                Some(_) => crate::users::normalize_email(&name).is_ok(),
+                None => crate::operators::check_name(&name).is_ok(),
+            };
+            match (possible, &keys.index) {
+                (true, _) => name,
+                (false, Some(index)) => format!(
+                    "#{}",
+                    hex::encode(index.token("audit-name-tried/v1", &[name.as_bytes()]))
+                ),
+                (false, None) => "#".into(),
+            }
+        });
         let now = self.clock.now();
         let event = AuditEvent {
             format: EVENT_FORMAT,
             chain: keys.chain.clone(),
             at: now.to_rfc3339(),
-            tenant: keys.slug.clone().or(record.tenant_slug.clone()),
+            // A missing tenant's slug is whatever the URL said: bounded like a real one.
+            tenant: keys.slug.clone().or_else(|| {
+                record
+                    .tenant_slug
+                    .as_ref()
+                    .map(|slug| slug.chars().take(64).collect())
+            }),
             phase: record.phase.into(),
             actor: record.actor.clone(),
             address: record.address.map(|address| address.to_string()),
@@ -414,7 +439,8 @@ impl Platform {
                 .map(|agent| agent.chars().take(USER_AGENT_LENGTH_MAX).collect()),
             request_id: record.request_id,
             listener: record.listener.into(),
-            method: record.method,
+            // Any token is a method to HTTP: a bounded one is enough to tell what came.
+            method: record.method.chars().take(16).collect(),
             route: record.route,
             action: record.action.clone(),
             resource,
@@ -422,7 +448,7 @@ impl Platform {
             reason: record.reason,
             status: record.status,
             bytes_sent: record.bytes_sent,
-            username_tried: record.username_tried,
+            username_tried,
             details: record.details,
         };
         let plaintext = serde_json::to_vec(&event)
@@ -475,6 +501,12 @@ impl Platform {
             index: keys.index.clone(),
         });
         Ok(sequence)
+    }
+
+    /// Writes out the daily files' pending lines (at shutdown: the writer thread does not
+    /// outlive the process); answers whether it finished within `limit`.
+    pub async fn flush_audit_log(&self, limit: std::time::Duration) -> bool {
+        self.audit_log.flush(limit).await
     }
 
     /// Signs the head of every chain that moved since its last checkpoint; answers how many.

@@ -58,9 +58,15 @@ impl AuditLogLine {
     }
 }
 
+/// What the writer thread is sent: a line, or a request to write out everything before it.
+enum LogMessage {
+    Line(AuditLogLine),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
 #[derive(Default)]
 pub(crate) struct AuditLogWriter {
-    sender: Option<Sender<AuditLogLine>>,
+    sender: Option<Sender<LogMessage>>,
 }
 
 /// Appends one line to its chain's file of the day, opening it (and closing the chain's file
@@ -99,7 +105,7 @@ impl AuditLogWriter {
         let Some(dir) = dir else {
             return Self::default();
         };
-        let (sender, receiver) = channel::<AuditLogLine>();
+        let (sender, receiver) = channel::<LogMessage>();
         let spawned = std::thread::Builder::new()
             .name("audit-log".into())
             .spawn(move || {
@@ -115,15 +121,26 @@ impl AuditLogWriter {
                 };
                 // Lines that arrive together are written together: one write per burst.
                 while let Ok(first) = receiver.recv() {
-                    std::thread::sleep(GATHER_PAUSE);
+                    if matches!(first, LogMessage::Line(_)) {
+                        std::thread::sleep(GATHER_PAUSE);
+                    }
+                    let mut flushed_for = Vec::new();
                     let mut next = Some(first);
-                    while let Some(entry) = next {
-                        let result = append(&dir, &mut files, entry);
-                        report(result, &mut failing);
+                    while let Some(message) = next {
+                        match message {
+                            LogMessage::Line(entry) => {
+                                let result = append(&dir, &mut files, entry);
+                                report(result, &mut failing);
+                            }
+                            LogMessage::Flush(done) => flushed_for.push(done),
+                        }
                         next = receiver.try_recv().ok();
                     }
                     let flushed = files.values_mut().try_for_each(BufWriter::flush);
                     report(flushed, &mut failing);
+                    for done in flushed_for {
+                        let _ = done.send(());
+                    }
                 }
             });
         match spawned {
@@ -139,7 +156,65 @@ impl AuditLogWriter {
 
     pub fn write(&self, line: AuditLogLine) {
         if let Some(sender) = &self.sender {
-            let _ = sender.send(line);
+            let _ = sender.send(LogMessage::Line(line));
         }
+    }
+
+    /// Waits until every line sent so far is in its file, or `limit` passed; answers whether
+    /// they are.
+    pub async fn flush(&self, limit: std::time::Duration) -> bool {
+        let Some(sender) = &self.sender else {
+            return true;
+        };
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        sender.send(LogMessage::Flush(done)).is_ok()
+            && matches!(tokio::time::timeout(limit, flushed).await, Ok(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditActor, AuditEvent};
+
+    #[tokio::test]
+    async fn a_flush_returns_once_every_line_sent_is_in_its_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let writer = AuditLogWriter::start(Some(directory.path().to_owned()));
+        let event = AuditEvent {
+            format: 1,
+            chain: "t1".into(),
+            at: "2026-11-26T02:00:00Z".into(),
+            tenant: Some("acme".into()),
+            phase: "request".into(),
+            actor: AuditActor::Anonymous,
+            address: None,
+            user_agent: None,
+            request_id: "r1".into(),
+            listener: "public".into(),
+            method: "GET".into(),
+            route: "/healthz".into(),
+            action: "health".into(),
+            resource: Default::default(),
+            outcome: "allowed".into(),
+            reason: None,
+            status: Some(200),
+            bytes_sent: Some(2),
+            username_tried: None,
+            details: None,
+        };
+        for sequence in 1..=3 {
+            writer.write(AuditLogLine {
+                chain_name: "acme".into(),
+                sequence,
+                event: event.clone(),
+                index: None,
+            });
+        }
+        // The writer gathers lines for 50 ms before writing them: only the flush waits.
+        assert!(writer.flush(std::time::Duration::from_secs(5)).await);
+        let written = std::fs::read_to_string(directory.path().join("acme/2026-11-26.jsonl"))
+            .unwrap_or_default();
+        assert_eq!(written.lines().count(), 3, "{written}");
     }
 }

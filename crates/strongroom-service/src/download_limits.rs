@@ -74,27 +74,19 @@ impl DownloadLimits {
         Ok(())
     }
 
-    /// The allowance of a caller: the most generous of their roles that have one, else the
-    /// default.
+    /// The allowance of a caller: the most generous of their roles', each role counting with
+    /// its own allowance or, without one, the default; callers without roles get the default.
+    /// So taking on a role never lowers what a caller may download.
     fn allowance(&self, roles: Option<&str>) -> Allowance {
-        let mut applicable = roles
+        roles
             .into_iter()
             .flat_map(str::split_whitespace)
-            .filter_map(|role| self.roles.get(role))
-            .peekable();
-        if applicable.peek().is_none() {
-            return self.default;
-        }
-        applicable.fold(
-            Allowance {
-                files_max: Some(0),
-                bytes_max: Some(0),
-            },
-            |most, allowance| Allowance {
+            .map(|role| self.roles.get(role).copied().unwrap_or(self.default))
+            .reduce(|most, allowance| Allowance {
                 files_max: more(most.files_max, allowance.files_max),
                 bytes_max: more(most.bytes_max, allowance.bytes_max),
-            },
-        )
+            })
+            .unwrap_or(self.default)
     }
 }
 
@@ -272,6 +264,14 @@ mod tests {
                 files_max: Some(5),
                 bytes_max: None
             }
+        );
+        assert_eq!(
+            limits.allowance(Some("viewer auditor")),
+            Allowance {
+                files_max: Some(10),
+                bytes_max: None
+            },
+            "a role without an allowance of its own counts with the default"
         );
         assert!(limits.validate().is_ok());
         limits.window_minutes = 0;

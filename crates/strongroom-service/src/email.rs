@@ -32,6 +32,13 @@ impl std::fmt::Debug for SmtpOptions {
     }
 }
 
+/// Whether mail can be addressed to `email` (already a normalized address): checked when a
+/// recipient is saved, because one that cannot be addressed fails the whole message, for every
+/// recipient, at each alert.
+pub(crate) fn addressable(email: &str) -> bool {
+    email.parse::<lettre::Address>().is_ok()
+}
+
 /// Sends one plain-text message to `recipients`.
 pub(crate) async fn send(
     options: &SmtpOptions,

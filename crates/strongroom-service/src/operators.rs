@@ -191,7 +191,7 @@ fn secrets_context(operator_id: &str) -> Vec<u8> {
 }
 
 /// Operator names: 2 to 40 characters a-z, 0-9, '.', '-' and '_', starting with a letter.
-fn check_name(name: &str) -> Result<(), ServiceError> {
+pub(crate) fn check_name(name: &str) -> Result<(), ServiceError> {
     let valid = (2..=40).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name

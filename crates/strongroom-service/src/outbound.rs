@@ -73,23 +73,32 @@ pub(crate) fn is_public(address: std::net::IpAddr) -> bool {
     }
 }
 
+/// The public addresses of a lookup's answer. A name that does not resolve fails with the same
+/// words as one that resolves only to private addresses: the failure is shown to the tenant's
+/// admins, who must not learn which names exist inside the server's network.
+fn public_addresses(
+    name: &str,
+    found: std::io::Result<impl Iterator<Item = std::net::SocketAddr>>,
+) -> Result<Vec<std::net::SocketAddr>, String> {
+    let addresses: Vec<std::net::SocketAddr> = found
+        .map(|found| found.filter(|address| is_public(address.ip())).collect())
+        .unwrap_or_default();
+    if addresses.is_empty() {
+        return Err(format!(
+            "{name} resolves to no public address (private networks are not allowed)"
+        ));
+    }
+    Ok(addresses)
+}
+
 /// Resolves names and keeps only public addresses.
 struct PublicOnly;
 
 impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         Box::pin(async move {
-            let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((name.as_str(), 0))
-                .await?
-                .filter(|address| is_public(address.ip()))
-                .collect();
-            if addresses.is_empty() {
-                return Err(format!(
-                    "{} resolves to no public address (private networks are not allowed)",
-                    name.as_str()
-                )
-                .into());
-            }
+            let found = tokio::net::lookup_host((name.as_str(), 0)).await;
+            let addresses = public_addresses(name.as_str(), found)?;
             Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
         })
     }
@@ -234,7 +243,27 @@ async fn send(
 
 #[cfg(test)]
 mod tests {
-    use super::is_public;
+    use super::{is_public, public_addresses};
+
+    #[test]
+    fn a_missing_name_fails_as_a_private_one_does() {
+        type Found = std::io::Result<std::vec::IntoIter<std::net::SocketAddr>>;
+        let private: Found = Ok(vec!["10.1.2.3:0".parse().unwrap()].into_iter());
+        let missing: Found = Err(std::io::Error::other("Name or service not known"));
+        assert_eq!(
+            public_addresses("db.internal", private).unwrap_err(),
+            public_addresses("db.internal", missing).unwrap_err()
+        );
+        let mixed: Found = Ok(vec![
+            "10.1.2.3:0".parse().unwrap(),
+            "93.184.215.14:0".parse().unwrap(),
+        ]
+        .into_iter());
+        assert_eq!(
+            public_addresses("mixed.example", mixed).unwrap(),
+            vec!["93.184.215.14:0".parse::<std::net::SocketAddr>().unwrap()]
+        );
+    }
 
     #[test]
     fn only_public_addresses_are_public() {

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock, Weak};
 
 /// Kinds of security event. Each is logged (without secrets), counted for `/metrics`, and
@@ -87,6 +88,10 @@ pub struct SecurityEvents {
     counts: Mutex<BTreeMap<SecurityEventKind, u64>>,
     /// The platform whose audit trail records the events.
     platform: OnceLock<Weak<crate::Platform>>,
+    /// Events raised whose recording in the trail has not finished.
+    recording: std::sync::atomic::AtomicU64,
+    /// Woken when `recording` falls to zero.
+    all_recorded: tokio::sync::Notify,
 }
 
 impl SecurityEvents {
@@ -103,6 +108,7 @@ impl SecurityEvents {
         if let (Some(platform), Ok(runtime)) = (platform, tokio::runtime::Handle::try_current()) {
             let (tenant_id, detail) = (tenant_id.map(str::to_owned), detail.to_owned());
             let origin = RequestOrigin::current();
+            self.recording.fetch_add(1, Ordering::SeqCst);
             runtime.spawn(async move {
                 if let Err(error) = platform
                     .record_security_event(kind, tenant_id, detail, origin)
@@ -110,7 +116,25 @@ impl SecurityEvents {
                 {
                     tracing::error!(%error, kind = kind.as_str(), "a security event could not be recorded in the audit trail");
                 }
+                let events = &platform.security;
+                if events.recording.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    events.all_recorded.notify_waiters();
+                }
             });
+        }
+    }
+
+    /// Returns once every event raised so far is recorded in the trail (or failed to be): at
+    /// shutdown before the last checkpoint, and in tests before they read the trail.
+    pub async fn recorded(&self) {
+        loop {
+            let woken = self.all_recorded.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.recording.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            woken.await;
         }
     }
 

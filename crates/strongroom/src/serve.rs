@@ -224,9 +224,21 @@ pub async fn run_with_audit_store(
             SHUTDOWN_GRACE.as_secs()
         ),
     }
-    // The last events get a signed checkpoint too.
+    // The last events get a signed checkpoint too, security events still being recorded
+    // among them.
+    if tokio::time::timeout(SHUTDOWN_GRACE, platform.security.recorded())
+        .await
+        .is_err()
+    {
+        tracing::error!("some security events were still being recorded at shutdown");
+    }
     if let Err(error) = platform.sign_audit_checkpoints().await {
         tracing::error!(%error, "audit checkpoints could not be signed at shutdown");
+    }
+    if !platform.flush_audit_log(SHUTDOWN_GRACE).await {
+        tracing::error!(
+            "the audit trail's daily files could not be written out at shutdown; the trail itself is complete"
+        );
     }
     drop(platform);
     tracing::info!("stopped");

@@ -195,6 +195,33 @@ async fn webhooks_at_private_addresses_are_refused_up_front() {
             refused.body
         );
     }
+    // Credentials in the URL, a password alone too, would be sent to the receiver.
+    for url in [
+        "https://user:pass@hooks.example.com/x",
+        "https://:token@hooks.example.com/x",
+    ] {
+        let refused = harness
+            .public(
+                Request::put("/v1/tenants/acme/policy/alerts")
+                    .token(&owner)
+                    .json(json!({"webhooks": [{"url": url, "secret": "a webhook secret of enough length"}]})),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{url}");
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("credentials"),
+            "{url}: {}",
+            refused.body
+        );
+        assert!(
+            !refused.body.to_string().contains("token@"),
+            "{}",
+            refused.body
+        );
+    }
 }
 
 /// An HTTP server that records each request and never answers.
@@ -429,6 +456,20 @@ async fn security_events_are_mailed_over_starttls_to_a_real_smtp_server() {
     .await;
     harness.tenant_with_token("acme", &["records:read"]).await;
     let owner = first_owner_of_acme(&harness).await;
+    // One address mail cannot be sent to would fail the message for every recipient.
+    let unaddressable = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/alerts")
+                .token(&owner)
+                .json(json!({"emails": ["security@acme.example", "ops@corp@acme.example"]})),
+        )
+        .await;
+    assert_eq!(
+        (unaddressable.status, unaddressable.body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{}",
+        unaddressable.body
+    );
     let set = harness
         .public(
             Request::put("/v1/tenants/acme/policy/alerts")

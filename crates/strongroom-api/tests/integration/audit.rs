@@ -481,6 +481,9 @@ async fn when_the_trail_cannot_be_written_nothing_happens_and_every_request_is_r
 
 /// Runs `tamper` on the audit database and answers what verification says of acme's chain.
 async fn verify_after(harness: &Harness, tamper: &str) -> Value {
+    // Security events of earlier verifications are appended in the background: they land
+    // before the tampering, not in the middle of it.
+    harness.platform.security.recorded().await;
     let connection = rusqlite::Connection::open(harness.data_dir().join("audit.db")).unwrap();
     connection
         .busy_timeout(std::time::Duration::from_secs(5))
@@ -958,4 +961,94 @@ async fn one_tenant_whose_retention_cannot_be_read_holds_back_no_other_expiry() 
     assert!(removed >= 3, "acme's events expired: {removed}");
     let acme = verify_after(&harness, "").await;
     assert_eq!(acme["events"], 0, "{acme}");
+}
+
+/// A sign-in name that could name no account may be a password typed into the wrong field:
+/// the trail keeps only its keyed hash (tenants) or nothing of it (operators).
+#[tokio::test]
+async fn a_password_typed_as_the_sign_in_name_is_not_in_the_trail() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let owner = first_owner_of_acme(&harness).await;
+    let canary = "Canary-Pass 9f1a!";
+    let refused = harness
+        .public(
+            Request::post("/v1/tenants/acme/auth/login")
+                .json(json!({"email": canary, "password": "whatever it was"})),
+        )
+        .await;
+    assert!(refused.status.is_client_error(), "{}", refused.body);
+    let operator = harness
+        .admin(
+            Request::post("/admin/v1/auth/login")
+                .json(json!({"name": canary, "password": "x", "code": "000000"})),
+        )
+        .await;
+    assert!(operator.status.is_client_error(), "{}", operator.body);
+
+    let events = trail(&harness, &owner, "?action=login&limit=1000").await;
+    let tried: Vec<&Value> = events
+        .iter()
+        .filter_map(|event| event["event"].get("username_tried"))
+        .filter(|name| !name.is_null())
+        .collect();
+    // The owner's own sign-ins keep their address; the canary's is a keyed hash.
+    assert!(
+        tried
+            .iter()
+            .any(|name| name.as_str().unwrap().starts_with('#')),
+        "{tried:?}"
+    );
+    let control = harness
+        .admin(Request::get("/admin/v1/audit?limit=1000").token(&harness.operator))
+        .await;
+    for listing in [
+        &serde_json::to_string(&events).unwrap(),
+        &control.body.to_string(),
+    ] {
+        assert!(!listing.contains(canary), "{listing}");
+    }
+    assert!(
+        control
+            .body
+            .to_string()
+            .contains("\"username_tried\":\"#\""),
+        "the operator's sign-in is still recorded, without the name: {}",
+        control.body
+    );
+}
+
+/// The control plane's trail names the operator a request was about (no tenant content is in
+/// it), and bounds what an anonymous client can make it store.
+#[tokio::test]
+async fn the_control_trail_names_operators_and_bounds_what_clients_send() {
+    let harness = Harness::new().await;
+    let disabled = harness
+        .admin(Request::post("/admin/v1/operators/olga/disable").token(&harness.operator))
+        .await;
+    assert!(disabled.status.is_client_error(), "{}", disabled.body);
+    let long_slug = "x".repeat(5000);
+    harness
+        .public(Request::get(&format!(
+            "/v1/tenants/{long_slug}/collections"
+        )))
+        .await;
+    let control = harness
+        .admin(Request::get("/admin/v1/audit?limit=1000").token(&harness.operator))
+        .await;
+    let events = control.body["events"].as_array().unwrap();
+    let disable = events
+        .iter()
+        .find(|event| event["event"]["action"] == "disable_operator")
+        .unwrap_or_else(|| panic!("{:#}", control.body));
+    assert_eq!(disable["event"]["resource"]["name"], "olga");
+    let probe = events
+        .iter()
+        .find(|event| event["event"]["action"] == "list_collections")
+        .unwrap_or_else(|| panic!("{:#}", control.body));
+    assert_eq!(
+        probe["event"]["tenant"].as_str().unwrap().len(),
+        64,
+        "a missing tenant's slug is bounded"
+    );
 }

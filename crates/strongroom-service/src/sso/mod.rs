@@ -107,7 +107,11 @@ pub(crate) fn check_issuer(issuer: &str, allow_private_networks: bool) -> Result
     let Ok(url) = reqwest::Url::parse(issuer) else {
         return refuse("must be an absolute URL such as https://login.example.com");
     };
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return refuse("must not carry a query, a fragment or credentials");
     }
     let loopback = match url.host() {

@@ -112,3 +112,35 @@ async fn a_busy_trail_is_signed_every_n_events_before_its_minute_is_over() {
         "six requests (and the CLI's) passed five events"
     );
 }
+
+/// Stopping the server writes out the daily files' last lines: every event of the trail is in
+/// them.
+#[tokio::test]
+async fn the_daily_files_hold_every_event_once_the_server_stops() {
+    let mut server = TestServer::start();
+    let token = server.tenant_with_token("acme");
+    let client = server.client();
+    for _ in 0..20 {
+        client
+            .get(server.public_url("/v1/tenants/acme/collections"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+    }
+    server.stop();
+    let events: i64 = rusqlite::Connection::open(server.data_dir().join("audit.db"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM audit_events WHERE chain <> 'control'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let lines: usize = crate::server::walk(&server.data_dir().join("audit-logs/acme"))
+        .iter()
+        .map(|file| std::fs::read_to_string(file).unwrap().lines().count())
+        .sum();
+    assert!(events >= 20, "{events}");
+    assert_eq!(lines as i64, events, "one line per event of acme's chain");
+}
