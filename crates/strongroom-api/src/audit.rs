@@ -215,6 +215,20 @@ pub(crate) async fn audit(
     }
 }
 
+/// Runs a request's handler; a panic in it becomes a 500 answer, so the request's outcome is
+/// still recorded and the connection's other requests go on. The panic's message is not
+/// logged: it may quote what the handler held.
+async fn answer_even_a_panic(handler: impl std::future::Future<Output = Response>) -> Response {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!("a request's handler panicked; answered 500");
+            ApiError::new(ErrorCode::Internal, "the request failed on the server").into_response()
+        }
+    }
+}
+
 /// The answer to a request that found every slot of its connection taken.
 fn too_many_on_connection() -> Response {
     ApiError::new(
@@ -312,7 +326,7 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
     let response = match (next, intent_alongside) {
         (None, _) => too_many_on_connection(),
         (Some(next), Some((gate, written))) => {
-            let response = origin.scope(gate.scope(next.run(request))).await;
+            let response = answer_even_a_panic(origin.scope(gate.scope(next.run(request)))).await;
             // The outcome follows its intent in the chain, and a refused intent refused the
             // request's writes: the answer says so whatever the handler made of it.
             if !written.await.unwrap_or(false) {
@@ -320,7 +334,7 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
             }
             response
         }
-        (Some(next), None) => origin.scope(next.run(request)).await,
+        (Some(next), None) => answer_even_a_panic(origin.scope(next.run(request))).await,
     };
     let status = response.status();
     let bytes_sent = response
@@ -370,6 +384,7 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     /// The fail-closed lists name routes by operation id: a renamed handler must not drop
     /// out of them unnoticed.
@@ -404,6 +419,20 @@ mod tests {
                 "{name} is not a documented operation"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_is_answered_500_so_its_outcome_is_recorded() {
+        let answered = answer_even_a_panic(async {
+            if std::hint::black_box(true) {
+                panic!("a handler bug");
+            }
+            StatusCode::OK.into_response()
+        })
+        .await;
+        assert_eq!(answered.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let fine = answer_even_a_panic(async { StatusCode::OK.into_response() }).await;
+        assert_eq!(fine.status(), StatusCode::OK);
     }
 
     #[test]

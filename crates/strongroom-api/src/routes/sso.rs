@@ -122,6 +122,7 @@ pub async fn callback(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
     QueryPairs(pairs): QueryPairs,
+    facts: Option<axum::Extension<crate::audit::AuditFacts>>,
     request_headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let value = |name: &str| crate::routes::query_value(&pairs, name);
@@ -132,7 +133,13 @@ pub async fn callback(
         browser_binding: cookie(&request_headers, BINDING_COOKIE).map(str::to_owned),
     };
     let mut response = match state.platform.finish_sso(&slug, answer).await? {
-        SignIn::Session(signed_in) => session_response(signed_in),
+        SignIn::Session(signed_in) => {
+            // The trail names who signed in, as for a password sign-in.
+            if let Some(axum::Extension(facts)) = facts {
+                facts.set_username(&signed_in.user.email);
+            }
+            session_response(signed_in)
+        }
         SignIn::SecondFactorRequired { mfa_token } => json_response(
             StatusCode::OK,
             LoginResponse {

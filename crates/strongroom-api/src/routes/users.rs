@@ -182,6 +182,7 @@ pub async fn recover(
 pub async fn second_factor(
     State(state): State<AppState>,
     PathParams(slug): PathParams<String>,
+    facts: Option<axum::Extension<crate::audit::AuditFacts>>,
     JsonBody(request): JsonBody<SecondFactorRequest>,
 ) -> Result<Response, ApiError> {
     let signed_in = state
@@ -193,6 +194,11 @@ pub async fn second_factor(
             request.recovery_code.as_deref(),
         )
         .await?;
+    // The trail names who signed in, as for a password sign-in (a wrong code's security
+    // event names the user).
+    if let Some(axum::Extension(facts)) = facts {
+        facts.set_username(&signed_in.user.email);
+    }
     Ok(session_response(signed_in))
 }
 

@@ -589,10 +589,25 @@ async fn totp_second_factor_with_single_use_codes_throttling_and_recovery_codes(
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(
-        with_recovery(token, recovery[0].clone()).await.status,
-        StatusCode::OK
+    let recovered = with_recovery(token, recovery[0].clone()).await;
+    assert_eq!(recovered.status, StatusCode::OK);
+    // The trail names who completed the sign-in, as for a password alone.
+    let trail = harness
+        .public(
+            Request::get("/v1/tenants/acme/audit?action=second_factor&outcome=allowed")
+                .token(recovered.body["session_token"].as_str().unwrap()),
+        )
+        .await;
+    assert!(
+        trail.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|event| event["event"]["username_tried"] == "ann@example.com"),
+        "{}",
+        trail.body
     );
+    assert!(!trail.body["events"].as_array().unwrap().is_empty());
     let token = login(&harness, "ann@example.com", "a fine long passphrase")
         .await
         .body["mfa_token"]

@@ -222,6 +222,24 @@ async fn users_sign_in_through_a_real_openid_connect_provider() {
         .await
         .unwrap();
     assert_eq!(me["id"], alice.body["user"]["id"]);
+    // The trail names who signed in through the provider, as for a password sign-in.
+    let trail: Value = client
+        .get(server.public_url("/v1/tenants/acme/audit?action=callback&outcome=allowed"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        trail["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|event| event["event"]["username_tried"] == "alice@example.com"),
+        "{trail:#}"
+    );
     // The answer is single-use: the same code and state again are refused.
     let replayed = browser(&server)
         .get(&alice.callback_url)
