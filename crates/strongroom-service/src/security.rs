@@ -138,6 +138,11 @@ impl SecurityEvents {
         }
     }
 
+    /// The platform, for work that outlives a borrowed one (a document read on its thread).
+    pub(crate) fn platform(&self) -> Weak<crate::Platform> {
+        self.platform.get().cloned().unwrap_or_default()
+    }
+
     /// Connects the events to the platform's audit trail.
     pub(crate) fn attach(&self, platform: Weak<crate::Platform>) {
         let _ = self.platform.set(platform);

@@ -531,13 +531,28 @@ async fn tampered_blobs_are_integrity_errors_and_nothing_is_plaintext_on_disk() 
         "integrity_error",
         "a chunk from another file"
     );
+    // A damaged chunk after the first: the answer has begun (200) when the reader finds it,
+    // and the break is still a security event.
+    let before = harness.security_count("integrity_failure");
+    let whole = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents/secret/canary-name-91c2.txt").token(&token),
+        )
+        .await;
+    assert_eq!(whole.status, StatusCode::OK);
+    assert!(whole.body_failed.is_some(), "the body breaks off");
+    assert_eq!(
+        harness.security_count("integrity_failure"),
+        before + 1,
+        "a chunk failing after the answer began"
+    );
     std::fs::write(&canary_blob, &original).unwrap();
     assert_eq!(
         read("bytes=65536-65540").await.status,
         StatusCode::PARTIAL_CONTENT,
         "the untouched file reads again"
     );
-    assert!(harness.security_count("integrity_failure") >= 3);
+    assert!(harness.security_count("integrity_failure") >= 4);
 }
 
 #[tokio::test]

@@ -28,6 +28,8 @@ pub struct Response {
     pub body: Value,
     pub text: String,
     pub bytes: Vec<u8>,
+    /// Why the body broke off after the status was sent (a stream that failed partway).
+    pub body_failed: Option<String>,
 }
 
 impl Response {
@@ -359,10 +361,10 @@ async fn send(router: &Router, request: Request) -> Response {
         Some("max-age=63072000; includeSubDomains"),
         "HSTS on every response"
     );
-    let bytes = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
+    let (bytes, body_failed) = match http_body_util::BodyExt::collect(response.into_body()).await {
+        Ok(collected) => (collected.to_bytes(), None),
+        Err(error) => (Default::default(), Some(error.to_string())),
+    };
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Response {
@@ -371,6 +373,7 @@ async fn send(router: &Router, request: Request) -> Response {
         body,
         text,
         bytes: bytes.to_vec(),
+        body_failed,
     }
 }
 

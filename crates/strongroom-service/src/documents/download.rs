@@ -141,6 +141,7 @@ impl Platform {
             ..context.clone()
         };
         let permit = self.transfer_permit()?;
+        let platform = self.security.platform();
         let reader = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let result = if chosen.size == 0 {
@@ -162,6 +163,13 @@ impl Platform {
                     sender.clone(),
                 )
             };
+            // A piece that fails its check after the answer began (its status already sent) is
+            // a security event like one that fails first: the trail shows the break. Raised
+            // before the reader of the body hears of it.
+            let result = match platform.upgrade() {
+                Some(platform) => platform.observe(&reader_context, result),
+                None => result,
+            };
             if let Err(error) = &result {
                 tracing::warn!(tenant_id = %reader_context.tenant_id, %error, "a document read stopped");
                 let _ = sender.blocking_send(Err(std::io::Error::other(error.to_string())));
@@ -171,11 +179,11 @@ impl Platform {
         // The first piece (or the error that came instead) decides the status code.
         let first_piece = match receiver.recv().await {
             Some(Ok(bytes)) => Some(bytes),
+            // The reader raised any integrity event itself.
             Some(Err(_)) | None => {
-                let outcome = reader
+                reader
                     .await
-                    .map_err(|error| ServiceError::Internal(error.to_string()))?;
-                self.observe(&context, outcome)?;
+                    .map_err(|error| ServiceError::Internal(error.to_string()))??;
                 None
             }
         };
