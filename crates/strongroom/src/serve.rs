@@ -194,14 +194,22 @@ pub async fn run_with_audit_store(
 
     let (shutdown_sender, shutdown) = watch::channel(false);
     let public_task = tokio::spawn(serve_listener(
-        public,
+        Listening {
+            listener: public,
+            name: "public",
+            platform: platform.clone(),
+        },
         acceptor.clone(),
         strongroom_api::public_router(state.clone()),
         config.limits.connections_max,
         shutdown.clone(),
     ));
     let admin_task = tokio::spawn(serve_listener(
-        admin,
+        Listening {
+            listener: admin,
+            name: "admin",
+            platform: platform.clone(),
+        },
         acceptor,
         strongroom_api::admin_router(state),
         config.limits.connections_max,
@@ -413,13 +421,26 @@ fn connection_builder() -> hyper_util::server::conn::auto::Builder<TokioExecutor
     builder
 }
 
-async fn serve_listener(
+/// A bound listener, its name in the audit trail, and the platform whose trail records what
+/// the HTTP layer refuses before routing.
+struct Listening {
     listener: TcpListener,
+    name: &'static str,
+    platform: Arc<Platform>,
+}
+
+async fn serve_listener(
+    listening: Listening,
     acceptor: TlsAcceptor,
     router: Router,
     connections_max: usize,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Listening {
+        listener,
+        name,
+        platform,
+    } = listening;
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(connections_max));
     loop {
@@ -443,6 +464,7 @@ async fn serve_listener(
         let acceptor = acceptor.clone();
         let router = router.clone();
         let watcher = graceful.watcher();
+        let platform = platform.clone();
         tokio::spawn(async move {
             // Held by the connection and by each of its requests until they finish.
             let slot = strongroom_api::ConnectionSlots::new(Arc::new(slot), STREAMS_MAX);
@@ -466,6 +488,9 @@ async fn serve_listener(
                 builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
             if let Err(error) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
+                if let Some(refusal) = unparsed_refusal(error.as_ref()) {
+                    record_unparsed_request(&platform, name, peer.ip(), refusal).await;
+                }
             }
         });
     }
@@ -483,5 +508,45 @@ async fn serve_listener(
         .is_err()
     {
         tracing::warn!("some requests whose client had gone did not finish in time");
+    }
+}
+
+/// Records a request the HTTP layer refused before it became one (a malformed request line or
+/// headers too large: hyper answers 400 or 431 itself, and no route runs), so such requests are
+/// in the trail too, in the control plane's chain, with the connection's address. Other
+/// connection errors (a reset, a closed socket) are no request and record nothing.
+async fn record_unparsed_request(
+    platform: &Platform,
+    listener: &'static str,
+    peer: std::net::IpAddr,
+    (reason, status): (&'static str, u16),
+) {
+    let record = strongroom_service::AuditRecord {
+        phase: "request",
+        address: Some(peer),
+        listener,
+        method: "-".into(),
+        route: "unparsed".into(),
+        action: "unparsed_request".into(),
+        outcome: "denied",
+        reason: Some(reason.into()),
+        status: Some(status),
+        ..strongroom_service::AuditRecord::default()
+    };
+    if platform.audit(record).await.is_err() {
+        tracing::error!(%peer, reason, "a request refused before routing could not be recorded");
+    }
+}
+
+/// The reason and status of a connection error that is a request hyper refused itself, if it
+/// is one.
+fn unparsed_refusal(error: &(dyn std::error::Error + 'static)) -> Option<(&'static str, u16)> {
+    let http = error.downcast_ref::<hyper::Error>()?;
+    if http.is_parse_too_large() {
+        Some(("headers_too_large", 431))
+    } else if http.is_parse() {
+        Some(("malformed_request", 400))
+    } else {
+        None
     }
 }

@@ -144,3 +144,65 @@ async fn the_daily_files_hold_every_event_once_the_server_stops() {
     assert!(events >= 20, "{events}");
     assert_eq!(lines as i64, events, "one line per event of acme's chain");
 }
+
+/// Requests hyper refuses itself (a malformed request line, headers too large) never reach a
+/// route; they are in the control plane's trail all the same, with the connection's address.
+#[tokio::test]
+async fn requests_refused_before_routing_are_in_the_trail() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start();
+    let mut tls = crate::server::tls_client_config(&server.data_dir().join("tls/self-signed.crt"));
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls));
+    let huge_header = format!(
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Filler: {}\r\n\r\n",
+        "a".repeat(600_000)
+    );
+    for sent in ["NOT AN HTTP REQUEST\r\n\r\n".to_owned(), huge_header] {
+        let tcp = tokio::net::TcpStream::connect(&server.public)
+            .await
+            .unwrap();
+        let mut stream = connector
+            .connect(
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .unwrap();
+        let _ = stream.write_all(sent.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+    }
+    let bootstrap =
+        std::fs::read_to_string(server.data_dir().join("bootstrap-operator.token")).unwrap();
+    let mut reasons = Vec::new();
+    for _ in 0..100 {
+        let listed: Value = server
+            .client()
+            .get(server.admin_url("/admin/v1/audit?action=unparsed_request"))
+            .bearer_auth(bootstrap.trim())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        reasons = listed["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| {
+                event["event"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        if reasons.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    reasons.sort();
+    assert_eq!(reasons, ["headers_too_large", "malformed_request"]);
+}
