@@ -211,6 +211,25 @@ fn event_context(chain: &str, sequence: u64) -> Vec<u8> {
 
 /// What a checkpoint's signature covers. An expiry mark (where expired events end) is signed
 /// under its own label, so a trail cut at an ordinary checkpoint cannot pass for an expired one.
+/// Whether an address's domain looks like one mail goes to (labels of letters, digits and
+/// hyphens, a top-level label of two or more letters): `P@ssw0rd.24` is no address.
+fn has_a_mail_domain(email: &str) -> bool {
+    let Some((_, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+        })
+        && labels
+            .last()
+            .is_some_and(|top| top.len() >= 2 && top.bytes().all(|byte| byte.is_ascii_alphabetic()))
+}
+
 pub(crate) fn checkpoint_message(chain: &str, sequence: u64, head: &[u8], expiry: bool) -> Vec<u8> {
     let label = if expiry {
         "audit-expiry"
@@ -394,9 +413,11 @@ impl Platform {
                             hex::encode(index.token("audit-resource/v1", &[value.as_bytes()]))
                         )
                     }
-                    // Other values, and names on the control plane's chain, which holds no
-                    // tenant's content: its names are operators' (`/admin/v1/operators/{name}`)
-                    // or a missing tenant's.
+                    // A name on the control plane's chain of a request that named a tenant (one
+                    // that does not exist, or no longer does) may still be someone's content.
+                    ("name" | "path", None) if record.tenant_slug.is_some() => "#".into(),
+                    // Other values, and the names of requests that named no tenant: operators'
+                    // (`/admin/v1/operators/{name}`).
                     _ => value.chars().take(128).collect(),
                 };
                 (name.clone(), shown)
@@ -407,7 +428,8 @@ impl Platform {
         // only its keyed hash is kept.
         let username_tried = record.username_tried.map(|name| {
             let possible = match keys.slug {
-                Some(_) => crate::users::normalize_email(&name).is_ok(),
+                Some(_) => crate::users::normalize_email(&name)
+                    .is_ok_and(|email| has_a_mail_domain(&email)),
                 None => crate::operators::check_name(&name).is_ok(),
             };
             match (possible, &keys.index) {
@@ -484,10 +506,10 @@ impl Platform {
                 tracing::error!(%error, "an audit event could not be written");
                 ServiceError::AuditUnavailable
             })?;
+        // The signer sets the count back to zero when it starts; a wake-up that comes while it
+        // signs is kept and starts the next round.
         let unsigned = self.audit_events_unsigned.fetch_add(1, Ordering::Relaxed) + 1;
         if unsigned == self.options.audit_checkpoint_every_events {
-            self.audit_events_unsigned
-                .fetch_sub(unsigned, Ordering::Relaxed);
             self.audit_checkpoint_due.notify_one();
         }
         // The log file's line is made on the writer's own thread, off the request's path.
@@ -908,5 +930,19 @@ impl Platform {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_a_mail_domain;
+
+    #[test]
+    fn only_names_with_a_mail_domain_count_as_addresses() {
+        assert!(has_a_mail_domain("ann@example.com"));
+        assert!(has_a_mail_domain("ann@mail.example-corp.co.uk"));
+        for not_an_address in ["p@ssw0rd.24", "p@ss", "a@b.c", "x@exa mple.com", "x@.com"] {
+            assert!(!has_a_mail_domain(not_an_address), "{not_an_address}");
+        }
     }
 }

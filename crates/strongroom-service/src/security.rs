@@ -78,8 +78,17 @@ impl RequestOrigin {
         ORIGIN.scope(self, work).await
     }
 
-    fn current() -> Option<Self> {
+    pub(crate) fn current() -> Option<Self> {
         ORIGIN.try_with(Clone::clone).ok()
+    }
+
+    /// Runs `work` on a blocking thread as part of the request `origin` came from (task-locals
+    /// stay behind on the request's task): its security events name that request.
+    pub(crate) fn on_this_thread<R>(origin: Option<Self>, work: impl FnOnce() -> R) -> R {
+        match origin {
+            Some(origin) => ORIGIN.sync_scope(origin, work),
+            None => work(),
+        }
     }
 }
 

@@ -48,6 +48,11 @@ pub async fn run_with_audit_store(
     config: Config,
     audit_store: Option<Arc<dyn strongroom_storage::AuditStore>>,
 ) -> anyhow::Result<()> {
+    // A panic's message may quote what the panicking code held: the log gets where it
+    // happened, not what it said (Rust's default hook prints the message).
+    std::panic::set_hook(Box::new(|panic| {
+        tracing::error!(location = ?panic.location(), "a task panicked");
+    }));
     let master_key_from_environment = std::env::var("STRONGROOM_MASTER_KEY").ok();
     check_profile(&config, master_key_from_environment.is_some())?;
     create_private_directory(&config.data_dir)?;
@@ -222,6 +227,14 @@ pub async fn run_with_audit_store(
     );
     let _ = shutdown_sender.send(true);
     let _ = tokio::join!(public_task, admin_task);
+    // Security events still being recorded first: they may add to the alerts held back, and
+    // the last checkpoint signs them too.
+    if tokio::time::timeout(SHUTDOWN_GRACE, platform.security.recorded())
+        .await
+        .is_err()
+    {
+        tracing::error!("some security events were still being recorded at shutdown");
+    }
     // Alerts held back in a minute that has not ended would wait for a tick that no longer
     // comes; they go out now, within the grace period (their deliveries are in the trail).
     match tokio::time::timeout(SHUTDOWN_GRACE, platform.send_every_held_back_alert()).await {
@@ -231,14 +244,6 @@ pub async fn run_with_audit_store(
             "held-back alerts were still being delivered after {} s and were given up; every event is in the audit trail",
             SHUTDOWN_GRACE.as_secs()
         ),
-    }
-    // The last events get a signed checkpoint too, security events still being recorded
-    // among them.
-    if tokio::time::timeout(SHUTDOWN_GRACE, platform.security.recorded())
-        .await
-        .is_err()
-    {
-        tracing::error!("some security events were still being recorded at shutdown");
     }
     if let Err(error) = platform.sign_audit_checkpoints().await {
         tracing::error!(%error, "audit checkpoints could not be signed at shutdown");

@@ -352,6 +352,12 @@ pub async fn tenant_checkpoints(
         limit,
         ..
     } = filter(&pairs)?;
+    if after.is_some_and(|after| after > i64::MAX as u64) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "cursor must be a sequence number from a next_cursor",
+        ));
+    }
     let checkpoints = state
         .platform
         .tenant_audit_checkpoints(&caller, &slug, after.unwrap_or(0), limit)

@@ -1033,6 +1033,12 @@ async fn the_control_trail_names_operators_and_bounds_what_clients_send() {
             "/v1/tenants/{long_slug}/collections"
         )))
         .await;
+    // A mistyped slug: the path may still be someone's content.
+    harness
+        .public(Request::get(
+            "/v1/tenants/acmee/documents/hr/salary-of-jane.pdf",
+        ))
+        .await;
     let control = harness
         .admin(Request::get("/admin/v1/audit?limit=1000").token(&harness.operator))
         .await;
@@ -1050,5 +1056,10 @@ async fn the_control_trail_names_operators_and_bounds_what_clients_send() {
         probe["event"]["tenant"].as_str().unwrap().len(),
         64,
         "a missing tenant's slug is bounded"
+    );
+    assert!(
+        !control.body.to_string().contains("salary-of-jane"),
+        "{:#}",
+        control.body
     );
 }

@@ -142,6 +142,7 @@ impl Platform {
         };
         let permit = self.transfer_permit()?;
         let platform = self.security.platform();
+        let origin = crate::security::RequestOrigin::current();
         let reader = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let result = if chosen.size == 0 {
@@ -167,7 +168,9 @@ impl Platform {
             // a security event like one that fails first: the trail shows the break. Raised
             // before the reader of the body hears of it.
             let result = match platform.upgrade() {
-                Some(platform) => platform.observe(&reader_context, result),
+                Some(platform) => crate::security::RequestOrigin::on_this_thread(origin, || {
+                    platform.observe(&reader_context, result)
+                }),
                 None => result,
             };
             if let Err(error) = &result {
