@@ -145,17 +145,11 @@ const CHANGES_ON_GET: &[&str] = &["callback", "get_document"];
 /// the tenant's trail shows who read it.
 const TENANT_IN_QUERY: &[&str] = &["operator_audit", "verify", "operator_security_events"];
 
-/// The tenant a [`TENANT_IN_QUERY`] request names, if any.
-fn tenant_in_query(action: &str, uri: &axum::http::Uri) -> Option<String> {
-    if !TENANT_IN_QUERY.contains(&action) {
-        return None;
-    }
+/// The tenant a [`TENANT_IN_QUERY`] request names, if any, read as its handler reads it.
+fn tenant_in_query(uri: &axum::http::Uri) -> Option<String> {
     let axum::extract::Query(pairs) =
         axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri).ok()?;
-    pairs
-        .into_iter()
-        .find(|(name, _)| name == "tenant")
-        .map(|(_, slug)| slug)
+    crate::routes::query_value(&pairs, "tenant")
 }
 
 /// Whether a request may store something, so its intent must be durable first. HEAD runs the
@@ -266,13 +260,18 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
         // An unknown path may hold anything: it is not recorded, only that it was unknown.
         None => ("unmatched".to_owned(), "unmatched".to_owned(), Vec::new()),
     };
-    let tenant_slug = parameters
+    let in_path = parameters
         .iter()
         .position(|(name, _)| name == "slug")
-        .map(|index| parameters.remove(index).1)
-        .or_else(|| tenant_in_query(&action, request.uri()));
+        .map(|index| parameters.remove(index).1);
+    let tenant_read_only = in_path.is_none() && TENANT_IN_QUERY.contains(&action.as_str());
+    let tenant_slug = match tenant_read_only {
+        true => tenant_in_query(request.uri()),
+        false => in_path,
+    };
     let base = AuditRecord {
         tenant_slug,
+        tenant_read_only,
         phase: "request",
         actor: AuditActor::Anonymous,
         address,

@@ -79,6 +79,10 @@ impl AuditActor {
 pub struct AuditRecord {
     /// The tenant named in the path, if any.
     pub tenant_slug: Option<String>,
+    /// The tenant is only whose trail an operator reads (`?tenant=`): when it cannot be
+    /// opened the event goes to the control chain, so a broken tenant's trail can still be
+    /// read and verified.
+    pub tenant_read_only: bool,
     /// `intent` before a change runs, `outcome` after, `request` for a read.
     pub phase: &'static str,
     pub actor: AuditActor,
@@ -211,8 +215,22 @@ fn event_context(chain: &str, sequence: u64) -> Vec<u8> {
 
 /// What a checkpoint's signature covers. An expiry mark (where expired events end) is signed
 /// under its own label, so a trail cut at an ordinary checkpoint cannot pass for an expired one.
+pub(crate) fn checkpoint_message(chain: &str, sequence: u64, head: &[u8], expiry: bool) -> Vec<u8> {
+    let label = if expiry {
+        "audit-expiry"
+    } else {
+        "audit-checkpoint"
+    };
+    format!(
+        "strongroom/{label}/v1\0{chain}\0{sequence}\0{}",
+        hex::encode(head)
+    )
+    .into_bytes()
+}
+
 /// Whether an address's domain looks like one mail goes to (labels of letters, digits and
-/// hyphens, a top-level label of two or more letters): `P@ssw0rd.24` is no address.
+/// hyphens, a top-level label of two or more letters, or an internationalised one such as
+/// `xn--p1ai`): `P@ssw0rd.24` is no address.
 fn has_a_mail_domain(email: &str) -> bool {
     let Some((_, domain)) = email.rsplit_once('@') else {
         return false;
@@ -225,22 +243,10 @@ fn has_a_mail_domain(email: &str) -> bool {
                     .bytes()
                     .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
         })
-        && labels
-            .last()
-            .is_some_and(|top| top.len() >= 2 && top.bytes().all(|byte| byte.is_ascii_alphabetic()))
-}
-
-pub(crate) fn checkpoint_message(chain: &str, sequence: u64, head: &[u8], expiry: bool) -> Vec<u8> {
-    let label = if expiry {
-        "audit-expiry"
-    } else {
-        "audit-checkpoint"
-    };
-    format!(
-        "strongroom/{label}/v1\0{chain}\0{sequence}\0{}",
-        hex::encode(head)
-    )
-    .into_bytes()
+        && labels.last().is_some_and(|top| {
+            top.starts_with("xn--")
+                || (top.len() >= 2 && top.bytes().all(|byte| byte.is_ascii_alphabetic()))
+        })
 }
 
 /// Opens the audit signing key sealed in the audit store, or makes one on a first start.
@@ -337,6 +343,7 @@ impl Platform {
             Some(slug) => match self.tenant(slug).await {
                 Ok(runtime) => Some(runtime),
                 Err(ServiceError::NotFound(_) | ServiceError::Invalid(_)) => None,
+                Err(_) if record.tenant_read_only => None,
                 Err(_) => return Err(ServiceError::AuditUnavailable),
             },
             None => None,
@@ -784,7 +791,6 @@ impl Platform {
             .await?;
         let audit = self.audit_store.clone();
         let chain = runtime.id.clone();
-        let limit = limit.clamp(1, PAGE_MAX);
         let rows = blocking(move || Ok(audit.checkpoints_after(&chain, after, limit)?)).await?;
         Ok(rows
             .into_iter()
@@ -941,6 +947,7 @@ mod tests {
     fn only_names_with_a_mail_domain_count_as_addresses() {
         assert!(has_a_mail_domain("ann@example.com"));
         assert!(has_a_mail_domain("ann@mail.example-corp.co.uk"));
+        assert!(has_a_mail_domain("ann@example.xn--p1ai"));
         for not_an_address in ["p@ssw0rd.24", "p@ss", "a@b.c", "x@exa mple.com", "x@.com"] {
             assert!(!has_a_mail_domain(not_an_address), "{not_an_address}");
         }

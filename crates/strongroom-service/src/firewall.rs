@@ -64,18 +64,9 @@ impl Platform {
         let rules = match runtime.cached_firewall() {
             Some(rules) => rules,
             None => {
-                // Under the lock a change holds from storing its rules to caching them: rules
-                // read here cannot then overwrite newer ones in the cache.
-                let _serialized = runtime.access_lock.lock().await;
-                match runtime.cached_firewall() {
-                    Some(rules) => rules,
-                    None => {
-                        let context = TenantContext::of(&runtime);
-                        let rules = Arc::new(self.observe(&context, load(&context))?);
-                        runtime.cache_firewall(rules.clone());
-                        rules
-                    }
-                }
+                let context = TenantContext::of(&runtime);
+                let rules = Arc::new(self.observe(&context, load(&context))?);
+                runtime.cache_firewall_if_empty(rules)
             }
         };
         // Without a known address, only a tenant without rules lets the request in.

@@ -58,6 +58,19 @@ impl TenantRuntime {
             .clone()
     }
 
+    /// Caches rules a request read, unless a change cached newer ones meanwhile (a change
+    /// stores, then caches: rules read before it must not overwrite its own).
+    pub fn cache_firewall_if_empty(
+        &self,
+        rules: Arc<strongroom_domain::firewall::FirewallRules>,
+    ) -> Arc<strongroom_domain::firewall::FirewallRules> {
+        self.firewall
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_or_insert(rules)
+            .clone()
+    }
+
     pub fn cache_firewall(&self, rules: Arc<strongroom_domain::firewall::FirewallRules>) {
         *self
             .firewall

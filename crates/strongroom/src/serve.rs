@@ -44,6 +44,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// Runs the server with `audit_store` in place of `<data_dir>/audit.db` when given. Only the
 /// audit benchmark gives one (a store that keeps nothing, to measure the server without its
 /// trail); no configuration, variable or flag reaches this.
+#[doc(hidden)]
 pub async fn run_with_audit_store(
     config: Config,
     audit_store: Option<Arc<dyn strongroom_storage::AuditStore>>,
@@ -227,9 +228,11 @@ pub async fn run_with_audit_store(
     );
     let _ = shutdown_sender.send(true);
     let _ = tokio::join!(public_task, admin_task);
-    // Security events still being recorded first: they may add to the alerts held back, and
-    // the last checkpoint signs them too.
-    if tokio::time::timeout(SHUTDOWN_GRACE, platform.security.recorded())
+    // What remains shares one grace period, so the whole stop stays within what supervisors
+    // wait before they kill. Security events still being recorded first: they may add to the
+    // alerts held back, and the last checkpoint signs them too.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    if tokio::time::timeout_at(deadline, platform.security.recorded())
         .await
         .is_err()
     {
@@ -237,18 +240,22 @@ pub async fn run_with_audit_store(
     }
     // Alerts held back in a minute that has not ended would wait for a tick that no longer
     // comes; they go out now, within the grace period (their deliveries are in the trail).
-    match tokio::time::timeout(SHUTDOWN_GRACE, platform.send_every_held_back_alert()).await {
+    match tokio::time::timeout_at(deadline, platform.send_every_held_back_alert()).await {
         Ok(0) => {}
         Ok(sent) => tracing::info!(sent, "held-back alerts sent at shutdown"),
         Err(_) => tracing::error!(
-            "held-back alerts were still being delivered after {} s and were given up; every event is in the audit trail",
-            SHUTDOWN_GRACE.as_secs()
+            "held-back alerts were still being delivered at the end of the grace period and were given up; every event is in the audit trail"
         ),
     }
-    if let Err(error) = platform.sign_audit_checkpoints().await {
-        tracing::error!(%error, "audit checkpoints could not be signed at shutdown");
+    match tokio::time::timeout_at(deadline, platform.sign_audit_checkpoints()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::error!(%error, "audit checkpoints could not be signed at shutdown")
+        }
+        Err(_) => tracing::error!("the last audit checkpoints were not signed in time"),
     }
-    if !platform.flush_audit_log(SHUTDOWN_GRACE).await {
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if !platform.flush_audit_log(left).await {
         tracing::error!(
             "the audit trail's daily files could not be written out at shutdown; the trail itself is complete"
         );

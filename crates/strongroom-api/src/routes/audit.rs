@@ -347,20 +347,16 @@ pub async fn tenant_checkpoints(
     PathParams(slug): PathParams<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let AuditFilter {
-        before_sequence: after,
-        limit,
-        ..
-    } = filter(&pairs)?;
-    if after.is_some_and(|after| after > i64::MAX as u64) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            "cursor must be a sequence number from a next_cursor",
-        ));
-    }
+    let after = match query_value(&pairs, "cursor") {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<u64>()
+            .map_err(|_| ApiError::new(ErrorCode::InvalidQuery, "cursor must be a whole number"))?,
+    };
+    let limit = limit_parameter(&pairs)?;
     let checkpoints = state
         .platform
-        .tenant_audit_checkpoints(&caller, &slug, after.unwrap_or(0), limit)
+        .tenant_audit_checkpoints(&caller, &slug, after, limit)
         .await?;
     let next_cursor = (checkpoints.len() as u32 >= limit)
         .then(|| checkpoints.last().map(|last| last.sequence.to_string()))

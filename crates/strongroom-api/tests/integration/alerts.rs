@@ -165,6 +165,13 @@ async fn security_events_reach_the_tenant_webhook_signed_retried_and_recorded() 
 async fn webhooks_at_private_addresses_are_refused_up_front() {
     let harness = Harness::new().await;
     let owner = acme_owner(&harness).await;
+    let set_webhook = |url: &str| {
+        harness.public(
+            Request::put("/v1/tenants/acme/policy/alerts")
+                .token(&owner)
+                .json(json!({"webhooks": [{"url": url, "secret": "a webhook secret of enough length"}]})),
+        )
+    };
     for url in [
         "https://127.0.0.1:9999/hook",
         "https://10.1.2.3/hook",
@@ -173,13 +180,7 @@ async fn webhooks_at_private_addresses_are_refused_up_front() {
         "https://[::1]/hook",
         "https://localhost/hook",
     ] {
-        let refused = harness
-            .public(
-                Request::put("/v1/tenants/acme/policy/alerts")
-                    .token(&owner)
-                    .json(json!({"webhooks": [{"url": url, "secret": "a webhook secret of enough length"}]})),
-            )
-            .await;
+        let refused = set_webhook(url).await;
         assert_eq!(
             (refused.status, refused.body["code"].clone()),
             (StatusCode::BAD_REQUEST, json!("invalid_request")),
@@ -200,13 +201,7 @@ async fn webhooks_at_private_addresses_are_refused_up_front() {
         "https://user:pass@hooks.example.com/x",
         "https://:token@hooks.example.com/x",
     ] {
-        let refused = harness
-            .public(
-                Request::put("/v1/tenants/acme/policy/alerts")
-                    .token(&owner)
-                    .json(json!({"webhooks": [{"url": url, "secret": "a webhook secret of enough length"}]})),
-            )
-            .await;
+        let refused = set_webhook(url).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{url}");
         assert!(
             refused.body["detail"]

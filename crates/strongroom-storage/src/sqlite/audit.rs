@@ -371,7 +371,12 @@ impl AuditStore for SqliteAuditStore {
                 "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE chain = ?1 AND sequence > ?2 ORDER BY sequence LIMIT ?3"
             ))?;
             let rows = statement.query_map(
-                params![chain, after_sequence as i64, limit],
+                // Past every sequence SQLite can hold: an empty page.
+                params![
+                    chain,
+                    i64::try_from(after_sequence).unwrap_or(i64::MAX),
+                    limit
+                ],
                 checkpoint_from_row,
             )?;
             Ok(rows.collect::<Result<_, _>>()?)

@@ -1,7 +1,7 @@
 //! Alerts through the real binary: a burst's held-back count is sent when the server stops,
 //! not lost with the minute tick that no longer comes.
 
-use crate::server::TestServer;
+use crate::server::{OWNER_PASSWORD, TestServer, eventually};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 
@@ -23,17 +23,6 @@ async fn webhook_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, received)
-}
-
-/// Waits up to 10 s for `ready`.
-async fn eventually(mut ready: impl AsyncFnMut() -> bool) -> bool {
-    for _ in 0..200 {
-        if ready().await {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    false
 }
 
 // Several workers: the receiver must answer while the test waits for the server to stop.
@@ -65,15 +54,7 @@ async fn alerts_held_back_in_a_minute_not_yet_over_are_sent_at_shutdown() {
     let events_url =
         server.public_url("/v1/tenants/acme/security-events?action=security.firewall_changed");
     let all_recorded = eventually(async || {
-        let listed: Value = client
-            .get(&events_url)
-            .bearer_auth(&owner)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed = server.get_json(&events_url, &owner).await;
         listed["events"].as_array().map_or(0, Vec::len) == 3 && received.lock().unwrap().len() == 1
     })
     .await;
@@ -98,16 +79,13 @@ async fn alerts_held_back_in_a_minute_not_yet_over_are_sent_at_shutdown() {
 
     // Both deliveries are in the trail, and the trail verifies after the restart.
     server.spawn().unwrap();
-    let owner = login_again(&server).await;
-    let deliveries: Value = client
-        .get(server.public_url("/v1/tenants/acme/alerts/deliveries"))
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let owner = server.sign_in("acme", OWNER_PASSWORD).await;
+    let deliveries = server
+        .get_json(
+            &server.public_url("/v1/tenants/acme/alerts/deliveries"),
+            &owner,
+        )
+        .await;
     assert_eq!(
         deliveries["events"].as_array().map_or(0, Vec::len),
         2,
@@ -115,19 +93,4 @@ async fn alerts_held_back_in_a_minute_not_yet_over_are_sent_at_shutdown() {
     );
     let verified = server.cli_json(&["audit", "verify", "--tenant", "acme"]);
     assert_eq!(verified["intact"], true, "{verified:#}");
-}
-
-/// The owner's session, signed in again after a restart.
-async fn login_again(server: &TestServer) -> String {
-    let signed_in: Value = server
-        .client()
-        .post(server.public_url("/v1/tenants/acme/auth/login"))
-        .json(&json!({"email": "ann@example.com", "password": "a fine long passphrase"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    signed_in["session_token"].as_str().unwrap().to_owned()
 }

@@ -1,7 +1,7 @@
 //! The audit trail through the real binary: requests over TLS are recorded, `strongroom audit
 //! verify` finds the chains intact, and finds an event changed on disk.
 
-use crate::server::TestServer;
+use crate::server::{TestServer, eventually};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -99,16 +99,8 @@ async fn a_busy_trail_is_signed_every_n_events_before_its_minute_is_over() {
             .unwrap();
         assert_eq!(listed.status(), 200);
     }
-    let mut signed = 0;
-    for _ in 0..100 {
-        signed = acme_checkpoints();
-        if signed > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     assert!(
-        signed > 0,
+        eventually(async || acme_checkpoints() > 0).await,
         "six requests (and the CLI's) passed five events"
     );
 }
@@ -151,42 +143,21 @@ async fn the_daily_files_hold_every_event_once_the_server_stops() {
 async fn requests_refused_before_routing_are_in_the_trail() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::start();
-    let mut tls = crate::server::tls_client_config(&server.data_dir().join("tls/self-signed.crt"));
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls));
     let huge_header = format!(
         "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Filler: {}\r\n\r\n",
         "a".repeat(600_000)
     );
     for sent in ["NOT AN HTTP REQUEST\r\n\r\n".to_owned(), huge_header] {
-        let tcp = tokio::net::TcpStream::connect(&server.public)
-            .await
-            .unwrap();
-        let mut stream = connector
-            .connect(
-                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-                tcp,
-            )
-            .await
-            .unwrap();
+        let mut stream = server.raw_tls().await;
         let _ = stream.write_all(sent.as_bytes()).await;
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer).await;
     }
-    let bootstrap =
-        std::fs::read_to_string(server.data_dir().join("bootstrap-operator.token")).unwrap();
+    let bootstrap = server.bootstrap_token();
+    let listing = server.admin_url("/admin/v1/audit?action=unparsed_request");
     let mut reasons = Vec::new();
-    for _ in 0..100 {
-        let listed: Value = server
-            .client()
-            .get(server.admin_url("/admin/v1/audit?action=unparsed_request"))
-            .bearer_auth(bootstrap.trim())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    eventually(async || {
+        let listed = server.get_json(&listing, &bootstrap).await;
         reasons = listed["events"]
             .as_array()
             .unwrap()
@@ -198,11 +169,9 @@ async fn requests_refused_before_routing_are_in_the_trail() {
                     .to_owned()
             })
             .collect();
-        if reasons.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        reasons.len() == 2
+    })
+    .await;
     reasons.sort();
     assert_eq!(reasons, ["headers_too_large", "malformed_request"]);
 }

@@ -1,6 +1,5 @@
 use crate::server::{TestServer, walk};
 use serde_json::Value;
-use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 fn content(length: usize) -> Vec<u8> {
@@ -62,19 +61,7 @@ async fn documents_stream_in_and_out_over_tls_and_a_disconnect_leaves_nothing() 
     );
 
     // A client that announces a large body, sends part of it and disconnects.
-    let mut tls = crate::server::tls_client_config(&server.data_dir().join("tls/self-signed.crt"));
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
-    let tcp = tokio::net::TcpStream::connect(&server.public)
-        .await
-        .unwrap();
-    let mut stream = connector
-        .connect(
-            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-            tcp,
-        )
-        .await
-        .unwrap();
+    let mut stream = server.raw_tls().await;
     let head = format!(
         "PUT /v1/tenants/acme/documents/cut.bin HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Length: 5000000\r\n\r\n"
     );

@@ -17,6 +17,20 @@ pub struct TestServer {
     log_index: usize,
 }
 
+/// The first owner's own password ([`TestServer::first_owner`]).
+pub const OWNER_PASSWORD: &str = "a fine long passphrase";
+
+/// Waits up to 10 s for `ready`; answers whether it came.
+pub async fn eventually(mut ready: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if ready().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -195,42 +209,86 @@ impl TestServer {
         )
     }
 
+    /// The bootstrap operator token the first start wrote.
+    pub fn bootstrap_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("bootstrap-operator.token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    /// GET `url` as `token`; the JSON answer.
+    pub async fn get_json(&self, url: &str, token: &str) -> Value {
+        let answer = self
+            .client()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        answer.json().await.unwrap()
+    }
+
+    /// POST `body` to `url`, as `token` if given; the JSON answer.
+    pub async fn post_json(&self, url: &str, token: Option<&str>, body: &Value) -> Value {
+        let mut request = self.client().post(url).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// A session of ann@example.com on `slug`, signed in with `password`.
+    pub async fn sign_in(&self, slug: &str, password: &str) -> String {
+        let signed_in = self
+            .post_json(
+                &self.public_url(&format!("/v1/tenants/{slug}/auth/login")),
+                None,
+                &serde_json::json!({"email": "ann@example.com", "password": password}),
+            )
+            .await;
+        signed_in["session_token"].as_str().unwrap().to_owned()
+    }
+
     /// The first owner of `slug`, created with the bootstrap operator token and signed in with
-    /// a password of their own; answers the session token.
+    /// a password of their own ([`OWNER_PASSWORD`]); answers the session token.
     pub async fn first_owner(&self, slug: &str) -> String {
-        let bootstrap =
-            std::fs::read_to_string(self.data_dir().join("bootstrap-operator.token")).unwrap();
-        let client = self.client();
-        let created: Value = client
-            .post(self.admin_url(&format!("/admin/v1/tenants/{slug}/users")))
-            .bearer_auth(bootstrap.trim())
-            .json(&serde_json::json!({"email": "ann@example.com", "display_name": "Ann"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created = self
+            .post_json(
+                &self.admin_url(&format!("/admin/v1/tenants/{slug}/users")),
+                Some(&self.bootstrap_token()),
+                &serde_json::json!({"email": "ann@example.com", "display_name": "Ann"}),
+            )
+            .await;
         let one_time = created["one_time_password"].as_str().unwrap();
-        let signed_in: Value = client
-            .post(self.public_url(&format!("/v1/tenants/{slug}/auth/login")))
-            .json(&serde_json::json!({"email": "ann@example.com", "password": one_time}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let owner = signed_in["session_token"].as_str().unwrap().to_owned();
-        let changed = client
+        let owner = self.sign_in(slug, one_time).await;
+        let changed = self
+            .client()
             .post(self.public_url(&format!("/v1/tenants/{slug}/me/password")))
             .bearer_auth(&owner)
-            .json(&serde_json::json!({"current_password": one_time, "new_password": "a fine long passphrase"}))
+            .json(
+                &serde_json::json!({"current_password": one_time, "new_password": OWNER_PASSWORD}),
+            )
             .send()
             .await
             .unwrap();
         assert!(changed.status().is_success(), "{}", changed.status());
         owner
+    }
+
+    /// A TLS connection to the public listener speaking HTTP/1.1, for bytes no client sends.
+    pub async fn raw_tls(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let mut tls = tls_client_config(&self.data_dir().join("tls/self-signed.crt"));
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls));
+        let tcp = tokio::net::TcpStream::connect(&self.public).await.unwrap();
+        connector
+            .connect(
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .unwrap()
     }
 
     /// Creates a tenant and a read-write token through the CLI; returns the token.

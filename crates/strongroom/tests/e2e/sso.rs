@@ -223,15 +223,12 @@ async fn users_sign_in_through_a_real_openid_connect_provider() {
         .unwrap();
     assert_eq!(me["id"], alice.body["user"]["id"]);
     // The trail names who signed in through the provider, as for a password sign-in.
-    let trail: Value = client
-        .get(server.public_url("/v1/tenants/acme/audit?action=callback&outcome=allowed"))
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let trail = server
+        .get_json(
+            &server.public_url("/v1/tenants/acme/audit?action=callback&outcome=allowed"),
+            &owner,
+        )
+        .await;
     assert!(
         trail["events"]
             .as_array()
