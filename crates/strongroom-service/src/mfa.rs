@@ -233,13 +233,16 @@ impl Platform {
         Ok(token)
     }
 
-    /// The second step of signing in: a TOTP code or an unused recovery code.
+    /// The second step of signing in: a TOTP code or an unused recovery code. `name_the_user`
+    /// hears the e-mail of the user the challenge belongs to once it is known, so the audit
+    /// trail names who tried, failed attempts too.
     pub async fn complete_sign_in(
         &self,
         slug: &str,
         mfa_token: &str,
         code: Option<&str>,
         recovery_code: Option<&str>,
+        name_the_user: impl FnOnce(&str),
     ) -> Result<SignedIn, ServiceError> {
         let runtime = self
             .tenant(slug)
@@ -258,6 +261,7 @@ impl Platform {
             .user(&challenge.user_id)?
             .filter(|user| !user.disabled)
             .ok_or(ServiceError::LoginFailed)?;
+        name_the_user(&self.observe(&context, open_profile(&context, &user))?.email);
         self.check_account_throttle(&context, &user)?;
         let mfa = context
             .store

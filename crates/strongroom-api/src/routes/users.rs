@@ -185,6 +185,7 @@ pub async fn second_factor(
     facts: Option<axum::Extension<crate::audit::AuditFacts>>,
     JsonBody(request): JsonBody<SecondFactorRequest>,
 ) -> Result<Response, ApiError> {
+    // The trail names who tried, as for a password sign-in, whether the code was right or not.
     let signed_in = state
         .platform
         .complete_sign_in(
@@ -192,13 +193,13 @@ pub async fn second_factor(
             &request.mfa_token,
             request.code.as_deref(),
             request.recovery_code.as_deref(),
+            |email| {
+                if let Some(axum::Extension(facts)) = &facts {
+                    facts.set_username(email);
+                }
+            },
         )
         .await?;
-    // The trail names who signed in, as for a password sign-in (a wrong code's security
-    // event names the user).
-    if let Some(axum::Extension(facts)) = facts {
-        facts.set_username(&signed_in.user.email);
-    }
     Ok(session_response(signed_in))
 }
 

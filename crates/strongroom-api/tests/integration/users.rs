@@ -608,6 +608,28 @@ async fn totp_second_factor_with_single_use_codes_throttling_and_recovery_codes(
         trail.body
     );
     assert!(!trail.body["events"].as_array().unwrap().is_empty());
+    // Failed second steps name the challenge's user too (item 1: failed logins record the
+    // name tried): the spent code, the two wrong ones and the throttled one. The challenge
+    // already used names nobody, since it no longer says whose it was.
+    let failed = harness
+        .public(
+            Request::get("/v1/tenants/acme/audit?action=second_factor&outcome=denied")
+                .token(recovered.body["session_token"].as_str().unwrap()),
+        )
+        .await;
+    let names: Vec<&Value> = failed.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| &event["event"]["username_tried"])
+        .collect();
+    assert_eq!(
+        names.iter().filter(|name| **name == "ann@example.com").count(),
+        4,
+        "{}",
+        failed.body
+    );
+    assert_eq!(names.len(), 5, "{}", failed.body);
     let token = login(&harness, "ann@example.com", "a fine long passphrase")
         .await
         .body["mfa_token"]
