@@ -6,7 +6,7 @@
 use crate::client_address::{ClientAddress, client_address};
 use crate::observe::RequestId;
 use crate::problem::{ApiError, ErrorCode, ProblemCode};
-use axum::body::HttpBody as _;
+use axum::body::{Body, HttpBody as _};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
@@ -370,6 +370,7 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
         bytes_sent,
         ..base
     };
+    let counted = crate::cut_short::worth_counting(&method, &response).then(|| outcome.clone());
     if state.platform.audit(outcome).await.is_err() {
         return if changes && status.is_success() {
             made_but_unrecorded()
@@ -377,7 +378,47 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
             refused()
         };
     }
-    response
+    match counted {
+        Some(record) => response.map(|body| {
+            Body::new(crate::cut_short::CountedBody::new(
+                body,
+                record_cut_short(state.platform.clone(), record),
+            ))
+        }),
+        None => response,
+    }
+}
+
+/// What records a body stopped before its end: a second event of its request, in the
+/// background, since the answer is already on its way.
+fn record_cut_short(
+    platform: Arc<Platform>,
+    outcome: AuditRecord,
+) -> Box<dyn FnOnce(u64, crate::cut_short::CutShort) + Send + Sync> {
+    Box::new(move |sent, why| {
+        let record = AuditRecord {
+            phase: "cut_short",
+            outcome: match why {
+                crate::cut_short::CutShort::ClientGone => outcome.outcome,
+                crate::cut_short::CutShort::BodyFailed => "error",
+            },
+            reason: Some(why.reason().to_owned()),
+            bytes_sent: Some(sent),
+            ..outcome
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(error) = platform.audit(record).await {
+                        tracing::warn!(%error, "an answer cut short could not be recorded");
+                    }
+                });
+            }
+            Err(_) => {
+                tracing::warn!("an answer cut short after the runtime stopped is not recorded")
+            }
+        }
+    })
 }
 
 #[cfg(test)]

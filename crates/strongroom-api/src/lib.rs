@@ -5,6 +5,7 @@
 
 mod audit;
 mod client_address;
+mod cut_short;
 mod extract;
 mod metrics;
 mod observe;

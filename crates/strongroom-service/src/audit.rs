@@ -83,7 +83,8 @@ pub struct AuditRecord {
     /// opened the event goes to the control chain, so a broken tenant's trail can still be
     /// read and verified.
     pub tenant_read_only: bool,
-    /// `intent` before a change runs, `outcome` after, `request` for a read.
+    /// `intent` before a change runs, `outcome` after, `request` for a read; `cut_short` when
+    /// an answer's body stopped before its end (`bytes_sent` then says how far it got).
     pub phase: &'static str,
     pub actor: AuditActor,
     pub address: Option<std::net::IpAddr>,

@@ -624,7 +624,10 @@ async fn totp_second_factor_with_single_use_codes_throttling_and_recovery_codes(
         .map(|event| &event["event"]["username_tried"])
         .collect();
     assert_eq!(
-        names.iter().filter(|name| **name == "ann@example.com").count(),
+        names
+            .iter()
+            .filter(|name| **name == "ann@example.com")
+            .count(),
         4,
         "{}",
         failed.body

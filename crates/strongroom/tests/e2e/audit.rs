@@ -175,3 +175,69 @@ async fn requests_refused_before_routing_are_in_the_trail() {
     reasons.sort();
     assert_eq!(reasons, ["headers_too_large", "malformed_request"]);
 }
+
+/// A download its client drops half-way: the request's event (durable before the answer)
+/// names the document's size, and a second event says how many bytes went out before the
+/// connection closed.
+#[tokio::test]
+async fn a_download_cut_short_records_the_bytes_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start();
+    server.cli_json(&["tenant", "create", "acme", "--name", "Acme"]);
+    let owner = server.first_owner("acme").await;
+    let size = 16 * 1024 * 1024;
+    let url = server.public_url("/v1/tenants/acme/documents/big.bin");
+    let uploaded = server
+        .client()
+        .put(&url)
+        .bearer_auth(&owner)
+        .body(vec![7u8; size])
+        .send()
+        .await
+        .unwrap();
+    assert!(uploaded.status().is_success(), "{}", uploaded.status());
+
+    let mut stream = server.raw_tls().await;
+    let request = format!(
+        "GET /v1/tenants/acme/documents/big.bin HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {owner}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut first = vec![0u8; 64 * 1024];
+    let read = stream.read(&mut first).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&first[..read.min(200)])
+    );
+    drop(stream);
+
+    let listing = server.public_url("/v1/tenants/acme/audit?action=get_document");
+    let mut events = Vec::new();
+    let recorded = eventually(async || {
+        events = server.get_json(&listing, &owner).await["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["event"].clone())
+            .collect();
+        events.iter().any(|event| event["phase"] == "cut_short")
+    })
+    .await;
+    assert!(recorded, "{events:?}");
+    let cut = events
+        .iter()
+        .find(|event| event["phase"] == "cut_short")
+        .unwrap();
+    let whole = events
+        .iter()
+        .find(|event| event["phase"] == "outcome" || event["phase"] == "request")
+        .unwrap();
+    assert_eq!(whole["bytes_sent"], size, "{whole}");
+    let sent = cut["bytes_sent"].as_u64().unwrap();
+    assert!(sent < size as u64, "{cut}");
+    assert_eq!(
+        (&cut["reason"], &cut["request_id"], &cut["actor"]),
+        (&json!("client_gone"), &whole["request_id"], &whole["actor"]),
+        "{cut}"
+    );
+}
