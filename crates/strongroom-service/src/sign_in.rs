@@ -202,7 +202,9 @@ impl Platform {
         if context.store.login_failures(&user.id)?.consecutive > 0 {
             context.store.clear_login_failures(&user.id).await?;
         }
-        let token = strongroom_crypto::generate_token("srs")?;
+        // The token names its tenant (`srs_<tenant id>_<secret>`), so a session used on
+        // another tenant's path can be recognised as a cross-tenant probe.
+        let token = strongroom_crypto::generate_token(&format!("srs_{}", context.tenant_id))?;
         let now = self.clock.now().unix_micros();
         context
             .store
@@ -235,7 +237,13 @@ impl Platform {
             return Ok(principal);
         }
         let generation = self.sessions.generation();
-        let principal = self.load_session(slug, token).await?;
+        let principal = match self.load_session(slug, token).await {
+            Ok(principal) => principal,
+            Err(error) => {
+                self.notice_cross_tenant_session(slug, token).await;
+                return Err(error);
+            }
+        };
         self.sessions.insert(
             cache_key,
             principal.clone(),
@@ -243,6 +251,39 @@ impl Platform {
             generation,
         );
         Ok(principal)
+    }
+
+    /// A live session of another tenant used on this tenant's path is a cross-tenant probe,
+    /// as another tenant's API token is: recorded for the tenant probed, naming neither tenant
+    /// to the other. Only the tenant the token names is asked whether the session is real, so
+    /// a made-up name raises nothing. The answer stays 401, as for any session not found.
+    async fn notice_cross_tenant_session(&self, slug: &str, token: &str) {
+        let Some(issuer) = session_issuer(token) else {
+            return;
+        };
+        let target = match self.cached_tenant(slug) {
+            Some(runtime) => runtime.id.clone(),
+            None => match self.tenant_row(slug).await {
+                Ok(Some(row)) => row.id,
+                _ => return,
+            },
+        };
+        if issuer == target {
+            return;
+        }
+        let Ok(Some(issuing)) = self.tenant_by_id(issuer).await else {
+            return;
+        };
+        if let Ok(principal) = self.load_session(&issuing.slug, token).await {
+            self.security.raise(
+                SecurityEventKind::CrossTenantProbe,
+                Some(&target),
+                &format!(
+                    "a session of another tenant (user {}) was used on this tenant's path",
+                    principal.token_id
+                ),
+            );
+        }
     }
 
     async fn load_session(
@@ -321,4 +362,12 @@ impl Platform {
         .await?;
         Ok(())
     }
+}
+
+/// The tenant id a session token names (`srs_<tenant id>_<secret>`); none for tokens issued
+/// before tokens named their tenant.
+fn session_issuer(token: &str) -> Option<&str> {
+    let (tenant_id, _secret) = token.strip_prefix("srs_")?.split_once('_')?;
+    (tenant_id.len() == 32 && tenant_id.bytes().all(|byte| byte.is_ascii_hexdigit()))
+        .then_some(tenant_id)
 }

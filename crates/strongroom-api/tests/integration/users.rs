@@ -326,6 +326,19 @@ async fn failed_sign_ins_look_alike_and_sessions_stay_in_their_tenant_and_expire
         StatusCode::UNAUTHORIZED,
         "a session belongs to its tenant"
     );
+    // Used on globex's path, acme's live session is a cross-tenant probe, as another tenant's
+    // API token is; a token that only claims to be acme's (not a session there) raises nothing.
+    assert_eq!(harness.security_count("cross_tenant_probe"), 1);
+    let (issuer, _) = session
+        .strip_prefix("srs_")
+        .and_then(|rest| rest.split_once('_'))
+        .unwrap();
+    let made_up = format!("srs_{issuer}_{}", "A".repeat(43));
+    let claimed = harness
+        .public(Request::get("/v1/tenants/globex/collections").token(&made_up))
+        .await;
+    assert_eq!(claimed.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(harness.security_count("cross_tenant_probe"), 1);
     let cookie = harness
         .public(
             Request::get("/v1/tenants/acme/me")
