@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use strongroom_crypto::{AuditSigningKey, Keyring, chain_hash, verify_signature};
 use strongroom_domain::Permission;
-use strongroom_storage::{AuditCheckpointRow, AuditEntry, AuditQuery, AuditRow, AuditStore};
+use strongroom_storage::{
+    AuditCheckpointRow, AuditEntry, AuditQuery, AuditRow, AuditStore, StorageError,
+};
 
 /// The control plane's chain.
 pub const CONTROL_CHAIN: &str = strongroom_domain::slug::CONTROL_PLANE;
@@ -208,6 +210,54 @@ fn indexed_columns_match(row: &AuditRow, plaintext: &[u8]) -> bool {
             && sealed.action == row.action
             && sealed.outcome == row.outcome
     })
+}
+
+/// A stored 32-byte hash; a shorter (damaged) one is padded with zeros, so verification goes
+/// on and reports the mismatch instead of stopping.
+fn head_bytes(stored: &[u8]) -> [u8; 32] {
+    let mut head = [0u8; 32];
+    let length = stored.len().min(32);
+    head[..length].copy_from_slice(&stored[..length]);
+    head
+}
+
+/// A chain's checkpoints, oldest first, read a page at a time as verification reaches them.
+struct CheckpointPages<'store> {
+    store: &'store dyn AuditStore,
+    chain: &'store str,
+    page: std::collections::VecDeque<AuditCheckpointRow>,
+    after: u64,
+    exhausted: bool,
+}
+
+impl<'store> CheckpointPages<'store> {
+    fn new(store: &'store dyn AuditStore, chain: &'store str) -> Self {
+        Self {
+            store,
+            chain,
+            page: Default::default(),
+            after: 0,
+            exhausted: false,
+        }
+    }
+
+    /// The next checkpoint if it is at or below `sequence`.
+    fn next_through(&mut self, sequence: u64) -> Result<Option<AuditCheckpointRow>, StorageError> {
+        if self.page.is_empty() && !self.exhausted {
+            self.page = self
+                .store
+                .checkpoints_after(self.chain, self.after, VERIFY_BATCH)?
+                .into();
+            self.exhausted = self.page.len() < VERIFY_BATCH as usize;
+            if let Some(last) = self.page.back() {
+                self.after = last.sequence;
+            }
+        }
+        match self.page.front() {
+            Some(checkpoint) if checkpoint.sequence <= sequence => Ok(self.page.pop_front()),
+            _ => Ok(None),
+        }
+    }
 }
 
 fn event_context(chain: &str, sequence: u64) -> Vec<u8> {
@@ -630,11 +680,10 @@ impl Platform {
         let audit = self.audit_store.clone();
         let chain_id = chain.to_owned();
         blocking(move || {
-            let checkpoints = audit.checkpoints(&chain_id)?;
             let mut report = ChainReport {
                 chain: keys.slug.clone().unwrap_or_else(|| chain_id.clone()),
                 events: 0,
-                checkpoints: checkpoints.len() as u64,
+                checkpoints: 0,
                 broken_at: None,
                 problem: None,
             };
@@ -644,9 +693,6 @@ impl Platform {
                     report.problem = Some(problem);
                 }
             };
-            let mut heads: BTreeMap<u64, [u8; 32]> = BTreeMap::new();
-            let wanted: std::collections::BTreeSet<u64> =
-                checkpoints.iter().map(|checkpoint| checkpoint.sequence).collect();
             let mut previous = [0u8; 32];
             let mut expected = 1u64;
             let mut after = 0u64;
@@ -657,25 +703,18 @@ impl Platform {
                 .map(|row| row.sequence);
             let mut anchor = None;
             if let Some(first) = first.filter(|first| *first > 1) {
-                match checkpoints
-                    .iter()
-                    .find(|checkpoint| checkpoint.sequence == first - 1)
-                {
+                let at_start = audit
+                    .checkpoints_after(&chain_id, first - 2, 1)?
+                    .into_iter()
+                    .find(|checkpoint| checkpoint.sequence == first - 1);
+                match at_start {
                     Some(checkpoint) if !checkpoint.expiry => broken(
                         &mut report,
                         1,
                         format!("events before {first} are gone but the checkpoint at {} marks no expiry: the trail was cut", first - 1),
                     ),
                     Some(checkpoint) => {
-                        previous.copy_from_slice(
-                            &checkpoint
-                                .head
-                                .iter()
-                                .copied()
-                                .chain(std::iter::repeat(0))
-                                .take(32)
-                                .collect::<Vec<_>>(),
-                        );
+                        previous = head_bytes(&checkpoint.head);
                         expected = first;
                         after = first - 1;
                         anchor = Some(first - 1);
@@ -689,11 +728,50 @@ impl Platform {
             } else if first.is_none() {
                 // Every event expired: the trail ends at its last expiry mark (an ordinary
                 // checkpoint last means events were removed, reported below).
-                anchor = checkpoints
-                    .last()
+                anchor = audit
+                    .last_checkpoint(&chain_id)?
                     .filter(|checkpoint| checkpoint.expiry)
                     .map(|checkpoint| checkpoint.sequence);
             }
+            // Checkpoints are read a page at a time beside the events, so a chain of a year of
+            // minute checkpoints is checked in bounded memory.
+            let mut checkpoints = CheckpointPages::new(audit.as_ref(), &chain_id);
+            // Checks every checkpoint up to `sequence`; `head` is the chain's head there, when
+            // an event at `sequence` was read.
+            let mut check_through = |report: &mut ChainReport,
+                                     sequence: u64,
+                                     head: Option<&[u8; 32]>|
+             -> Result<(), StorageError> {
+                while let Some(checkpoint) = checkpoints.next_through(sequence)? {
+                    report.checkpoints += 1;
+                    if through.is_some_and(|through| checkpoint.sequence > through) {
+                        continue;
+                    }
+                    let message = checkpoint_message(&chain_id, checkpoint.sequence, &checkpoint.head, checkpoint.expiry);
+                    if !verify_signature(&public, &message, &checkpoint.signature) {
+                        broken(report, checkpoint.sequence, format!("the checkpoint at {} has a bad signature", checkpoint.sequence));
+                        continue;
+                    }
+                    if anchor.is_some_and(|anchor| checkpoint.sequence <= anchor) {
+                        // The head of expired events: the chain was checked to lead on from it.
+                        continue;
+                    }
+                    match head.filter(|_| checkpoint.sequence == sequence) {
+                        None => broken(
+                            report,
+                            checkpoint.sequence,
+                            format!("events up to the signed checkpoint at {} are missing: the trail was cut", checkpoint.sequence),
+                        ),
+                        Some(head) if head.as_slice() != checkpoint.head.as_slice() => broken(
+                            report,
+                            checkpoint.sequence,
+                            format!("the events do not lead to the head signed at {}", checkpoint.sequence),
+                        ),
+                        Some(_) => {}
+                    }
+                }
+                Ok(())
+            };
             'reading: loop {
                 let rows: Vec<AuditRow> = audit.chain_events(&chain_id, after, VERIFY_BATCH)?;
                 if rows.is_empty() {
@@ -725,40 +803,13 @@ impl Platform {
                         broken(&mut report, row.sequence, format!("event {} does not match its hash or the one before", row.sequence));
                     }
                     // Go on from the stored hash, so one damaged event is reported once.
-                    previous.copy_from_slice(&row.hash.iter().copied().chain(std::iter::repeat(0)).take(32).collect::<Vec<_>>());
-                    if wanted.contains(&row.sequence) {
-                        heads.insert(row.sequence, hash);
-                    }
+                    previous = head_bytes(&row.hash);
+                    check_through(&mut report, row.sequence, Some(&hash))?;
                     expected = row.sequence + 1;
                 }
             }
-            for checkpoint in &checkpoints {
-                if through.is_some_and(|through| checkpoint.sequence > through) {
-                    continue;
-                }
-                let message = checkpoint_message(&chain_id, checkpoint.sequence, &checkpoint.head, checkpoint.expiry);
-                if !verify_signature(&public, &message, &checkpoint.signature) {
-                    broken(&mut report, checkpoint.sequence, format!("the checkpoint at {} has a bad signature", checkpoint.sequence));
-                    continue;
-                }
-                if anchor.is_some_and(|anchor| checkpoint.sequence <= anchor) {
-                    // The head of expired events: the chain was checked to lead on from it.
-                    continue;
-                }
-                match heads.get(&checkpoint.sequence) {
-                    None => broken(
-                        &mut report,
-                        checkpoint.sequence,
-                        format!("events up to the signed checkpoint at {} are missing: the trail was cut", checkpoint.sequence),
-                    ),
-                    Some(head) if head.as_slice() != checkpoint.head.as_slice() => broken(
-                        &mut report,
-                        checkpoint.sequence,
-                        format!("the events do not lead to the head signed at {}", checkpoint.sequence),
-                    ),
-                    Some(_) => {}
-                }
-            }
+            // Checkpoints past the last event read: signed heads of events no longer there.
+            check_through(&mut report, u64::MAX, None)?;
             Ok(report)
         })
         .await

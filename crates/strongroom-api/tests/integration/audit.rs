@@ -608,6 +608,62 @@ async fn verification_finds_edited_deleted_reordered_and_cut_events() {
     );
 }
 
+/// Verification reads checkpoints a page (1,000) at a time beside the events: a chain with
+/// more checkpoints than a page is checked whole, and a break past the first page is found.
+#[tokio::test]
+async fn verification_checks_checkpoints_past_its_first_page() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let checkpoints = 1_205;
+    for _ in 0..checkpoints {
+        harness
+            .platform
+            .audit(strongroom_service::AuditRecord {
+                tenant_slug: Some("acme".into()),
+                phase: "request",
+                listener: "public",
+                method: "GET".into(),
+                route: "/test".into(),
+                action: "test".into(),
+                outcome: "allowed",
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(harness.platform.sign_audit_checkpoints().await.unwrap() >= 1);
+    }
+    let intact = verify_after(&harness, "").await;
+    assert_eq!(
+        (&intact["intact"], &intact["checkpoints"]),
+        (&json!(true), &json!(checkpoints)),
+        "{intact}"
+    );
+    let chain = "(SELECT chain FROM audit_events WHERE chain <> 'control' LIMIT 1)";
+    let broken = verify_after(
+        &harness,
+        &format!("UPDATE audit_checkpoints SET head = zeroblob(32) WHERE chain = {chain} AND sequence = 1100;"),
+    )
+    .await;
+    assert_eq!(
+        (
+            &broken["intact"],
+            &broken["broken_at"],
+            &broken["checkpoints"]
+        ),
+        (&json!(false), &json!(1100), &json!(checkpoints)),
+        "{broken}"
+    );
+    let cut = verify_after(
+        &harness,
+        &format!("DELETE FROM audit_events WHERE chain = {chain} AND sequence > 1150;"),
+    )
+    .await;
+    assert_eq!(
+        cut["broken_at"], 1100,
+        "the first break stays the first: {cut}"
+    );
+}
+
 #[tokio::test]
 async fn expiry_keeps_the_rest_of_the_chain_verifiable_from_a_signed_checkpoint() {
     let harness = Harness::new().await;
