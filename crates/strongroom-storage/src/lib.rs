@@ -58,7 +58,6 @@ pub trait AuditStore: Send + Sync {
     /// stands at `sequence`; otherwise a conflict and nothing removed), and its checkpoints before
     /// it (the one at `sequence` stays: verification starts from it). Answers how many events.
     fn remove_events_through(&self, chain: &str, sequence: u64) -> Result<u64, StorageError>;
-    fn checkpoints(&self, chain: &str) -> Result<Vec<AuditCheckpointRow>, StorageError>;
     /// The chain's newest checkpoint (signing asks every minute: a year of them is not read
     /// to find it).
     fn last_checkpoint(&self, chain: &str) -> Result<Option<AuditCheckpointRow>, StorageError>;

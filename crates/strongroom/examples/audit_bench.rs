@@ -68,9 +68,6 @@ impl AuditStore for NoAudit {
     fn add_checkpoint(&self, _: AuditCheckpointRow) -> Result<(), StorageError> {
         Ok(())
     }
-    fn checkpoints(&self, _: &str) -> Result<Vec<AuditCheckpointRow>, StorageError> {
-        Ok(Vec::new())
-    }
     fn last_checkpoint(&self, _: &str) -> Result<Option<AuditCheckpointRow>, StorageError> {
         Ok(None)
     }

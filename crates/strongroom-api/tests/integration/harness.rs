@@ -501,12 +501,6 @@ impl strongroom_storage::AuditStore for BreakableAudit {
     ) -> Result<(), strongroom_storage::StorageError> {
         self.inner.add_checkpoint(checkpoint)
     }
-    fn checkpoints(
-        &self,
-        chain: &str,
-    ) -> Result<Vec<strongroom_storage::AuditCheckpointRow>, strongroom_storage::StorageError> {
-        self.inner.checkpoints(chain)
-    }
     fn last_checkpoint(
         &self,
         chain: &str,

@@ -128,7 +128,9 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
         })
         .expect("a second checkpoint of the same head is ignored");
     assert_eq!(
-        store.checkpoints("t1").expect("checkpoints"),
+        store
+            .checkpoints_after("t1", 0, u32::MAX)
+            .expect("checkpoints"),
         std::slice::from_ref(&checkpoint)
     );
 
@@ -201,12 +203,16 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
         })
         .expect("an expiry mark at a different head than the one signed there");
     assert_eq!(
-        store.checkpoints("t1").expect("checkpoints")[1],
+        store
+            .checkpoints_after("t1", 0, u32::MAX)
+            .expect("checkpoints")[1],
         checkpoint,
         "does not replace the signed head"
     );
     assert_eq!(
-        store.checkpoints("t1").expect("checkpoints")[0],
+        store
+            .checkpoints_after("t1", 0, u32::MAX)
+            .expect("checkpoints")[0],
         expiry,
         "the expiry mark at 2"
     );
@@ -222,7 +228,7 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
     );
     assert_eq!(
         store
-            .checkpoints("t1")
+            .checkpoints_after("t1", 0, u32::MAX)
             .expect("checkpoints")
             .iter()
             .map(|checkpoint| checkpoint.sequence)
@@ -232,7 +238,10 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
     );
     assert_eq!(
         store.last_checkpoint("t1").expect("last checkpoint"),
-        store.checkpoints("t1").expect("checkpoints").pop(),
+        store
+            .checkpoints_after("t1", 0, u32::MAX)
+            .expect("checkpoints")
+            .pop(),
         "the newest"
     );
     assert_eq!(

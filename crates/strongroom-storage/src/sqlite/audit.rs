@@ -350,16 +350,6 @@ impl AuditStore for SqliteAuditStore {
         })
     }
 
-    fn checkpoints(&self, chain: &str) -> Result<Vec<AuditCheckpointRow>, StorageError> {
-        self.database.read(|connection| {
-            let mut statement = connection.prepare_cached(&format!(
-                "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE chain = ?1 ORDER BY sequence"
-            ))?;
-            let rows = statement.query_map([chain], checkpoint_from_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
     fn checkpoints_after(
         &self,
         chain: &str,
