@@ -296,9 +296,22 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
     let changes = next.is_some() && may_change(&method, &base.action);
     let mut intent_alongside = None;
     if changes {
+        // Who the credential names: after a crash between the change and its outcome, the
+        // intent is the change's only event.
+        let actor = match crate::extract::presented_credential(request.headers()) {
+            Some(secret) => {
+                let slug = base.tenant_slug.as_deref();
+                state
+                    .platform
+                    .presented_actor(state.listener, slug, secret)
+                    .await
+            }
+            None => AuditActor::Anonymous,
+        };
         let intent = AuditRecord {
             phase: "intent",
             outcome: "pending",
+            actor,
             ..base.clone()
         };
         if INTENT_WRITTEN_ALONGSIDE.contains(&base.action.as_str()) {

@@ -11,14 +11,25 @@ use std::sync::Arc;
 use strongroom_service::{OperatorPrincipal, TokenPrincipal};
 
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    bearer_token_in(&parts.headers)
+}
+
+/// The credential a request presents (a bearer token, or else the session cookie), for its
+/// intent's actor; the extractors below decide whether it is any good.
+pub(crate) fn presented_credential(headers: &axum::http::HeaderMap) -> Option<&str> {
+    bearer_token_in(headers)
+        .ok()
+        .or_else(|| cookie(headers, SESSION_COOKIE))
+}
+
+fn bearer_token_in(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
     let unauthenticated = || {
         ApiError::new(
             ErrorCode::Unauthenticated,
             "send a valid token as `Authorization: Bearer <token>`",
         )
     };
-    let value = parts
-        .headers
+    let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(unauthenticated)?;
     let value = value.to_str().map_err(|_| unauthenticated())?;

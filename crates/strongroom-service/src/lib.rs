@@ -24,6 +24,7 @@ mod operators;
 mod outbound;
 mod passwords;
 mod platform;
+mod presented_actor;
 mod records;
 mod sealing;
 mod security;

@@ -228,8 +228,7 @@ impl Platform {
         slug: &str,
         token: &str,
     ) -> Result<Arc<TokenPrincipal>, ServiceError> {
-        // Keyed by tenant too: a cached caller is only ever found on its own tenant's path.
-        let cache_key = hash_token(&format!("{slug}\0{token}"));
+        let cache_key = session_cache_key(slug, token);
         if let Some(principal) = self
             .sessions
             .get(&cache_key, self.clock.now().unix_micros())
@@ -370,4 +369,10 @@ fn session_issuer(token: &str) -> Option<&str> {
     let (tenant_id, _secret) = token.strip_prefix("srs_")?.split_once('_')?;
     (tenant_id.len() == 32 && tenant_id.bytes().all(|byte| byte.is_ascii_hexdigit()))
         .then_some(tenant_id)
+}
+
+/// A session's key in the session cache: keyed by tenant too, so a cached caller is only ever
+/// found on its own tenant's path.
+pub(crate) fn session_cache_key(slug: &str, token: &str) -> [u8; 32] {
+    hash_token(&format!("{slug}\0{token}"))
 }

@@ -99,6 +99,12 @@ async fn every_request_is_recorded_with_actor_address_action_and_outcome_and_no_
         create_outcome[0]["event"]["actor"],
         json!({"kind": "api_token", "id": token_id})
     );
+    // The intent names the caller too: after a crash between the change and its outcome it
+    // is the change's only event.
+    assert_eq!(
+        create_intent[0]["event"]["actor"],
+        json!({"kind": "api_token", "id": token_id})
+    );
     let get = &find("get_record", "allowed")[0]["event"];
     assert_eq!(get["resource"]["id"], record.as_str());
     assert!(
@@ -605,6 +611,72 @@ async fn verification_finds_edited_deleted_reordered_and_cut_events() {
             .unwrap()
             .contains("marks no expiry"),
         "{report}"
+    );
+}
+
+/// A change's intent names who asked, as its outcome does, for operators, sessions and API
+/// tokens alike. Finding out raises nothing of its own: a bad token is one security event,
+/// the handler's.
+#[tokio::test]
+async fn intents_name_the_caller_as_outcomes_do() {
+    let harness = Harness::new().await;
+    let token = harness
+        .tenant_with_token("acme", &["records:read", "records:write"])
+        .await;
+    let owner = first_owner_of_acme(&harness).await;
+    let made = harness
+        .public(
+            Request::post("/v1/tenants/acme/tokens")
+                .token(&owner)
+                .json(json!({"name": "ci", "scopes": ["records:read"]})),
+        )
+        .await;
+    assert!(made.status.is_success(), "{}", made.body);
+    harness
+        .public(
+            Request::put("/v1/tenants/acme/collections/notes")
+                .token(&token)
+                .json(json!({})),
+        )
+        .await;
+    let before = harness.security_count("unknown_token");
+    let bogus = harness
+        .public(
+            Request::post("/v1/tenants/acme/collections/notes/records")
+                .token("srt_not-a-token")
+                .json(json!({})),
+        )
+        .await;
+    assert_eq!(bogus.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(harness.security_count("unknown_token"), before + 1);
+
+    let events = trail(&harness, &owner, "?limit=1000").await;
+    let mut kinds = std::collections::BTreeSet::new();
+    for intent in events
+        .iter()
+        .filter(|event| event["event"]["phase"] == "intent")
+    {
+        let outcome = events
+            .iter()
+            .find(|event| {
+                event["event"]["phase"] == "outcome"
+                    && event["event"]["request_id"] == intent["event"]["request_id"]
+            })
+            .unwrap();
+        assert_eq!(
+            intent["event"]["actor"], outcome["event"]["actor"],
+            "{intent} / {outcome}"
+        );
+        kinds.insert(
+            intent["event"]["actor"]["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["anonymous", "api_token", "operator", "user"]
     );
 }
 
