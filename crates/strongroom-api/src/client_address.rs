@@ -72,18 +72,31 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
             return ApiError::from(strongroom_service::ServiceError::NotFound("tenant"))
                 .into_response();
         };
-        let support_token = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim_start().strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|token| token.starts_with("srg_"));
+        let credential = crate::extract::presented_credential(request.headers());
+        let support_token = credential.filter(|token| token.starts_with("srg_"));
         if let Err(error) = state
             .platform
             .firewall_admits(&slug, address, support_token)
             .await
         {
+            // No handler authenticates a refused request; the trail still names whose
+            // credential came from the refused address (a leaked token used elsewhere shows).
+            if let (
+                strongroom_service::ServiceError::FirewallDenied,
+                Some(credential),
+                Some(facts),
+            ) = (
+                &error,
+                credential,
+                request.extensions().get::<crate::audit::AuditFacts>(),
+            ) {
+                let platform = &state.platform;
+                facts.set_actor(
+                    platform
+                        .presented_actor("public", Some(&slug), credential)
+                        .await,
+                );
+            }
             return ApiError::from(error).into_response();
         }
     }

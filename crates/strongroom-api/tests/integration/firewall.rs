@@ -125,6 +125,23 @@ async fn a_tenant_firewall_refuses_other_addresses_before_anything_is_touched() 
         (outside.status, outside.body["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("firewall_denied"))
     );
+    // The trail names whose credential came from the refused address, though no handler
+    // authenticated it: a leaked token used from elsewhere shows.
+    let refused = harness
+        .public(
+            Request::get("/v1/tenants/acme/audit?action=list_collections&ip=203.0.113.9")
+                .token(&owner),
+        )
+        .await;
+    assert_eq!(
+        (
+            &refused.body["events"][0]["event"]["actor"]["kind"],
+            &refused.body["events"][0]["event"]["reason"]
+        ),
+        (&json!("api_token"), &json!("firewall_denied")),
+        "{}",
+        refused.body
+    );
     assert_eq!(
         read_from("10.66.1.1:5000", &token, None).await.status,
         StatusCode::FORBIDDEN,
