@@ -69,13 +69,7 @@ impl Platform {
                 id: session.user_id,
             }));
         }
-        let cached = self
-            .token_cache
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&hash)
-            .cloned();
-        if let Some(principal) = cached {
+        if let Some(principal) = self.cached_token(&hash) {
             return Ok(Some(AuditActor::of(&principal)));
         }
         let grant = secret.starts_with("srg_");

@@ -356,6 +356,15 @@ impl Platform {
         })
     }
 
+    /// An API token's principal already looked up, by the hash of its secret.
+    pub(crate) fn cached_token(&self, hash: &[u8; 32]) -> Option<Arc<TokenPrincipal>> {
+        self.token_cache
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(hash)
+            .cloned()
+    }
+
     /// Finds the API token behind a bearer secret.
     pub async fn authenticate_token(
         &self,
@@ -366,13 +375,7 @@ impl Platform {
             return self.authenticate_support_grant(secret).await;
         }
         let hash = hash_token(secret);
-        let cached = self
-            .token_cache
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&hash)
-            .cloned();
-        let principal = match cached {
+        let principal = match self.cached_token(&hash) {
             Some(principal) => principal,
             None => {
                 let control = self.control.clone();
