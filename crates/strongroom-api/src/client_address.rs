@@ -5,7 +5,6 @@
 use crate::AppState;
 use crate::problem::ApiError;
 use axum::extract::{Request, State};
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;

@@ -63,7 +63,7 @@ async fn alerts_held_back_in_a_minute_not_yet_over_are_sent_at_shutdown() {
         "three changes in the trail, the first alerted"
     );
 
-    server.stop();
+    server.stop().await;
     let received = received.lock().unwrap().clone();
     assert_eq!(
         received.len(),

@@ -70,7 +70,7 @@ async fn the_cli_verifies_the_trail_and_finds_an_event_changed_on_disk() {
     assert_eq!(printed["chains"][0]["broken_at"], 5, "{printed}");
     assert!(String::from_utf8_lossy(&broken.stderr).contains("broken"));
 
-    server.stop();
+    server.stop().await;
     assert!(
         !server.logs().contains(&token),
         "the audit trail logs no token"
@@ -120,7 +120,7 @@ async fn the_daily_files_hold_every_event_once_the_server_stops() {
             .await
             .unwrap();
     }
-    server.stop();
+    server.stop().await;
     let events: i64 = rusqlite::Connection::open(server.data_dir().join("audit.db"))
         .unwrap()
         .query_row(

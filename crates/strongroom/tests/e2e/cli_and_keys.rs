@@ -184,7 +184,7 @@ async fn the_cli_manages_tenants_and_tokens_and_the_tokens_work() {
         "a clear message when no operator token is found"
     );
 
-    server.stop();
+    server.stop().await;
     server.spawn().unwrap();
     let client = server.client();
     let after_restart: Value = client
@@ -242,7 +242,7 @@ async fn keys_rotate_through_the_cli_and_survive_a_restart() {
     assert_eq!(mode(&backup), 0o600);
     assert_eq!(mode(&server.key_file()), 0o600);
 
-    server.stop();
+    server.stop().await;
     server.spawn().unwrap();
     let client = server.client();
     let read: Value = client

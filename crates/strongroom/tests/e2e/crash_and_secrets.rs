@@ -166,7 +166,7 @@ async fn secrets_and_content_never_reach_logs_or_disk() {
         .unwrap();
     assert_eq!(changed.status(), 204);
     let master_key = std::fs::read(server.key_file()).unwrap();
-    server.stop();
+    server.stop().await;
 
     let logs = server.logs();
     assert!(

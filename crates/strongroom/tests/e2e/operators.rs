@@ -203,7 +203,7 @@ async fn an_enrolled_operator_retires_the_bootstrap_token_and_uses_break_glass_g
         .unwrap();
     assert_eq!(after.status(), 401, "a revoked grant stops at once");
 
-    server.stop();
+    server.stop().await;
     let logs = server.logs();
     assert!(logs.contains("request under a break-glass grant") && logs.contains(&grant_id));
     for secret_value in [

@@ -142,14 +142,18 @@ impl TestServer {
         }
     }
 
-    /// SIGTERM and wait: the graceful path.
-    pub fn stop(&mut self) {
+    /// SIGTERM and wait: the graceful path. Waits without blocking the test's runtime: the
+    /// test's clients must answer the server's goodbye (HTTP/2 GOAWAY and its PING) for the
+    /// server to close their connections before its grace ends.
+    pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status()
                 .unwrap();
-            child.wait().unwrap();
+            while child.try_wait().unwrap().is_none() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
 

@@ -307,7 +307,7 @@ async fn users_sign_in_through_a_real_openid_connect_provider() {
     assert_eq!(password.status(), 403);
     assert_eq!(sign_in(&server, "ann-sub").await.status, StatusCode::OK);
 
-    server.stop();
+    server.stop().await;
     let logs = server.logs();
     for secret in [CLIENT_SECRET, alice_session.as_str()] {
         assert!(!logs.contains(secret), "the log holds a secret: {secret}");

@@ -198,10 +198,10 @@ fn production_refuses_unsafe_settings_with_a_message_that_says_what_to_change() 
     assert!(message.contains("STRONGROOM_MASTER_KEY"), "{message}");
 }
 
-#[test]
-fn a_readable_key_file_or_one_inside_the_data_directory_is_refused() {
+#[tokio::test]
+async fn a_readable_key_file_or_one_inside_the_data_directory_is_refused() {
     let mut server = TestServer::start();
-    server.stop();
+    server.stop().await;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(server.key_file(), std::fs::Permissions::from_mode(0o644)).unwrap();
     let message = refused_start(&mut server);
