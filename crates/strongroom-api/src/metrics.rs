@@ -14,6 +14,12 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    listener: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SecurityLabels {
     kind: &'static str,
 }
@@ -21,6 +27,7 @@ struct SecurityLabels {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    connections_closed: Family<ConnectionLabels, Counter>,
     security_events: Family<SecurityLabels, Gauge>,
 }
 
@@ -33,6 +40,14 @@ impl Default for Metrics {
             "HTTP requests answered, by listener and status",
             requests.clone(),
         );
+        // Connections that never carried a request, so are in no audit event: scanners,
+        // clients that do not speak TLS 1.2+, or more clients than `connections_max`.
+        let connections_closed = Family::<ConnectionLabels, Counter>::default();
+        registry.register(
+            "connections_closed_before_a_request",
+            "Connections closed before any request, by listener and reason (tls_handshake_failed, tls_handshake_timed_out, connection_limit)",
+            connections_closed.clone(),
+        );
         let security_events = Family::<SecurityLabels, Gauge>::default();
         registry.register(
             "security_events",
@@ -42,6 +57,7 @@ impl Default for Metrics {
         Self {
             registry,
             requests,
+            connections_closed,
             security_events,
         }
     }
@@ -51,6 +67,14 @@ impl Metrics {
     pub fn count_request(&self, listener: &'static str, status: u16) {
         self.requests
             .get_or_create(&RequestLabels { listener, status })
+            .inc();
+    }
+
+    /// A connection closed before it carried a request: `reason` is `tls_handshake_failed`,
+    /// `tls_handshake_timed_out` or `connection_limit`.
+    pub fn count_connection_closed(&self, listener: &'static str, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&ConnectionLabels { listener, reason })
             .inc();
     }
 

@@ -140,12 +140,13 @@ pub async fn run_with_audit_store(
     let certificate =
         ReloadingCertificate::load(certificate_files, config.profile == Profile::Production)?;
     let acceptor = TlsAcceptor::from(tls::server_config(certificate.clone())?);
+    let metrics = Arc::new(Metrics::default());
     let state = AppState {
         platform: platform.clone(),
         limits: Limits {
             body_bytes_max: config.limits.body_bytes_max,
         },
-        metrics: Arc::new(Metrics::default()),
+        metrics: metrics.clone(),
         trusted_proxies: config
             .networks("trusted_proxies", &config.trusted_proxies)?
             .into(),
@@ -204,6 +205,7 @@ pub async fn run_with_audit_store(
             listener: public,
             name: "public",
             platform: platform.clone(),
+            metrics: metrics.clone(),
         },
         acceptor.clone(),
         strongroom_api::public_router(state.clone()),
@@ -215,6 +217,7 @@ pub async fn run_with_audit_store(
             listener: admin,
             name: "admin",
             platform: platform.clone(),
+            metrics: metrics.clone(),
         },
         acceptor,
         strongroom_api::admin_router(state),
@@ -439,6 +442,7 @@ struct Listening {
     listener: TcpListener,
     name: &'static str,
     platform: Arc<Platform>,
+    metrics: Arc<Metrics>,
 }
 
 async fn serve_listener(
@@ -452,6 +456,7 @@ async fn serve_listener(
         listener,
         name,
         platform,
+        metrics,
     } = listening;
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(connections_max));
@@ -470,6 +475,7 @@ async fn serve_listener(
         // At the connection limit a new connection is closed at once rather than queued.
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, connections_max, "connection limit reached; closing a new connection");
+            metrics.count_connection_closed(name, "connection_limit");
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -477,14 +483,21 @@ async fn serve_listener(
         let router = router.clone();
         let watcher = graceful.watcher();
         let platform = platform.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             // Held by the connection and by each of its requests until they finish.
             let slot = strongroom_api::ConnectionSlots::new(Arc::new(slot), STREAMS_MAX);
             let tls_stream =
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls_stream)) => tls_stream,
-                    Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
-                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    Ok(Err(error)) => {
+                        metrics.count_connection_closed(name, "tls_handshake_failed");
+                        return tracing::debug!(%peer, %error, "TLS handshake failed");
+                    }
+                    Err(_) => {
+                        metrics.count_connection_closed(name, "tls_handshake_timed_out");
+                        return tracing::debug!(%peer, "TLS handshake timed out");
+                    }
                 };
             let service = hyper::service::service_fn(
                 move |mut request: hyper::Request<hyper::body::Incoming>| {

@@ -53,8 +53,8 @@ fn only_tls_1_2_and_1_3_with_ecdhe_aead_suites_are_accepted() {
     }
 }
 
-#[test]
-fn plain_http_on_a_tls_port_gets_no_data() {
+#[tokio::test]
+async fn plain_http_on_a_tls_port_gets_no_data() {
     let server = TestServer::start();
     for listener in [&server.public, &server.admin] {
         let mut stream = std::net::TcpStream::connect(listener).unwrap();
@@ -71,6 +71,29 @@ fn plain_http_on_a_tls_port_gets_no_data() {
             !text.contains("HTTP/1.1") && !text.contains("ok") && !text.contains('{'),
             "plain HTTP got: {text:?}"
         );
+    }
+    // Such connections carry no request, so are in no audit event; operators see them
+    // counted instead.
+    let metrics = server
+        .client()
+        .get(server.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // (The test's own start-up probe of the admin port is such a connection too.)
+    for listener in ["public", "admin"] {
+        let counter = format!(
+            "strongroom_connections_closed_before_a_request_total{{listener=\"{listener}\",reason=\"tls_handshake_failed\"}} "
+        );
+        let count: u64 = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&counter))
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(0);
+        assert!(count >= 1, "{counter} in {metrics}");
     }
 }
 
