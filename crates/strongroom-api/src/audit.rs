@@ -393,8 +393,11 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
     }
     match counted {
         Some(record) => response.map(|body| {
+            // The length the answer's header promises: hyper stops at it without polling a
+            // streamed body to its end.
             Body::new(crate::cut_short::CountedBody::new(
                 body,
+                bytes_sent,
                 record_cut_short(state.platform.clone(), record),
             ))
         }),

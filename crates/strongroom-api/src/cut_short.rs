@@ -32,7 +32,9 @@ impl CutShort {
 type OnCut = Box<dyn FnOnce(u64, CutShort) + Send + Sync>;
 
 /// Counts the bytes a body hands to the connection and calls `on_cut` with the count if the
-/// body is dropped before its end.
+/// body is dropped before its end: before the stream ended, or, when the answer's length is
+/// known (its `Content-Length`), before that many bytes went out. HTTP/1 stops writing at the
+/// length its header gave and drops a streamed body without polling it to its end.
 pub(crate) struct CountedBody {
     inner: Body,
     sent: u64,
@@ -43,8 +45,8 @@ pub(crate) struct CountedBody {
 }
 
 impl CountedBody {
-    pub fn new(inner: Body, on_cut: OnCut) -> Self {
-        let expected = inner.size_hint().exact();
+    pub fn new(inner: Body, length: Option<u64>, on_cut: OnCut) -> Self {
+        let expected = length.or_else(|| inner.size_hint().exact());
         Self {
             inner,
             sent: 0,
@@ -133,10 +135,15 @@ mod tests {
     type Heard = Arc<Mutex<Option<(u64, CutShort)>>>;
 
     fn counted(body: Body) -> (CountedBody, Heard) {
+        counted_with_length(body, None)
+    }
+
+    fn counted_with_length(body: Body, length: Option<u64>) -> (CountedBody, Heard) {
         let heard: Heard = Arc::default();
         let hearing = heard.clone();
         let body = CountedBody::new(
             body,
+            length,
             Box::new(move |sent, why| *hearing.lock().unwrap() = Some((sent, why))),
         );
         (body, heard)
@@ -178,6 +185,22 @@ mod tests {
         body.frame().await.unwrap().unwrap();
         drop(body);
         assert_eq!(*heard.lock().unwrap(), None);
+    }
+
+    /// A streamed body with a `Content-Length`, as downloads are: HTTP/1 stops at that length
+    /// and drops the body unpolled to its end; that is no cut. One byte short is.
+    #[tokio::test]
+    async fn a_streamed_body_that_sent_its_promised_length_is_complete() {
+        let (mut body, heard) = counted_with_length(chunks(vec![Ok(b"abc"), Ok(b"def")]), Some(6));
+        body.frame().await.unwrap().unwrap();
+        body.frame().await.unwrap().unwrap();
+        drop(body);
+        assert_eq!(*heard.lock().unwrap(), None);
+        let (mut body, heard) = counted_with_length(chunks(vec![Ok(b"abc"), Ok(b"def")]), Some(7));
+        body.frame().await.unwrap().unwrap();
+        body.frame().await.unwrap().unwrap();
+        drop(body);
+        assert_eq!(*heard.lock().unwrap(), Some((6, CutShort::ClientGone)));
     }
 
     #[test]
