@@ -412,7 +412,7 @@ fn record_cut_short(
     outcome: AuditRecord,
 ) -> Box<dyn FnOnce(u64, crate::cut_short::CutShort) + Send + Sync> {
     Box::new(move |sent, why| {
-        let record = AuditRecord {
+        platform.audit_in_background(AuditRecord {
             phase: "cut_short",
             outcome: match why {
                 crate::cut_short::CutShort::ClientGone => outcome.outcome,
@@ -421,19 +421,7 @@ fn record_cut_short(
             reason: Some(why.reason().to_owned()),
             bytes_sent: Some(sent),
             ..outcome
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if let Err(error) = platform.audit(record).await {
-                        tracing::warn!(%error, "an answer cut short could not be recorded");
-                    }
-                });
-            }
-            Err(_) => {
-                tracing::warn!("an answer cut short after the runtime stopped is not recorded")
-            }
-        }
+        });
     })
 }
 

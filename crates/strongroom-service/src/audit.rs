@@ -669,6 +669,24 @@ impl Platform {
         Ok(reports)
     }
 
+    /// Records `record` in the background, for events of an answer already on its way (a
+    /// download cut short). Counted with the security events' recordings, so the shutdown
+    /// waits for it before the last checkpoints.
+    pub fn audit_in_background(&self, record: AuditRecord) {
+        let platform = self.security.platform();
+        let started = self.security.in_background(async move {
+            let Some(platform) = platform.upgrade() else {
+                return;
+            };
+            if let Err(error) = platform.audit(record).await {
+                tracing::warn!(%error, "an event recorded in the background could not be written");
+            }
+        });
+        if !started {
+            tracing::warn!("an event after the runtime stopped is not recorded");
+        }
+    }
+
     /// Checks one chain, from its start (or its last expiry mark) through `through` or its end.
     pub(crate) async fn verify_chain(
         &self,

@@ -113,28 +113,47 @@ impl SecurityEvents {
         }
         // Into the trail in the background: the request that raised it has its own event,
         // written before its answer leaves.
-        let platform = self.platform.get().and_then(Weak::upgrade);
-        if let (Some(platform), Ok(runtime)) = (platform, tokio::runtime::Handle::try_current()) {
+        if let Some(platform) = self.platform.get().and_then(Weak::upgrade) {
             let (tenant_id, detail) = (tenant_id.map(str::to_owned), detail.to_owned());
             let origin = RequestOrigin::current();
-            self.recording.fetch_add(1, Ordering::SeqCst);
-            runtime.spawn(async move {
+            self.in_background(async move {
                 if let Err(error) = platform
                     .record_security_event(kind, tenant_id, detail, origin)
                     .await
                 {
                     tracing::error!(%error, kind = kind.as_str(), "a security event could not be recorded in the audit trail");
                 }
-                let events = &platform.security;
-                if events.recording.fetch_sub(1, Ordering::SeqCst) == 1 {
-                    events.all_recorded.notify_waiters();
-                }
             });
         }
     }
 
-    /// Returns once every event raised so far is recorded in the trail (or failed to be): at
-    /// shutdown before the last checkpoint, and in tests before they read the trail.
+    /// Runs `work` in the background, counted until it finishes, so `recorded()` waits for it
+    /// too. Answers false, and runs nothing, outside a runtime.
+    pub(crate) fn in_background(
+        &self,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let platform = self.platform();
+        self.recording.fetch_add(1, Ordering::SeqCst);
+        runtime.spawn(async move {
+            work.await;
+            // Nobody waits once the platform is gone.
+            if let Some(platform) = platform.upgrade() {
+                let events = &platform.security;
+                if events.recording.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    events.all_recorded.notify_waiters();
+                }
+            }
+        });
+        true
+    }
+
+    /// Returns once every event raised so far is recorded in the trail (or failed to be), and
+    /// every other background recording (`in_background`) has finished: at shutdown before the
+    /// last checkpoint, and in tests before they read the trail.
     pub async fn recorded(&self) {
         loop {
             let woken = self.all_recorded.notified();
