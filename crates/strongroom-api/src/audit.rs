@@ -298,7 +298,8 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
     if changes {
         // Who the credential names: after a crash between the change and its outcome, the
         // intent is the change's only event.
-        let actor = match crate::extract::presented_credential(request.headers()) {
+        let actor = match crate::extract::presented_credential(request.method(), request.headers())
+        {
             Some(secret) => {
                 let slug = base.tenant_slug.as_deref();
                 state

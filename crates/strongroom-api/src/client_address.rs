@@ -71,7 +71,7 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
             return ApiError::from(strongroom_service::ServiceError::NotFound("tenant"))
                 .into_response();
         };
-        let credential = crate::extract::presented_credential(request.headers());
+        let credential = crate::extract::presented_credential(request.method(), request.headers());
         let support_token = credential.filter(|token| token.starts_with("srg_"));
         if let Err(error) = state
             .platform

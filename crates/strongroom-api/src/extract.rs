@@ -14,12 +14,16 @@ fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     bearer_token_in(&parts.headers)
 }
 
-/// The credential a request presents (a bearer token, or else the session cookie), for its
-/// intent's actor; the extractors below decide whether it is any good.
-pub(crate) fn presented_credential(headers: &axum::http::HeaderMap) -> Option<&str> {
+/// The credential a request presents (a bearer token, or else the session cookie where the
+/// extractors would take it: not for a change another site started), for the audit trail's
+/// actor before a handler runs; the extractors below decide whether it is any good.
+pub(crate) fn presented_credential<'h>(
+    method: &axum::http::Method,
+    headers: &'h axum::http::HeaderMap,
+) -> Option<&'h str> {
     bearer_token_in(headers)
         .ok()
-        .or_else(|| cookie(headers, SESSION_COOKIE))
+        .or_else(|| cookie(headers, SESSION_COOKIE).filter(|_| !cross_site_write(method, headers)))
 }
 
 fn bearer_token_in(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
@@ -69,23 +73,23 @@ pub(crate) fn cookie<'h>(headers: &'h axum::http::HeaderMap, name: &str) -> Opti
 /// same origin (`Sec-Fetch-Site`, sent by current browsers); bearer-token clients are not
 /// browsers and are not affected.
 fn refuse_cross_site_writes(parts: &Parts) -> Result<(), ApiError> {
-    let safe_method = matches!(
-        parts.method,
-        axum::http::Method::GET | axum::http::Method::HEAD
-    );
-    let site = parts
-        .headers
+    match cross_site_write(&parts.method, &parts.headers) {
+        false => Ok(()),
+        true => Err(ApiError::new(
+            ErrorCode::MissingPermission,
+            "changes made with the session cookie must come from this site's own pages",
+        )),
+    }
+}
+
+/// A change another site started (`Sec-Fetch-Site` other than same-origin or none).
+fn cross_site_write(method: &axum::http::Method, headers: &axum::http::HeaderMap) -> bool {
+    let safe_method = matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD);
+    let site = headers
         .get("sec-fetch-site")
         .and_then(|value| value.to_str().ok())
         .unwrap_or("none");
-    if safe_method || matches!(site, "same-origin" | "none") {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::MissingPermission,
-            "changes made with the session cookie must come from this site's own pages",
-        ))
-    }
+    !safe_method && !matches!(site, "same-origin" | "none")
 }
 
 /// The tenant slug of a `/v1/tenants/{slug}/…` path; sessions live in their tenant.

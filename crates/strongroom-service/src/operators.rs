@@ -568,9 +568,7 @@ impl Platform {
                 let Some(session) = control.operator_session(&hash)? else {
                     return Ok(None);
                 };
-                let ended = now - session.last_seen_at > SESSION_IDLE_MICROS
-                    || now - session.created_at > SESSION_ABSOLUTE_MICROS;
-                if ended {
+                if operator_session_ended(&session, now) {
                     control.end_operator_sessions(&session.operator_id, Some(&hash))?;
                     return Ok(None);
                 }
@@ -675,4 +673,10 @@ impl Platform {
         tracing::info!(operator = %caller.name, target = %row.name, disabled, "operator account changed");
         Ok(view(&row))
     }
+}
+
+/// Whether an operator session is past its idle (30 minutes) or absolute (8 hours) limit.
+pub(crate) fn operator_session_ended(session: &OperatorSessionRow, now: i64) -> bool {
+    now - session.last_seen_at > SESSION_IDLE_MICROS
+        || now - session.created_at > SESSION_ABSOLUTE_MICROS
 }

@@ -4,16 +4,19 @@
 
 use crate::ServiceError;
 use crate::audit::AuditActor;
+use crate::operators::operator_session_ended;
 use crate::platform::{Platform, blocking};
 use crate::sign_in::session_cache_key;
 use crate::tenant_context::TenantContext;
 use strongroom_crypto::hash_token;
+use strongroom_storage::{GrantStatus, OperatorStatus};
 
 impl Platform {
-    /// The actor `secret` names on `listener` (`public` or `admin`) for a request to `slug`.
-    /// Read only: no security event is raised, no session touched or ended, nothing refused.
-    /// The handler authenticates as always, and the outcome names whom it found; a credential
-    /// that names nobody here is anonymous.
+    /// The actor `secret` names on `listener` (`public` or `admin`) for a request to `slug`,
+    /// if the credential works now (a live session of an enabled user, a token not expired, an
+    /// active grant of an active operator). Read only: no security event is raised, no session
+    /// touched or ended, nothing refused. The handler authenticates as always, and the outcome
+    /// names whom it found; a credential that names nobody here is anonymous.
     pub async fn presented_actor(
         &self,
         listener: &str,
@@ -30,14 +33,16 @@ impl Platform {
     async fn presented_operator(&self, secret: &str) -> Result<Option<AuditActor>, ServiceError> {
         let hash = hash_token(secret);
         let session = secret.starts_with("sra_");
+        let now = self.clock.now().unix_micros();
         let control = self.control.clone();
         blocking(move || {
             let name = match session {
                 true => match control.operator_session(&hash)? {
-                    Some(session) => control
+                    Some(session) if !operator_session_ended(&session, now) => control
                         .operator(&session.operator_id)?
+                        .filter(|operator| operator.status == OperatorStatus::Active)
                         .map(|operator| operator.name),
-                    None => None,
+                    _ => None,
                 },
                 false => control.operator_token_by_hash(&hash)?.map(|row| row.name),
             };
@@ -52,40 +57,46 @@ impl Platform {
         secret: &str,
     ) -> Result<Option<AuditActor>, ServiceError> {
         let hash = hash_token(secret);
+        let now = self.clock.now();
         if secret.starts_with("srs_") {
             let Some(slug) = slug else {
                 return Ok(None);
             };
-            let now = self.clock.now().unix_micros();
-            if let Some(principal) = self.sessions.get(&session_cache_key(slug, secret), now) {
+            let cache_key = session_cache_key(slug, secret);
+            if let Some(principal) = self.sessions.get(&cache_key, now.unix_micros()) {
                 return Ok(Some(AuditActor::of(&principal)));
             }
             // Sessions live in their tenant; one not open yet is opened by the handler.
             let Some(runtime) = self.cached_tenant(slug) else {
                 return Ok(None);
             };
-            let session = TenantContext::of(&runtime).store.session(&hash)?;
-            return Ok(session.map(|session| AuditActor::User {
-                id: session.user_id,
-            }));
+            let user = self.live_session_user(&TenantContext::of(&runtime), &hash)?;
+            return Ok(user.map(|id| AuditActor::User { id }));
         }
         if let Some(principal) = self.cached_token(&hash) {
-            return Ok(Some(AuditActor::of(&principal)));
+            let live = principal.expires_at.is_none_or(|expiry| expiry > now);
+            return Ok(live.then(|| AuditActor::of(&principal)));
         }
         let grant = secret.starts_with("srg_");
+        let now = now.unix_micros();
         let control = self.control.clone();
         blocking(move || {
             Ok(match grant {
-                true => {
-                    control
-                        .support_grant_by_token(&hash)?
-                        .map(|row| AuditActor::SupportGrant {
+                true => match control.support_grant_by_token(&hash)? {
+                    Some(row) if row.status == GrantStatus::Active && now < row.expires_at => {
+                        let operator_active = control
+                            .operator(&row.operator_id)?
+                            .is_some_and(|operator| operator.status == OperatorStatus::Active);
+                        operator_active.then_some(AuditActor::SupportGrant {
                             grant_id: row.id,
                             operator: row.operator_name,
                         })
-                }
+                    }
+                    _ => None,
+                },
                 false => control
                     .api_token_by_hash(&hash)?
+                    .filter(|row| row.expires_at.is_none_or(|expiry| expiry > now))
                     .map(|row| AuditActor::ApiToken { id: row.id }),
             })
         })

@@ -239,7 +239,7 @@ impl Platform {
         let principal = match self.load_session(slug, token).await {
             Ok(principal) => principal,
             Err(error) => {
-                self.notice_cross_tenant_session(slug, token).await;
+                self.notice_cross_tenant_session(slug, token);
                 return Err(error);
             }
         };
@@ -254,12 +254,25 @@ impl Platform {
 
     /// A live session of another tenant used on this tenant's path is a cross-tenant probe,
     /// as another tenant's API token is: recorded for the tenant probed, naming neither tenant
-    /// to the other. Only the tenant the token names is asked whether the session is real, so
-    /// a made-up name raises nothing. The answer stays 401, as for any session not found.
-    async fn notice_cross_tenant_session(&self, slug: &str, token: &str) {
-        let Some(issuer) = session_issuer(token) else {
+    /// to the other. Only the tenant the token names is asked whether the session is live, and
+    /// only by reading (nothing touched or ended), so a made-up name raises nothing and the
+    /// caller cannot tell from its session afterwards. Looked into in the background, after
+    /// the 401 is on its way, so the answer takes as long whether the slug is another
+    /// tenant's or nobody's.
+    fn notice_cross_tenant_session(&self, slug: &str, token: &str) {
+        let Some(issuer) = session_issuer(token).map(str::to_owned) else {
             return;
         };
+        let platform = self.security.platform();
+        let (slug, token_hash) = (slug.to_owned(), hash_token(token));
+        self.security.in_background(async move {
+            if let Some(platform) = platform.upgrade() {
+                platform.probe_by_session(&slug, &issuer, &token_hash).await;
+            }
+        });
+    }
+
+    async fn probe_by_session(&self, slug: &str, issuer: &str, token_hash: &[u8]) {
         let target = match self.cached_tenant(slug) {
             Some(runtime) => runtime.id.clone(),
             None => match self.tenant_row(slug).await {
@@ -273,16 +286,42 @@ impl Platform {
         let Ok(Some(issuing)) = self.tenant_by_id(issuer).await else {
             return;
         };
-        if let Ok(principal) = self.load_session(&issuing.slug, token).await {
+        if let Ok(Some(user_id)) = self.live_session_user(&TenantContext::of(&issuing), token_hash)
+        {
+            // Operators find the session's user in the log; the tenant probed learns nothing
+            // of the other tenant.
+            tracing::info!(target: "security", probed_tenant_id = %target, issuing_tenant_id = %issuer, %user_id, "a session was used on another tenant's path");
             self.security.raise(
                 SecurityEventKind::CrossTenantProbe,
                 Some(&target),
-                &format!(
-                    "a session of another tenant (user {}) was used on this tenant's path",
-                    principal.token_id
-                ),
+                "a session of another tenant was used on this tenant's path",
             );
         }
+    }
+
+    /// The user of a live session of this tenant (not ended, user not disabled). Read only:
+    /// the session is neither touched nor ended, so asking leaves no trace.
+    pub(crate) fn live_session_user(
+        &self,
+        context: &TenantContext,
+        token_hash: &[u8],
+    ) -> Result<Option<String>, ServiceError> {
+        let Some(session) = context.store.session(token_hash)? else {
+            return Ok(None);
+        };
+        let now = self.clock.now().unix_micros();
+        let policy = self.observe(context, crate::security_policy::load(context))?;
+        if policy
+            .sessions
+            .has_ended(session.created_at, session.last_seen_at, now)
+        {
+            return Ok(None);
+        }
+        let enabled = context
+            .store
+            .user(&session.user_id)?
+            .is_some_and(|user| !user.disabled);
+        Ok(enabled.then_some(session.user_id))
     }
 
     async fn load_session(

@@ -649,6 +649,43 @@ async fn intents_name_the_caller_as_outcomes_do() {
         .await;
     assert_eq!(bogus.status, StatusCode::UNAUTHORIZED);
     assert_eq!(harness.security_count("unknown_token"), before + 1);
+    // Credentials the handler refuses name nobody in the intent either: the owner's session
+    // cookie on a change another site started, and a token (cached) once it has expired.
+    let cross_site = harness
+        .public(
+            Request::post("/v1/tenants/acme/tokens")
+                .header("cookie", &format!("__Host-strongroom-session={owner}"))
+                .header("sec-fetch-site", "cross-site")
+                .json(json!({"name": "forged", "scopes": ["records:read"]})),
+        )
+        .await;
+    assert_eq!(
+        cross_site.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        cross_site.body
+    );
+    let expiring = harness
+        .public(
+            Request::post("/v1/tenants/acme/tokens")
+                .token(&owner)
+                .json(json!({"name": "brief", "scopes": ["records:write"], "expires_at": harness.clock_in_seconds(60)})),
+        )
+        .await;
+    let expiring = expiring.body["token"].as_str().unwrap().to_owned();
+    let write_with = |token: String| {
+        harness.public(
+            Request::post("/v1/tenants/acme/collections/notes/records")
+                .token(&token)
+                .json(json!({})),
+        )
+    };
+    assert_eq!(
+        write_with(expiring.clone()).await.status,
+        StatusCode::CREATED
+    );
+    harness.clock.advance_micros(61_000_000);
+    assert_eq!(write_with(expiring).await.status, StatusCode::UNAUTHORIZED);
 
     let events = trail(&harness, &owner, "?limit=1000").await;
     let mut kinds = std::collections::BTreeSet::new();

@@ -313,6 +313,12 @@ impl Harness {
         strongroom_service::Clock::now(&self.clock).to_rfc3339()
     }
 
+    /// The fake clock's time `seconds` from now, in RFC 3339.
+    pub fn clock_in_seconds(&self, seconds: i64) -> String {
+        let now = strongroom_service::Clock::now(&self.clock).unix_micros();
+        strongroom_service::Timestamp::from_unix_micros(now + seconds * 1_000_000).to_rfc3339()
+    }
+
     pub async fn tenant_dir(&self, slug: &str) -> std::path::PathBuf {
         let tenant = self
             .admin(Request::get(&format!("/admin/v1/tenants/{slug}")).token(&self.operator))
