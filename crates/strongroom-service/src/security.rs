@@ -97,10 +97,26 @@ pub struct SecurityEvents {
     counts: Mutex<BTreeMap<SecurityEventKind, u64>>,
     /// The platform whose audit trail records the events.
     platform: OnceLock<Weak<crate::Platform>>,
-    /// Events raised whose recording in the trail has not finished.
+    /// Background recordings not finished yet, and their waiters.
+    pending: std::sync::Arc<Pending>,
+}
+
+/// Background recordings not finished yet (`recording`), and the waiters woken when none are.
+#[derive(Default)]
+struct Pending {
     recording: std::sync::atomic::AtomicU64,
-    /// Woken when `recording` falls to zero.
     all_recorded: tokio::sync::Notify,
+}
+
+/// Counts one background recording until dropped: when its task ends, panics or is cancelled.
+struct PendingGuard(std::sync::Arc<Pending>);
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        if self.0.recording.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.all_recorded.notify_waiters();
+        }
+    }
 }
 
 impl SecurityEvents {
@@ -136,17 +152,11 @@ impl SecurityEvents {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return false;
         };
-        let platform = self.platform();
-        self.recording.fetch_add(1, Ordering::SeqCst);
+        self.pending.recording.fetch_add(1, Ordering::SeqCst);
+        let guard = PendingGuard(self.pending.clone());
         runtime.spawn(async move {
+            let _counted = guard;
             work.await;
-            // Nobody waits once the platform is gone.
-            if let Some(platform) = platform.upgrade() {
-                let events = &platform.security;
-                if events.recording.fetch_sub(1, Ordering::SeqCst) == 1 {
-                    events.all_recorded.notify_waiters();
-                }
-            }
         });
         true
     }
@@ -156,10 +166,10 @@ impl SecurityEvents {
     /// last checkpoint, and in tests before they read the trail.
     pub async fn recorded(&self) {
         loop {
-            let woken = self.all_recorded.notified();
+            let woken = self.pending.all_recorded.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            if self.recording.load(Ordering::SeqCst) == 0 {
+            if self.pending.recording.load(Ordering::SeqCst) == 0 {
                 return;
             }
             woken.await;
@@ -181,5 +191,22 @@ impl SecurityEvents {
             .lock()
             .map(|counts| counts.iter().map(|(kind, count)| (*kind, *count)).collect())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod background_tests {
+    use super::*;
+
+    /// A background recording that panics still counts as finished: the shutdown's wait for
+    /// recordings must not use up its grace on one that will never end.
+    #[tokio::test]
+    async fn a_background_recording_that_panics_is_not_waited_for() {
+        let events = SecurityEvents::default();
+        assert!(events.in_background(async { panic!("a recording failed hard") }));
+        assert!(events.in_background(async {}));
+        tokio::time::timeout(std::time::Duration::from_secs(10), events.recorded())
+            .await
+            .expect("recorded() returns once both tasks ended");
     }
 }

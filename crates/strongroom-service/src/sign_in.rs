@@ -265,25 +265,33 @@ impl Platform {
         };
         let platform = self.security.platform();
         let (slug, token_hash) = (slug.to_owned(), hash_token(token));
-        self.security.in_background(async move {
+        // The event names the request it arose in, as one raised in place would.
+        let origin = crate::RequestOrigin::current().unwrap_or_default();
+        self.security.in_background(origin.scope(async move {
             if let Some(platform) = platform.upgrade() {
                 platform.probe_by_session(&slug, &issuer, &token_hash).await;
             }
-        });
+        }));
     }
 
+    /// Only tenants already open are asked: the token's text names the issuer, and a made-up
+    /// name must not get a tenant's store opened (its later answers would come faster).
     async fn probe_by_session(&self, slug: &str, issuer: &str, token_hash: &[u8]) {
-        let target = match self.cached_tenant(slug) {
-            Some(runtime) => runtime.id.clone(),
-            None => match self.tenant_row(slug).await {
-                Ok(Some(row)) => row.id,
-                _ => return,
-            },
+        // The path's tenant, if it exists, was just opened to look for the session.
+        let Some(target) = self.cached_tenant(slug).map(|runtime| runtime.id.clone()) else {
+            return;
         };
         if issuer == target {
             return;
         }
-        let Ok(Some(issuing)) = self.tenant_by_id(issuer).await else {
+        let control = self.control.clone();
+        let issuer_id = issuer.to_owned();
+        let Ok(Some(row)) =
+            crate::platform::blocking(move || Ok(control.tenant_by_id(&issuer_id)?)).await
+        else {
+            return;
+        };
+        let Some(issuing) = self.cached_tenant(&row.slug) else {
             return;
         };
         if let Ok(Some(user_id)) = self.live_session_user(&TenantContext::of(&issuing), token_hash)

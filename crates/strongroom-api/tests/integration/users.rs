@@ -328,9 +328,26 @@ async fn failed_sign_ins_look_alike_and_sessions_stay_in_their_tenant_and_expire
     );
     // Used on globex's path, acme's live session is a cross-tenant probe, as another tenant's
     // API token is; a token that only claims to be acme's (not a session there) raises nothing.
-    // (Looked into in the background, after the answer.)
+    // (Looked into in the background, after the answer; the event still names the request.)
     harness.platform.security.recorded().await;
     assert_eq!(harness.security_count("cross_tenant_probe"), 1);
+    let probes = harness
+        .admin(Request::get("/admin/v1/security-events?tenant=globex").token(&harness.operator))
+        .await;
+    let probe = &probes.body["events"][0]["event"];
+    assert_eq!(
+        (&probe["action"], &probe["address"], &probe["listener"]),
+        (
+            &json!("security.cross_tenant_probe"),
+            &json!("127.0.0.1"),
+            &json!("public")
+        ),
+        "{probe}"
+    );
+    assert!(
+        !probe["request_id"].as_str().unwrap_or_default().is_empty(),
+        "{probe}"
+    );
     let (issuer, _) = session
         .strip_prefix("srs_")
         .and_then(|rest| rest.split_once('_'))
