@@ -34,6 +34,13 @@ impl AuditFacts {
         }
     }
 
+    /// Whether someone is named yet (by the intent's lookup or an extractor).
+    pub fn names_someone(&self) -> bool {
+        self.0
+            .lock()
+            .is_ok_and(|facts| !matches!(facts.actor, AuditActor::Anonymous))
+    }
+
     pub fn set_details(&self, details: serde_json::Value) {
         if let Ok(mut facts) = self.0.lock() {
             facts.details = Some(details);
@@ -309,6 +316,9 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
             }
             None => AuditActor::Anonymous,
         };
+        // Also the outcome's, unless an extractor finds the caller (a firewall refusal, or a
+        // body refused before the credential is read, names the same caller as the intent).
+        facts.set_actor(actor.clone());
         let intent = AuditRecord {
             phase: "intent",
             outcome: "pending",

@@ -80,15 +80,17 @@ pub async fn admit(State(state): State<AppState>, request: Request, next: Next) 
         {
             // No handler authenticates a refused request; the trail still names whose
             // credential came from the refused address (a leaked token used elsewhere shows).
+            // A change's intent has already looked it up.
+            let facts = request
+                .extensions()
+                .get::<crate::audit::AuditFacts>()
+                .filter(|facts| !facts.names_someone());
             if let (
                 strongroom_service::ServiceError::FirewallDenied,
                 Some(credential),
                 Some(facts),
-            ) = (
-                &error,
-                credential,
-                request.extensions().get::<crate::audit::AuditFacts>(),
-            ) {
+            ) = (&error, credential, facts)
+            {
                 let platform = &state.platform;
                 facts.set_actor(
                     platform

@@ -7,9 +7,10 @@ use crate::audit::AuditActor;
 use crate::operators::operator_session_ended;
 use crate::platform::{Platform, blocking};
 use crate::sign_in::session_cache_key;
+use crate::support_access::grant_refusal;
 use crate::tenant_context::TenantContext;
 use strongroom_crypto::hash_token;
-use strongroom_storage::{GrantStatus, OperatorStatus};
+use strongroom_storage::OperatorStatus;
 
 impl Platform {
     /// The actor `secret` names on `listener` (`public` or `admin`) for a request to `slug`,
@@ -83,16 +84,18 @@ impl Platform {
         blocking(move || {
             Ok(match grant {
                 true => match control.support_grant_by_token(&hash)? {
-                    Some(row) if row.status == GrantStatus::Active && now < row.expires_at => {
+                    Some(row) => {
                         let operator_active = control
                             .operator(&row.operator_id)?
                             .is_some_and(|operator| operator.status == OperatorStatus::Active);
-                        operator_active.then_some(AuditActor::SupportGrant {
-                            grant_id: row.id,
-                            operator: row.operator_name,
-                        })
+                        grant_refusal(&row, operator_active, now)
+                            .is_none()
+                            .then_some(AuditActor::SupportGrant {
+                                grant_id: row.id,
+                                operator: row.operator_name,
+                            })
                     }
-                    _ => None,
+                    None => None,
                 },
                 false => control
                     .api_token_by_hash(&hash)?

@@ -260,30 +260,31 @@ impl Platform {
     /// the 401 is on its way, so the answer takes as long whether the slug is another
     /// tenant's or nobody's.
     fn notice_cross_tenant_session(&self, slug: &str, token: &str) {
-        let Some(issuer) = session_issuer(token).map(str::to_owned) else {
+        // The path's tenant, if it exists, was just opened to look for the session; a session
+        // of that tenant itself (one that ended, say) is no probe.
+        let (Some(issuer), Some(target)) = (session_issuer(token), self.cached_tenant(slug)) else {
             return;
         };
+        if issuer == target.id {
+            return;
+        }
         let platform = self.security.platform();
-        let (slug, token_hash) = (slug.to_owned(), hash_token(token));
+        let (issuer, target, token_hash) =
+            (issuer.to_owned(), target.id.clone(), hash_token(token));
         // The event names the request it arose in, as one raised in place would.
         let origin = crate::RequestOrigin::current().unwrap_or_default();
         self.security.in_background(origin.scope(async move {
             if let Some(platform) = platform.upgrade() {
-                platform.probe_by_session(&slug, &issuer, &token_hash).await;
+                platform
+                    .probe_by_session(&target, &issuer, &token_hash)
+                    .await;
             }
         }));
     }
 
     /// Only tenants already open are asked: the token's text names the issuer, and a made-up
     /// name must not get a tenant's store opened (its later answers would come faster).
-    async fn probe_by_session(&self, slug: &str, issuer: &str, token_hash: &[u8]) {
-        // The path's tenant, if it exists, was just opened to look for the session.
-        let Some(target) = self.cached_tenant(slug).map(|runtime| runtime.id.clone()) else {
-            return;
-        };
-        if issuer == target {
-            return;
-        }
+    async fn probe_by_session(&self, target: &str, issuer: &str, token_hash: &[u8]) {
         let control = self.control.clone();
         let issuer_id = issuer.to_owned();
         let Ok(Some(row)) =
@@ -301,7 +302,7 @@ impl Platform {
             tracing::info!(target: "security", probed_tenant_id = %target, issuing_tenant_id = %issuer, %user_id, "a session was used on another tenant's path");
             self.security.raise(
                 SecurityEventKind::CrossTenantProbe,
-                Some(&target),
+                Some(target),
                 "a session of another tenant was used on this tenant's path",
             );
         }

@@ -352,15 +352,7 @@ impl Platform {
             );
             return Err(ServiceError::Unauthenticated);
         };
-        let refusal = match row.status {
-            _ if !operator_active => Some("the operator of this break-glass grant is disabled"),
-            _ if now >= row.expires_at => Some("this break-glass grant has expired"),
-            GrantStatus::Pending => Some("this break-glass grant waits for the tenant's approval"),
-            GrantStatus::Denied => Some("the tenant denied this break-glass grant"),
-            GrantStatus::Revoked => Some("this break-glass grant was revoked"),
-            GrantStatus::Active => None,
-        };
-        if let Some(reason) = refusal {
+        if let Some(reason) = grant_refusal(&row, operator_active, now) {
             return Err(ServiceError::InvalidCredential(reason.into()));
         }
         let scope_names: Vec<&str> = row.scopes.split_whitespace().collect();
@@ -375,5 +367,22 @@ impl Platform {
                 operator: row.operator_name,
             }),
         }))
+    }
+}
+
+/// Why a break-glass grant does not work now, or none when it does: its operator disabled,
+/// expired, or not (or no longer) approved.
+pub(crate) fn grant_refusal(
+    row: &strongroom_storage::SupportGrantRow,
+    operator_active: bool,
+    now: i64,
+) -> Option<&'static str> {
+    match row.status {
+        _ if !operator_active => Some("the operator of this break-glass grant is disabled"),
+        _ if now >= row.expires_at => Some("this break-glass grant has expired"),
+        GrantStatus::Pending => Some("this break-glass grant waits for the tenant's approval"),
+        GrantStatus::Denied => Some("the tenant denied this break-glass grant"),
+        GrantStatus::Revoked => Some("this break-glass grant was revoked"),
+        GrantStatus::Active => None,
     }
 }

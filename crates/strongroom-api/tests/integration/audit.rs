@@ -364,13 +364,7 @@ async fn when_the_trail_cannot_be_written_nothing_happens_and_every_request_is_r
     let token = harness
         .tenant_with_token("acme", &["records:read", "records:write"])
         .await;
-    harness
-        .public(
-            Request::put("/v1/tenants/acme/collections/notes")
-                .token(&token)
-                .json(json!({})),
-        )
-        .await;
+    harness.put_collection("acme", "notes", &token).await;
     let kept = harness
         .public(
             Request::post("/v1/tenants/acme/collections/notes/records")
@@ -632,13 +626,7 @@ async fn intents_name_the_caller_as_outcomes_do() {
         )
         .await;
     assert!(made.status.is_success(), "{}", made.body);
-    harness
-        .public(
-            Request::put("/v1/tenants/acme/collections/notes")
-                .token(&token)
-                .json(json!({})),
-        )
-        .await;
+    harness.put_collection("acme", "notes", &token).await;
     let before = harness.security_count("unknown_token");
     let bogus = harness
         .public(

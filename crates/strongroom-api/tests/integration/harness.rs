@@ -285,6 +285,18 @@ impl Harness {
         send(&self.admin, request).await
     }
 
+    /// Creates (or replaces) collection `name` of `slug` with `token`, asserting it worked.
+    pub async fn put_collection(&self, slug: &str, name: &str, token: &str) {
+        let answer = self
+            .public(
+                Request::put(&format!("/v1/tenants/{slug}/collections/{name}"))
+                    .token(token)
+                    .json(serde_json::json!({})),
+            )
+            .await;
+        assert!(answer.status.is_success(), "{}", answer.body);
+    }
+
     pub async fn tenant_with_token(&self, slug: &str, scopes: &[&str]) -> String {
         let created = self
             .admin(

@@ -218,13 +218,7 @@ async fn a_flipped_byte_is_an_integrity_error_for_that_record_only() {
     let token = harness
         .tenant_with_token("acme", &["records:read", "records:write"])
         .await;
-    harness
-        .public(
-            Request::put("/v1/tenants/acme/collections/notes")
-                .token(&token)
-                .json(json!({})),
-        )
-        .await;
+    harness.put_collection("acme", "notes", &token).await;
     let damaged = harness
         .public(
             Request::post("/v1/tenants/acme/collections/notes/records")
@@ -411,13 +405,7 @@ async fn rotating_the_master_key_rewraps_everything_and_keeps_a_backup() {
         .tenant_with_token("acme", &["records:read", "records:write"])
         .await;
     harness.tenant_with_token("globex", &["records:read"]).await;
-    harness
-        .public(
-            Request::put("/v1/tenants/acme/collections/notes")
-                .token(&token)
-                .json(json!({})),
-        )
-        .await;
+    harness.put_collection("acme", "notes", &token).await;
     let created = harness
         .public(
             Request::post("/v1/tenants/acme/collections/notes/records")
@@ -522,13 +510,7 @@ async fn a_master_rotation_interrupted_after_rewrapping_leaves_both_keys_startab
     let token = harness
         .tenant_with_token("acme", &["records:read", "records:write"])
         .await;
-    harness
-        .public(
-            Request::put("/v1/tenants/acme/collections/notes")
-                .token(&token)
-                .json(json!({})),
-        )
-        .await;
+    harness.put_collection("acme", "notes", &token).await;
     harness
         .public(
             Request::post("/v1/tenants/acme/collections/notes/records")

@@ -38,14 +38,7 @@ async fn first_start_creates_private_keys_and_a_bootstrap_token_and_serves_both_
         health.headers()["strict-transport-security"],
         "max-age=63072000; includeSubDomains"
     );
-    let metrics = client
-        .get(server.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(metrics.contains("strongroom_http_requests_total"));
     let document: Value = client
         .get(server.public_url("/openapi.json"))

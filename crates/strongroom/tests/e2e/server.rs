@@ -254,6 +254,12 @@ impl TestServer {
         signed_in["session_token"].as_str().unwrap().to_owned()
     }
 
+    /// The admin listener's Prometheus text (`/metrics` needs no credential).
+    pub async fn metrics(&self) -> String {
+        let answer = self.client().get(self.admin_url("/metrics")).send().await;
+        answer.unwrap().text().await.unwrap()
+    }
+
     /// The first owner of `slug`, created with the bootstrap operator token and signed in with
     /// a password of their own ([`OWNER_PASSWORD`]); answers the session token.
     pub async fn first_owner(&self, slug: &str) -> String {

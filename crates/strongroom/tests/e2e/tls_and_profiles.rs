@@ -74,15 +74,7 @@ async fn plain_http_on_a_tls_port_gets_no_data() {
     }
     // Such connections carry no request, so are in no audit event; operators see them
     // counted instead.
-    let metrics = server
-        .client()
-        .get(server.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     // (The test's own start-up probe of the admin port is such a connection too.)
     for listener in ["public", "admin"] {
         let counter = format!(
