@@ -1295,6 +1295,10 @@ pub struct ChainReportWire {
     pub intact: bool,
     pub broken_at: Option<u64>,
     pub problem: Option<String>,
+    /// The newest signed head found in the chain's daily log files (`audit.log_dir`), checked
+    /// like the trail's own checkpoints: a trail cut back together with its checkpoints in the
+    /// database falls short of it. Absent when the files hold none.
+    pub anchored_at: Option<u64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -185,6 +185,9 @@ pub struct ChainReport {
     /// The first sequence number where the chain is broken, and why.
     pub broken_at: Option<u64>,
     pub problem: Option<String>,
+    /// The newest signed head found in the chain's daily files, checked against the trail like
+    /// its own checkpoints: a trail cut back together with its checkpoints falls short of it.
+    pub anchored_at: Option<u64>,
 }
 
 /// How one chain's events are sealed and searched.
@@ -221,28 +224,93 @@ fn head_bytes(stored: &[u8]) -> [u8; 32] {
     head
 }
 
-/// A chain's checkpoints, oldest first, read a page at a time as verification reaches them.
+/// The newest checkpoint of a chain in its daily files whose signature verifies; a directory
+/// that cannot be read is logged and checked without (the trail stays the record).
+fn newest_checkpoint_in_files(
+    log_dir: &std::path::Path,
+    keys: &ChainKeys,
+    chain_id: &str,
+    public: &[u8],
+) -> Option<AuditCheckpointRow> {
+    let chain_name = keys.slug.as_deref().unwrap_or(CONTROL_CHAIN);
+    let signed_here = |line: &crate::audit_log::CheckpointLine| {
+        line.to_row().is_some_and(|row| {
+            let message = checkpoint_message(chain_id, row.sequence, &row.head, row.expiry);
+            verify_signature(public, &message, &row.signature)
+        })
+    };
+    match crate::audit_log::newest_checkpoint(log_dir, chain_name, chain_id, signed_here) {
+        Ok(found) => found.and_then(|line| line.to_row()),
+        Err(error) => {
+            tracing::warn!(%error, chain = chain_name, "the daily audit files could not be read for their checkpoints");
+            None
+        }
+    }
+}
+
+/// A chain's checkpoints, oldest first, read a page at a time as verification reaches them,
+/// and the one from the daily files in its place among them.
 struct CheckpointPages<'store> {
     store: &'store dyn AuditStore,
     chain: &'store str,
     page: std::collections::VecDeque<AuditCheckpointRow>,
     after: u64,
     exhausted: bool,
+    from_files: Option<AuditCheckpointRow>,
+}
+
+/// Where a checkpoint being checked came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CheckpointSource {
+    AuditDatabase,
+    DailyFiles,
 }
 
 impl<'store> CheckpointPages<'store> {
-    fn new(store: &'store dyn AuditStore, chain: &'store str) -> Self {
+    fn new(
+        store: &'store dyn AuditStore,
+        chain: &'store str,
+        from_files: Option<AuditCheckpointRow>,
+    ) -> Self {
         Self {
             store,
             chain,
             page: Default::default(),
             after: 0,
             exhausted: false,
+            from_files,
         }
     }
 
-    /// The next checkpoint if it is at or below `sequence`.
-    fn next_through(&mut self, sequence: u64) -> Result<Option<AuditCheckpointRow>, StorageError> {
+    /// The next checkpoint if it is at or below `sequence`, the daily files' before the
+    /// database's at the same place.
+    fn next_through(
+        &mut self,
+        sequence: u64,
+    ) -> Result<Option<(AuditCheckpointRow, CheckpointSource)>, StorageError> {
+        let stored = self.next_stored_through(sequence)?;
+        let from_files = self
+            .from_files
+            .take_if(|checkpoint| checkpoint.sequence <= sequence);
+        Ok(match (stored, from_files) {
+            (Some(stored), Some(from_files)) if from_files.sequence > stored.sequence => {
+                self.from_files = Some(from_files);
+                Some((stored, CheckpointSource::AuditDatabase))
+            }
+            (stored, Some(from_files)) => {
+                if let Some(stored) = stored {
+                    self.page.push_front(stored);
+                }
+                Some((from_files, CheckpointSource::DailyFiles))
+            }
+            (stored, None) => stored.map(|stored| (stored, CheckpointSource::AuditDatabase)),
+        })
+    }
+
+    fn next_stored_through(
+        &mut self,
+        sequence: u64,
+    ) -> Result<Option<AuditCheckpointRow>, StorageError> {
         if self.page.is_empty() && !self.exhausted {
             self.page = self
                 .store
@@ -595,8 +663,8 @@ impl Platform {
         let audit = self.audit_store.clone();
         let key = self.audit_signing_key.clone();
         let now = self.clock.now().unix_micros();
-        blocking(move || {
-            let mut signed = 0;
+        let signed: Vec<AuditCheckpointRow> = blocking(move || {
+            let mut signed = Vec::new();
             for chain in audit.chains()? {
                 let Some((sequence, head)) = audit.head(&chain)? else {
                     continue;
@@ -608,19 +676,46 @@ impl Platform {
                     continue;
                 }
                 let signature = key.sign(&checkpoint_message(&chain, sequence, &head, false));
-                audit.add_checkpoint(AuditCheckpointRow {
+                let checkpoint = AuditCheckpointRow {
                     chain,
                     sequence,
                     head,
                     signature: signature.to_vec(),
                     at: now,
                     expiry: false,
-                })?;
-                signed += 1;
+                };
+                audit.add_checkpoint(checkpoint.clone())?;
+                signed.push(checkpoint);
             }
             Ok(signed)
         })
-        .await
+        .await?;
+        for checkpoint in &signed {
+            self.log_checkpoint(checkpoint).await;
+        }
+        Ok(signed.len())
+    }
+
+    /// Writes a signed checkpoint (stored already) to its chain's daily file.
+    pub(crate) async fn log_checkpoint(&self, checkpoint: &AuditCheckpointRow) {
+        if self.options.audit_log_dir.is_none() {
+            return;
+        }
+        let chain_name = if checkpoint.chain == CONTROL_CHAIN {
+            CONTROL_CHAIN.to_owned()
+        } else {
+            match self.tenant_by_id(&checkpoint.chain).await {
+                Ok(Some(runtime)) => runtime.slug.clone(),
+                // An erased tenant's chain has no files to add to.
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "a signed checkpoint could not be written to its daily file");
+                    return;
+                }
+            }
+        };
+        self.audit_log
+            .checkpoint(chain_name, crate::audit_log::CheckpointLine::of(checkpoint));
     }
 
     /// The public key that checks the trail's checkpoints (Ed25519, hex of the raw 32 bytes).
@@ -697,6 +792,13 @@ impl Platform {
         let public = self.audit_signing_key.public_key();
         let audit = self.audit_store.clone();
         let chain_id = chain.to_owned();
+        // Expiry checks a range it is about to remove, not the chain's end: only a whole
+        // verification looks for the head in the daily files.
+        let log_dir = self
+            .options
+            .audit_log_dir
+            .clone()
+            .filter(|_| through.is_none());
         blocking(move || {
             let mut report = ChainReport {
                 chain: keys.slug.clone().unwrap_or_else(|| chain_id.clone()),
@@ -704,7 +806,13 @@ impl Platform {
                 checkpoints: 0,
                 broken_at: None,
                 problem: None,
+                anchored_at: None,
             };
+            let from_files = match &log_dir {
+                Some(log_dir) => newest_checkpoint_in_files(log_dir, &keys, &chain_id, &public),
+                None => None,
+            };
+            report.anchored_at = from_files.as_ref().map(|checkpoint| checkpoint.sequence);
             let broken = |report: &mut ChainReport, at: u64, problem: String| {
                 if report.broken_at.is_none() {
                     report.broken_at = Some(at);
@@ -753,15 +861,21 @@ impl Platform {
             }
             // Checkpoints are read a page at a time beside the events, so a chain of a year of
             // minute checkpoints is checked in bounded memory.
-            let mut checkpoints = CheckpointPages::new(audit.as_ref(), &chain_id);
+            let mut checkpoints = CheckpointPages::new(audit.as_ref(), &chain_id, from_files);
             // Checks every checkpoint up to `sequence`; `head` is the chain's head there, when
             // an event at `sequence` was read.
             let mut check_through = |report: &mut ChainReport,
                                      sequence: u64,
                                      head: Option<&[u8; 32]>|
              -> Result<(), StorageError> {
-                while let Some(checkpoint) = checkpoints.next_through(sequence)? {
-                    report.checkpoints += 1;
+                while let Some((checkpoint, source)) = checkpoints.next_through(sequence)? {
+                    let signed = match source {
+                        CheckpointSource::AuditDatabase => {
+                            report.checkpoints += 1;
+                            "signed"
+                        }
+                        CheckpointSource::DailyFiles => "signed in the daily files",
+                    };
                     if through.is_some_and(|through| checkpoint.sequence > through) {
                         continue;
                     }
@@ -778,12 +892,12 @@ impl Platform {
                         None => broken(
                             report,
                             checkpoint.sequence,
-                            format!("events up to the signed checkpoint at {} are missing: the trail was cut", checkpoint.sequence),
+                            format!("events up to the checkpoint {signed} at {} are missing: the trail was cut", checkpoint.sequence),
                         ),
                         Some(head) if head.as_slice() != checkpoint.head.as_slice() => broken(
                             report,
                             checkpoint.sequence,
-                            format!("the events do not lead to the head signed at {}", checkpoint.sequence),
+                            format!("the events do not lead to the head {signed} at {}", checkpoint.sequence),
                         ),
                         Some(_) => {}
                     }

@@ -4,12 +4,17 @@
 //! plaintext personal data (sign-in names and addresses appear as keyed hashes, the same in all
 //! of a tenant's files, so they can still be correlated; free-text details are left out) and
 //! are not fsynced.
+//!
+//! Every signed checkpoint is written there too, as a `{"checkpoint": …}` line: a copy of the
+//! chain's head outside the audit database. A trail cut back there together with its
+//! checkpoints still falls short of the head in the files, which `audit verify` reads (the
+//! newest few files of the chain), and so does whoever the files were shipped to.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Sender, channel};
 
 /// How long the writer lets lines gather before writing them: the files are not fsynced and
@@ -58,12 +63,67 @@ impl AuditLogLine {
     }
 }
 
+/// A signed chain head as the daily files carry it (the fields of the API's checkpoints, plus
+/// when it was signed): the signature covers the chain id, sequence and head, so the line
+/// needs no trust in the server that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct CheckpointLine {
+    pub chain_id: String,
+    pub sequence: u64,
+    /// Hex of the 32-byte head.
+    pub head: String,
+    /// Hex of the Ed25519 signature.
+    pub signature: String,
+    pub expiry: bool,
+    /// RFC 3339, UTC.
+    pub at: String,
+}
+
+impl CheckpointLine {
+    pub fn of(checkpoint: &strongroom_storage::AuditCheckpointRow) -> Self {
+        Self {
+            chain_id: checkpoint.chain.clone(),
+            sequence: checkpoint.sequence,
+            head: hex::encode(&checkpoint.head),
+            signature: hex::encode(&checkpoint.signature),
+            expiry: checkpoint.expiry,
+            at: strongroom_domain::Timestamp::from_unix_micros(checkpoint.at).to_rfc3339(),
+        }
+    }
+
+    /// The checkpoint as its store row (the signing time is not needed to check it).
+    pub fn to_row(&self) -> Option<strongroom_storage::AuditCheckpointRow> {
+        Some(strongroom_storage::AuditCheckpointRow {
+            chain: self.chain_id.clone(),
+            sequence: self.sequence,
+            head: hex::decode(&self.head).ok()?,
+            signature: hex::decode(&self.signature).ok()?,
+            at: strongroom_domain::Timestamp::parse_rfc3339(&self.at)
+                .ok()?
+                .unix_micros(),
+            expiry: self.expiry,
+        })
+    }
+}
+
+/// The line a checkpoint is written as.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CheckpointFileLine {
+    checkpoint: CheckpointLine,
+}
+
+const CHECKPOINT_LINE_START: &[u8] = b"{\"checkpoint\":";
+
 /// What the writer thread is sent: a line, or a request to write out everything before it.
 // Nearly every message is a line: boxing it would cost an allocation per event to shrink the
 // rare flush.
 #[allow(clippy::large_enum_variant)]
 enum LogMessage {
     Line(AuditLogLine),
+    Checkpoint {
+        chain_name: String,
+        line: CheckpointLine,
+    },
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
@@ -75,12 +135,12 @@ pub(crate) struct AuditLogWriter {
 /// Appends one line to its chain's file of the day, opening it (and closing the chain's file
 /// of the day before) when needed.
 fn append(
-    dir: &std::path::Path,
+    dir: &Path,
     files: &mut HashMap<(String, String), BufWriter<File>>,
-    entry: AuditLogLine,
+    chain_name: String,
+    date: String,
+    mut line: Vec<u8>,
 ) -> std::io::Result<()> {
-    let chain_name = entry.chain_name.clone();
-    let (date, mut line) = entry.render();
     let key = (chain_name.clone(), date.clone());
     if !files.contains_key(&key) {
         for (_, mut file) in files.extract_if(|(chain, _), _| chain == &chain_name) {
@@ -132,7 +192,20 @@ impl AuditLogWriter {
                     while let Some(message) = next {
                         match message {
                             LogMessage::Line(entry) => {
-                                let result = append(&dir, &mut files, entry);
+                                let chain_name = entry.chain_name.clone();
+                                let (date, line) = entry.render();
+                                let result = append(&dir, &mut files, chain_name, date, line);
+                                report(result, &mut failing);
+                            }
+                            LogMessage::Checkpoint { chain_name, line } => {
+                                let date = line.at.chars().take(10).collect();
+                                let result = serde_json::to_vec(&CheckpointFileLine {
+                                    checkpoint: line,
+                                })
+                                .map_err(std::io::Error::other)
+                                .and_then(|line| {
+                                    append(&dir, &mut files, chain_name, date, line)
+                                });
                                 report(result, &mut failing);
                             }
                             LogMessage::Flush(done) => flushed_for.push(done),
@@ -163,6 +236,13 @@ impl AuditLogWriter {
         }
     }
 
+    /// Writes a signed checkpoint of the chain named `chain_name` (a slug, or `control`).
+    pub fn checkpoint(&self, chain_name: String, line: CheckpointLine) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(LogMessage::Checkpoint { chain_name, line });
+        }
+    }
+
     /// Waits until every line sent so far is in its file, or `limit` passed; answers whether
     /// they are.
     pub async fn flush(&self, limit: std::time::Duration) -> bool {
@@ -175,10 +255,158 @@ impl AuditLogWriter {
     }
 }
 
+/// How many of a chain's newest daily files are searched for its newest checkpoint: a chain
+/// that moved has one signed within a minute (or at the next start after a crash), so the
+/// newest file with events has one near its end; older files are not read, so a check stays
+/// quick on a chain with years of files written before checkpoints were.
+const CHECKPOINT_FILES_SEARCHED: usize = 3;
+
+/// Read backwards from a file's end, so the newest checkpoint is found without reading the day.
+const READ_BACK_BLOCK: u64 = 64 * 1024;
+
+/// The newest checkpoint of chain `chain_id` in its daily files under `dir/<chain_name>` that
+/// `verifies` (its signature): lines of another chain (a slug used again after its tenant was
+/// erased), damaged lines and lines whose signature fails are passed over.
+pub(crate) fn newest_checkpoint(
+    dir: &Path,
+    chain_name: &str,
+    chain_id: &str,
+    verifies: impl Fn(&CheckpointLine) -> bool,
+) -> std::io::Result<Option<CheckpointLine>> {
+    let directory = dir.join(chain_name);
+    let mut days: Vec<PathBuf> = match std::fs::read_dir(&directory) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|name| name.to_str())
+                    .and_then(|name| name.strip_suffix(".jsonl"))
+                    .is_some_and(|day| day.len() == 10)
+            })
+            .collect(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    for day in days.into_iter().take(CHECKPOINT_FILES_SEARCHED) {
+        let found = last_checkpoint_in(&day, |line| line.chain_id == chain_id && verifies(line))?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
+/// The last checkpoint line of one file that `wanted` accepts, read a block at a time from the
+/// end.
+fn last_checkpoint_in(
+    path: &Path,
+    wanted: impl Fn(&CheckpointLine) -> bool,
+) -> std::io::Result<Option<CheckpointLine>> {
+    let mut file = File::open(path)?;
+    let mut end = file.metadata()?.len();
+    // The start of a line that began in an earlier block, read with the block after it.
+    let mut rest_of_line = Vec::new();
+    while end > 0 {
+        let start = end.saturating_sub(READ_BACK_BLOCK);
+        let mut block = vec![0u8; (end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block)?;
+        block.extend_from_slice(&rest_of_line);
+        // Bytes before the block's first line break may continue a line of an earlier block.
+        let (rest_end, first_whole) = match (start, block.iter().position(|byte| *byte == b'\n')) {
+            (0, _) => (0, 0),
+            (_, Some(newline)) => (newline, newline + 1),
+            (_, None) => (block.len(), block.len()),
+        };
+        for line in block[first_whole..].split(|byte| *byte == b'\n').rev() {
+            if !line.starts_with(CHECKPOINT_LINE_START) {
+                continue;
+            }
+            if let Ok(parsed) = serde_json::from_slice::<CheckpointFileLine>(line)
+                && wanted(&parsed.checkpoint)
+            {
+                return Ok(Some(parsed.checkpoint));
+            }
+        }
+        block.truncate(rest_end);
+        rest_of_line = block;
+        end = start;
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::audit::{AuditActor, AuditEvent};
+
+    fn checkpoint_line(chain_id: &str, sequence: u64) -> Vec<u8> {
+        let mut line = serde_json::to_vec(&CheckpointFileLine {
+            checkpoint: CheckpointLine {
+                chain_id: chain_id.into(),
+                sequence,
+                head: "00".repeat(32),
+                signature: "00".repeat(64),
+                expiry: false,
+                at: "2026-11-26T02:00:00Z".into(),
+            },
+        })
+        .unwrap();
+        line.push(b'\n');
+        line
+    }
+
+    #[test]
+    fn the_newest_checkpoint_is_found_from_the_end_across_blocks_and_files() {
+        let directory = tempfile::tempdir().unwrap();
+        let chain_directory = directory.path().join("acme");
+        std::fs::create_dir(&chain_directory).unwrap();
+        let filler = format!("{{\"sequence\":1,\"event\":\"{}\"}}\n", "x".repeat(1000));
+        let mut older = checkpoint_line("t1", 3);
+        older.extend(filler.repeat(10).as_bytes());
+        std::fs::write(chain_directory.join("2026-11-25.jsonl"), &older).unwrap();
+        // Checkpoints far from the end, one across a block's edge, the newest wanted one
+        // followed by one of another chain, one the check refuses and a line cut short.
+        let mut newest = Vec::new();
+        for sequence in 10..20 {
+            newest.extend(checkpoint_line("t1", sequence));
+            newest.extend(filler.repeat(20).as_bytes());
+        }
+        newest.extend(checkpoint_line("t1", 20));
+        newest.extend(checkpoint_line("t2", 30));
+        newest.extend(checkpoint_line("t1", 31));
+        newest.extend(&checkpoint_line("t1", 40)[..50]);
+        assert!(newest.len() as u64 > 3 * READ_BACK_BLOCK);
+        std::fs::write(chain_directory.join("2026-11-26.jsonl"), &newest).unwrap();
+        let found = |refused: u64| {
+            newest_checkpoint(directory.path(), "acme", "t1", |line| {
+                line.sequence != refused
+            })
+            .unwrap()
+            .map(|line| line.sequence)
+        };
+        assert_eq!(found(31), Some(20));
+        assert_eq!(found(0), Some(31));
+        // Only a refused line in the last blocks: the search goes on back through blocks.
+        let mut search_back = Vec::new();
+        for sequence in 10..20 {
+            search_back.extend(checkpoint_line("t1", sequence));
+            search_back.extend(filler.repeat(20).as_bytes());
+        }
+        search_back.extend(checkpoint_line("t1", 99));
+        search_back.extend(filler.repeat(200).as_bytes());
+        std::fs::write(chain_directory.join("2026-11-26.jsonl"), &search_back).unwrap();
+        assert_eq!(found(99), Some(19));
+        // A newest file without any: the day before's.
+        std::fs::write(chain_directory.join("2026-11-26.jsonl"), filler.repeat(100)).unwrap();
+        assert_eq!(found(0), Some(3));
+        assert_eq!(
+            newest_checkpoint(directory.path(), "globex", "t1", |_| true).unwrap(),
+            None
+        );
+    }
 
     #[tokio::test]
     async fn a_flush_returns_once_every_line_sent_is_in_its_file() {

@@ -158,24 +158,28 @@ impl Platform {
                 );
                 return Ok(0);
             }
-            let audit = self.audit_store.clone();
-            let key = self.audit_signing_key.clone();
-            let chain_id = chain.clone();
-            removed += blocking(move || {
-                let signature = key.sign(&crate::audit::checkpoint_message(
-                    &chain_id, sequence, &head, true,
+            let signature = self
+                .audit_signing_key
+                .sign(&crate::audit::checkpoint_message(
+                    &chain, sequence, &head, true,
                 ));
-                audit.add_checkpoint(AuditCheckpointRow {
-                    chain: chain_id.clone(),
-                    sequence,
-                    head,
-                    signature: signature.to_vec(),
-                    at: now,
-                    expiry: true,
-                })?;
+            let mark = AuditCheckpointRow {
+                chain: chain.clone(),
+                sequence,
+                head,
+                signature: signature.to_vec(),
+                at: now,
+                expiry: true,
+            };
+            let audit = self.audit_store.clone();
+            let stored = mark.clone();
+            removed += blocking(move || {
+                let chain_id = stored.chain.clone();
+                audit.add_checkpoint(stored)?;
                 Ok(audit.remove_events_through(&chain_id, sequence)?)
             })
             .await?;
+            self.log_checkpoint(&mark).await;
         }
         if let Some(directory) = &self.options.audit_log_dir {
             let oldest_kept = strongroom_domain::Timestamp::from_unix_micros(cutoff)

@@ -131,6 +131,7 @@ pub async fn verify(
             checkpoints: report.checkpoints,
             broken_at: report.broken_at,
             problem: report.problem,
+            anchored_at: report.anchored_at,
         })
         .collect();
     Ok(json_response(

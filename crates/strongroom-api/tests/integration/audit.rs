@@ -505,7 +505,86 @@ async fn verify_after(harness: &Harness, tamper: &str) -> Value {
         "checkpoints": report.checkpoints,
         "broken_at": report.broken_at,
         "problem": report.problem,
+        "anchored_at": report.anchored_at,
     })
+}
+
+/// The newest signed head is also in the daily files: a trail cut back in the database together
+/// with the checkpoints that signed its end is caught there, and a forged line is passed over.
+#[tokio::test]
+async fn a_trail_cut_back_with_its_checkpoints_falls_short_of_the_head_in_the_daily_files() {
+    let harness = Harness::new().await;
+    let token = harness.tenant_with_token("acme", &["records:read"]).await;
+    let read = || async {
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(&token))
+            .await;
+    };
+    for _ in 0..3 {
+        read().await;
+    }
+    assert!(harness.platform.sign_audit_checkpoints().await.unwrap() >= 1);
+    for _ in 0..3 {
+        read().await;
+    }
+    assert!(harness.platform.sign_audit_checkpoints().await.unwrap() >= 1);
+    assert!(
+        harness
+            .platform
+            .flush_audit_log(std::time::Duration::from_secs(5))
+            .await
+    );
+    let intact = verify_after(&harness, "").await;
+    assert_eq!(intact["intact"], true, "{intact}");
+    assert_eq!(intact["checkpoints"], 2, "{intact}");
+    // Token creation (intent, outcome) and six reads: the second checkpoint signed 8.
+    assert_eq!(intact["anchored_at"], 8, "{intact}");
+    let directory = harness.data_dir().parent().unwrap().join("audit-logs/acme");
+    let day = std::fs::read_dir(&directory)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let lines = std::fs::read_to_string(&day).unwrap();
+    let checkpoint_lines: Vec<Value> = lines
+        .lines()
+        .filter(|line| line.starts_with("{\"checkpoint\":"))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(checkpoint_lines.len(), 2, "{lines}");
+    assert_eq!(checkpoint_lines[1]["checkpoint"]["sequence"], 8);
+    assert_eq!(checkpoint_lines[1]["checkpoint"]["expiry"], false);
+
+    // A line someone added with a higher sequence but no valid signature counts for nothing.
+    let mut forged = checkpoint_lines[1].clone();
+    forged["checkpoint"]["sequence"] = json!(50);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&day).unwrap();
+    std::io::Write::write_all(&mut file, format!("{forged}\n").as_bytes()).unwrap();
+    drop(file);
+    let with_forged_line = verify_after(&harness, "").await;
+    assert_eq!(with_forged_line["intact"], true, "{with_forged_line}");
+    assert_eq!(with_forged_line["anchored_at"], 8, "{with_forged_line}");
+
+    // Cut back to 5, with the checkpoint at 8: the database alone is consistent again (its
+    // last checkpoint, at 5, leads on), but the daily files know the head at 8.
+    let chain = "(SELECT chain FROM audit_events WHERE chain <> 'control' LIMIT 1)";
+    let cut = verify_after(
+        &harness,
+        &format!(
+            "DELETE FROM audit_events WHERE chain = {chain} AND sequence > 5;
+             DELETE FROM audit_checkpoints WHERE chain = {chain} AND sequence > 5;"
+        ),
+    )
+    .await;
+    assert_eq!(cut["intact"], false, "{cut}");
+    assert_eq!(cut["broken_at"], 8, "{cut}");
+    assert_eq!(cut["checkpoints"], 1, "{cut}");
+    let problem = cut["problem"].as_str().unwrap();
+    assert!(
+        problem.contains("daily files") && problem.contains("cut"),
+        "{cut}"
+    );
 }
 
 #[tokio::test]
