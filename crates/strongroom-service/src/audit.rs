@@ -224,14 +224,15 @@ fn head_bytes(stored: &[u8]) -> [u8; 32] {
     head
 }
 
-/// The newest checkpoint of a chain in its daily files whose signature verifies; a directory
-/// that cannot be read is logged and checked without (the trail stays the record).
-fn newest_checkpoint_in_files(
+/// The checkpoints of a chain in its recent daily files whose signature verifies, by
+/// sequence; a directory that cannot be read is logged and checked without (the trail stays
+/// the record).
+fn checkpoints_in_files(
     log_dir: &std::path::Path,
     keys: &ChainKeys,
     chain_id: &str,
     public: &[u8],
-) -> Option<AuditCheckpointRow> {
+) -> Vec<AuditCheckpointRow> {
     let chain_name = keys.slug.as_deref().unwrap_or(CONTROL_CHAIN);
     let signed_here = |line: &crate::audit_log::CheckpointLine| {
         line.to_row().is_some_and(|row| {
@@ -239,11 +240,11 @@ fn newest_checkpoint_in_files(
             verify_signature(public, &message, &row.signature)
         })
     };
-    match crate::audit_log::newest_checkpoint(log_dir, chain_name, chain_id, signed_here) {
-        Ok(found) => found.and_then(|line| line.to_row()),
+    match crate::audit_log::recent_checkpoints(log_dir, chain_name, chain_id, signed_here) {
+        Ok(found) => found.iter().filter_map(|line| line.to_row()).collect(),
         Err(error) => {
             tracing::warn!(%error, chain = chain_name, "the daily audit files could not be read for their checkpoints");
-            None
+            Vec::new()
         }
     }
 }
@@ -256,7 +257,7 @@ struct CheckpointPages<'store> {
     page: std::collections::VecDeque<AuditCheckpointRow>,
     after: u64,
     exhausted: bool,
-    from_files: Option<AuditCheckpointRow>,
+    from_files: std::collections::VecDeque<AuditCheckpointRow>,
 }
 
 /// Where a checkpoint being checked came from.
@@ -270,7 +271,7 @@ impl<'store> CheckpointPages<'store> {
     fn new(
         store: &'store dyn AuditStore,
         chain: &'store str,
-        from_files: Option<AuditCheckpointRow>,
+        from_files: Vec<AuditCheckpointRow>,
     ) -> Self {
         Self {
             store,
@@ -278,7 +279,7 @@ impl<'store> CheckpointPages<'store> {
             page: Default::default(),
             after: 0,
             exhausted: false,
-            from_files,
+            from_files: from_files.into(),
         }
     }
 
@@ -291,10 +292,10 @@ impl<'store> CheckpointPages<'store> {
         let stored = self.next_stored_through(sequence)?;
         let from_files = self
             .from_files
-            .take_if(|checkpoint| checkpoint.sequence <= sequence);
+            .pop_front_if(|checkpoint| checkpoint.sequence <= sequence);
         Ok(match (stored, from_files) {
             (Some(stored), Some(from_files)) if from_files.sequence > stored.sequence => {
-                self.from_files = Some(from_files);
+                self.from_files.push_front(from_files);
                 Some((stored, CheckpointSource::AuditDatabase))
             }
             (stored, Some(from_files)) => {
@@ -809,10 +810,10 @@ impl Platform {
                 anchored_at: None,
             };
             let from_files = match &log_dir {
-                Some(log_dir) => newest_checkpoint_in_files(log_dir, &keys, &chain_id, &public),
-                None => None,
+                Some(log_dir) => checkpoints_in_files(log_dir, &keys, &chain_id, &public),
+                None => Vec::new(),
             };
-            report.anchored_at = from_files.as_ref().map(|checkpoint| checkpoint.sequence);
+            report.anchored_at = from_files.iter().map(|checkpoint| checkpoint.sequence).max();
             let broken = |report: &mut ChainReport, at: u64, problem: String| {
                 if report.broken_at.is_none() {
                     report.broken_at = Some(at);

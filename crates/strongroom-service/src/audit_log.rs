@@ -7,12 +7,12 @@
 //!
 //! Every signed checkpoint is written there too, as a `{"checkpoint": …}` line: a copy of the
 //! chain's head outside the audit database. A trail cut back there together with its
-//! checkpoints still falls short of the head in the files, which `audit verify` reads (the
-//! newest few files of the chain), and so does whoever the files were shipped to.
+//! checkpoints still falls short of the heads in the files, which `audit verify` reads (a
+//! week of the chain's newest files), and so does whoever the files were shipped to.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Sender, channel};
@@ -255,24 +255,22 @@ impl AuditLogWriter {
     }
 }
 
-/// How many of a chain's newest daily files are searched for its newest checkpoint: a chain
-/// that moved has one signed within a minute (or at the next start after a crash), so the
-/// newest file with events has one near its end; older files are not read, so a check stays
-/// quick on a chain with years of files written before checkpoints were.
-const CHECKPOINT_FILES_SEARCHED: usize = 3;
+/// How many of a chain's newest daily files verification reads for checkpoints: a week. Every
+/// checkpoint line there is checked, not only the newest: after a cut the server goes on
+/// from the cut and signs its new heads, so the newest line may vouch for the new branch
+/// while the lines before it still hold the heads that were cut away.
+const CHECKPOINT_DAYS_READ: usize = 7;
 
-/// Read backwards from a file's end, so the newest checkpoint is found without reading the day.
-const READ_BACK_BLOCK: u64 = 64 * 1024;
-
-/// The newest checkpoint of chain `chain_id` in its daily files under `dir/<chain_name>` that
-/// `verifies` (its signature): lines of another chain (a slug used again after its tenant was
-/// erased), damaged lines and lines whose signature fails are passed over.
-pub(crate) fn newest_checkpoint(
+/// Every checkpoint of chain `chain_id` in its newest daily files under `dir/<chain_name>` that
+/// `verifies` (its signature), by sequence, each distinct one once. Lines of another chain (a
+/// slug used again after its tenant was erased), damaged lines and lines whose signature fails
+/// are passed over.
+pub(crate) fn recent_checkpoints(
     dir: &Path,
     chain_name: &str,
     chain_id: &str,
     verifies: impl Fn(&CheckpointLine) -> bool,
-) -> std::io::Result<Option<CheckpointLine>> {
+) -> std::io::Result<Vec<CheckpointLine>> {
     let directory = dir.join(chain_name);
     let mut days: Vec<PathBuf> = match std::fs::read_dir(&directory) {
         Ok(entries) => entries
@@ -285,56 +283,33 @@ pub(crate) fn newest_checkpoint(
                     .is_some_and(|day| day.len() == 10)
             })
             .collect(),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(error) => return Err(error),
     };
     days.sort_unstable_by(|a, b| b.cmp(a));
-    for day in days.into_iter().take(CHECKPOINT_FILES_SEARCHED) {
-        let found = last_checkpoint_in(&day, |line| line.chain_id == chain_id && verifies(line))?;
-        if found.is_some() {
-            return Ok(found);
-        }
-    }
-    Ok(None)
-}
-
-/// The last checkpoint line of one file that `wanted` accepts, read a block at a time from the
-/// end.
-fn last_checkpoint_in(
-    path: &Path,
-    wanted: impl Fn(&CheckpointLine) -> bool,
-) -> std::io::Result<Option<CheckpointLine>> {
-    let mut file = File::open(path)?;
-    let mut end = file.metadata()?.len();
-    // The start of a line that began in an earlier block, read with the block after it.
-    let mut rest_of_line = Vec::new();
-    while end > 0 {
-        let start = end.saturating_sub(READ_BACK_BLOCK);
-        let mut block = vec![0u8; (end - start) as usize];
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut block)?;
-        block.extend_from_slice(&rest_of_line);
-        // Bytes before the block's first line break may continue a line of an earlier block.
-        let (rest_end, first_whole) = match (start, block.iter().position(|byte| *byte == b'\n')) {
-            (0, _) => (0, 0),
-            (_, Some(newline)) => (newline, newline + 1),
-            (_, None) => (block.len(), block.len()),
-        };
-        for line in block[first_whole..].split(|byte| *byte == b'\n').rev() {
+    let mut found = Vec::new();
+    for day in days.into_iter().take(CHECKPOINT_DAYS_READ) {
+        let mut file = std::io::BufReader::new(File::open(&day)?);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if file.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
             if !line.starts_with(CHECKPOINT_LINE_START) {
                 continue;
             }
-            if let Ok(parsed) = serde_json::from_slice::<CheckpointFileLine>(line)
-                && wanted(&parsed.checkpoint)
+            if let Ok(parsed) = serde_json::from_slice::<CheckpointFileLine>(&line)
+                && parsed.checkpoint.chain_id == chain_id
             {
-                return Ok(Some(parsed.checkpoint));
+                found.push(parsed.checkpoint);
             }
         }
-        block.truncate(rest_end);
-        rest_of_line = block;
-        end = start;
     }
-    Ok(None)
+    found.sort_by(|a, b| (a.sequence, &a.head).cmp(&(b.sequence, &b.head)));
+    found.dedup_by(|a, b| (a.sequence, &a.head, a.expiry) == (b.sequence, &b.head, b.expiry));
+    found.retain(|line| verifies(line));
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -359,52 +334,39 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_checkpoint_is_found_from_the_end_across_blocks_and_files() {
+    fn every_checkpoint_of_the_chain_in_the_newest_files_is_found_once() {
         let directory = tempfile::tempdir().unwrap();
         let chain_directory = directory.path().join("acme");
         std::fs::create_dir(&chain_directory).unwrap();
         let filler = format!("{{\"sequence\":1,\"event\":\"{}\"}}\n", "x".repeat(1000));
-        let mut older = checkpoint_line("t1", 3);
-        older.extend(filler.repeat(10).as_bytes());
-        std::fs::write(chain_directory.join("2026-11-25.jsonl"), &older).unwrap();
-        // Checkpoints far from the end, one across a block's edge, the newest wanted one
-        // followed by one of another chain, one the check refuses and a line cut short.
+        // Eight days, a checkpoint on each: the oldest is past the week read.
+        for day in 18..=25 {
+            let mut lines = filler.repeat(3).into_bytes();
+            lines.extend(checkpoint_line("t1", day));
+            std::fs::write(chain_directory.join(format!("2026-11-{day}.jsonl")), lines).unwrap();
+        }
+        // The newest day: a checkpoint of a cut-back branch after higher ones, one written
+        // twice, one of another chain, one the check refuses and a line cut short.
         let mut newest = Vec::new();
-        for sequence in 10..20 {
+        for sequence in [40, 50, 50, 30] {
             newest.extend(checkpoint_line("t1", sequence));
-            newest.extend(filler.repeat(20).as_bytes());
+            newest.extend(filler.as_bytes());
         }
-        newest.extend(checkpoint_line("t1", 20));
-        newest.extend(checkpoint_line("t2", 30));
-        newest.extend(checkpoint_line("t1", 31));
-        newest.extend(&checkpoint_line("t1", 40)[..50]);
-        assert!(newest.len() as u64 > 3 * READ_BACK_BLOCK);
+        newest.extend(checkpoint_line("t2", 60));
+        newest.extend(checkpoint_line("t1", 99));
+        newest.extend(&checkpoint_line("t1", 70)[..50]);
         std::fs::write(chain_directory.join("2026-11-26.jsonl"), &newest).unwrap();
-        let found = |refused: u64| {
-            newest_checkpoint(directory.path(), "acme", "t1", |line| {
-                line.sequence != refused
-            })
-            .unwrap()
-            .map(|line| line.sequence)
-        };
-        assert_eq!(found(31), Some(20));
-        assert_eq!(found(0), Some(31));
-        // Only a refused line in the last blocks: the search goes on back through blocks.
-        let mut search_back = Vec::new();
-        for sequence in 10..20 {
-            search_back.extend(checkpoint_line("t1", sequence));
-            search_back.extend(filler.repeat(20).as_bytes());
-        }
-        search_back.extend(checkpoint_line("t1", 99));
-        search_back.extend(filler.repeat(200).as_bytes());
-        std::fs::write(chain_directory.join("2026-11-26.jsonl"), &search_back).unwrap();
-        assert_eq!(found(99), Some(19));
-        // A newest file without any: the day before's.
-        std::fs::write(chain_directory.join("2026-11-26.jsonl"), filler.repeat(100)).unwrap();
-        assert_eq!(found(0), Some(3));
-        assert_eq!(
-            newest_checkpoint(directory.path(), "globex", "t1", |_| true).unwrap(),
-            None
+        let sequences: Vec<u64> =
+            recent_checkpoints(directory.path(), "acme", "t1", |line| line.sequence != 99)
+                .unwrap()
+                .into_iter()
+                .map(|line| line.sequence)
+                .collect();
+        assert_eq!(sequences, [20, 21, 22, 23, 24, 25, 30, 40, 50]);
+        assert!(
+            recent_checkpoints(directory.path(), "globex", "t1", |_| true)
+                .unwrap()
+                .is_empty()
         );
     }
 

@@ -77,6 +77,81 @@ async fn the_cli_verifies_the_trail_and_finds_an_event_changed_on_disk() {
     );
 }
 
+/// A trail cut back on disk together with the checkpoints that signed its end: the server,
+/// restarted, goes on from the cut and signs its new heads, so the database alone looks whole;
+/// the heads signed before the cut are still in the daily files, and `audit verify` finds the
+/// trail falls short of them.
+#[tokio::test]
+async fn a_trail_cut_back_with_its_checkpoints_is_caught_by_the_heads_in_the_daily_files() {
+    let mut server = TestServer::start();
+    let token = server.tenant_with_token("acme");
+    let collections = server.public_url("/v1/tenants/acme/collections");
+    for _ in 0..6 {
+        let listed = server.get_json(&collections, &token).await;
+        assert!(listed["collections"].is_array(), "{listed}");
+    }
+    // The stop signs every head that moved and writes it to the daily files.
+    server.stop().await;
+    let connection = rusqlite::Connection::open(server.data_dir().join("audit.db")).unwrap();
+    let chain = "(SELECT chain FROM audit_events WHERE chain <> 'control' LIMIT 1)";
+    let (last, signed): (i64, i64) = connection
+        .query_row(
+            &format!(
+                "SELECT (SELECT max(sequence) FROM audit_events WHERE chain = {chain}),
+                        (SELECT max(sequence) FROM audit_checkpoints WHERE chain = {chain})"
+            ),
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(last, signed, "the stop signed the head");
+    let signed = signed as u64;
+    connection
+        .execute_batch(&format!(
+            "DELETE FROM audit_events WHERE chain = {chain} AND sequence > 3;
+             DELETE FROM audit_checkpoints WHERE chain = {chain} AND sequence > 3;"
+        ))
+        .unwrap();
+    drop(connection);
+
+    server.spawn().unwrap();
+    let listed = server.get_json(&collections, &token).await;
+    assert!(listed["collections"].is_array(), "{listed}");
+    // The new branch's head is signed and written after the old heads.
+    server.stop().await;
+    let day_files = server.data_dir().join("audit-logs/acme");
+    let lines: String = std::fs::read_dir(&day_files)
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    let signed_sequences: Vec<u64> = lines
+        .lines()
+        .filter(|line| line.starts_with("{\"checkpoint\":"))
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["checkpoint"]["sequence"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    // (The minute's first tick may sign the cut head, 3, before the request moves it to 4.)
+    assert_eq!(signed_sequences.first(), Some(&signed), "{lines}");
+    assert_eq!(signed_sequences.last(), Some(&4), "{lines}");
+
+    server.spawn().unwrap();
+    let verified = server.cli(&["audit", "verify", "--tenant", "acme"]);
+    assert!(!verified.status.success(), "a cut trail fails the command");
+    let printed: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    let report = &printed["chains"][0];
+    assert_eq!(report["intact"], false, "{printed}");
+    assert_eq!(report["broken_at"], signed, "{printed}");
+    assert_eq!(report["anchored_at"], signed, "{printed}");
+    assert!(
+        report["problem"].as_str().unwrap().contains("daily files"),
+        "{printed}"
+    );
+    server.stop().await;
+}
+
 /// Heads are signed every `checkpoint_every_events` events, without waiting for the minute.
 #[tokio::test]
 async fn a_busy_trail_is_signed_every_n_events_before_its_minute_is_over() {
@@ -121,20 +196,41 @@ async fn the_daily_files_hold_every_event_once_the_server_stops() {
             .unwrap();
     }
     server.stop().await;
-    let events: i64 = rusqlite::Connection::open(server.data_dir().join("audit.db"))
-        .unwrap()
-        .query_row(
-            "SELECT count(*) FROM audit_events WHERE chain <> 'control'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-    let lines: usize = crate::server::walk(&server.data_dir().join("audit-logs/acme"))
+    let (events, checkpoints): (i64, i64) =
+        rusqlite::Connection::open(server.data_dir().join("audit.db"))
+            .unwrap()
+            .query_row(
+                "SELECT (SELECT count(*) FROM audit_events WHERE chain <> 'control'),
+                        (SELECT count(*) FROM audit_checkpoints WHERE chain <> 'control')",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+    let lines: Vec<String> = crate::server::walk(&server.data_dir().join("audit-logs/acme"))
         .iter()
-        .map(|file| std::fs::read_to_string(file).unwrap().lines().count())
-        .sum();
+        .flat_map(|file| {
+            std::fs::read_to_string(file)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let checkpoint_lines = lines
+        .iter()
+        .filter(|line| line.starts_with("{\"checkpoint\":"))
+        .count();
     assert!(events >= 20, "{events}");
-    assert_eq!(lines as i64, events, "one line per event of acme's chain");
+    assert!(checkpoints >= 1, "the stop signs the head");
+    assert_eq!(
+        (lines.len() - checkpoint_lines) as i64,
+        events,
+        "one line per event of acme's chain"
+    );
+    assert_eq!(
+        checkpoint_lines as i64, checkpoints,
+        "one line per signed checkpoint of acme's chain"
+    );
 }
 
 /// Requests hyper refuses itself (a malformed request line, headers too large) never reach a
