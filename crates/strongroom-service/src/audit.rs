@@ -290,9 +290,10 @@ impl<'store> CheckpointPages<'store> {
         sequence: u64,
     ) -> Result<Option<(AuditCheckpointRow, CheckpointSource)>, StorageError> {
         let stored = self.next_stored_through(sequence)?;
-        let from_files = self
-            .from_files
-            .pop_front_if(|checkpoint| checkpoint.sequence <= sequence);
+        let from_files = match self.from_files.front() {
+            Some(checkpoint) if checkpoint.sequence <= sequence => self.from_files.pop_front(),
+            _ => None,
+        };
         Ok(match (stored, from_files) {
             (Some(stored), Some(from_files)) if from_files.sequence > stored.sequence => {
                 self.from_files.push_front(from_files);
