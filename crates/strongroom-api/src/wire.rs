@@ -62,6 +62,9 @@ pub struct TenantList {
 pub struct CreateTokenRequest {
     #[schema(example = "ci")]
     pub name: String,
+    /// `records:read`, `records:write`, `documents:read`, `documents:write`, `audit:read` (the
+    /// trail, its checkpoints and public key, for a log collector); only scopes the creator
+    /// holds as permissions.
     #[schema(example = json!(["records:read", "records:write"]))]
     pub scopes: Vec<String>,
     /// Optional expiry, RFC 3339.

@@ -7,14 +7,18 @@ pub enum Scope {
     RecordsWrite,
     DocumentsRead,
     DocumentsWrite,
+    /// Reading the tenant's audit trail, its checkpoints and the key that signs them, so a
+    /// log collector can fetch and check the trail; changing its retention stays with users.
+    AuditRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Scope::RecordsRead,
         Scope::RecordsWrite,
         Scope::DocumentsRead,
         Scope::DocumentsWrite,
+        Scope::AuditRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -23,6 +27,7 @@ impl Scope {
             Scope::RecordsWrite => "records:write",
             Scope::DocumentsRead => "documents:read",
             Scope::DocumentsWrite => "documents:write",
+            Scope::AuditRead => "audit:read",
         }
     }
 

@@ -7,7 +7,7 @@
 
 use crate::platform::{Platform, blocking};
 use crate::sealing::TenantRuntime;
-use crate::tenants::TokenPrincipal;
+use crate::tenants::{Need, TokenPrincipal};
 use crate::users::invalid_parameter;
 use crate::{SecurityEventKind, ServiceError, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -731,8 +731,7 @@ impl Platform {
         principal: &TokenPrincipal,
         slug: &str,
     ) -> Result<String, ServiceError> {
-        self.authorize_user(principal, slug, Permission::AuditRead)
-            .await?;
+        self.authorize(principal, slug, Need::audit_read()).await?;
         Ok(self.audit_public_key_hex())
     }
 
@@ -949,16 +948,15 @@ impl Platform {
         .await
     }
 
-    /// A tenant's trail for its users with `audit:read`, newest first.
+    /// A tenant's trail for its users with `audit:read` (and API tokens with that scope),
+    /// newest first.
     pub async fn tenant_audit(
         &self,
         principal: &TokenPrincipal,
         slug: &str,
         filter: AuditFilter,
     ) -> Result<Vec<AuditEventView>, ServiceError> {
-        let (runtime, _) = self
-            .authorize_user(principal, slug, Permission::AuditRead)
-            .await?;
+        let runtime = self.authorize(principal, slug, Need::audit_read()).await?;
         self.list_audit(self.chain_keys_of(Some(&runtime)), filter)
             .await
     }
@@ -972,9 +970,7 @@ impl Platform {
         after: u64,
         limit: u32,
     ) -> Result<Vec<CheckpointView>, ServiceError> {
-        let (runtime, _) = self
-            .authorize_user(principal, slug, Permission::AuditRead)
-            .await?;
+        let runtime = self.authorize(principal, slug, Need::audit_read()).await?;
         let audit = self.audit_store.clone();
         let chain = runtime.id.clone();
         let rows = blocking(move || Ok(audit.checkpoints_after(&chain, after, limit)?)).await?;

@@ -96,6 +96,11 @@ impl<'a> Need<'a> {
         }
     }
 
+    /// The tenant's audit trail: users need `audit:read`, API tokens the scope of that name.
+    pub fn audit_read() -> Self {
+        Self::of(Scope::AuditRead, Resource::Tenant)
+    }
+
     /// Somewhere in the tenant: opens a listing (each entry is then checked with
     /// `TokenPrincipal::may`) or a lookup whose resource is known only later.
     pub fn somewhere(scope: Scope) -> Self {
@@ -108,6 +113,7 @@ impl<'a> Need<'a> {
             Scope::RecordsWrite => Permission::RecordsWrite,
             Scope::DocumentsRead => Permission::DocumentsRead,
             Scope::DocumentsWrite => Permission::DocumentsWrite,
+            Scope::AuditRead => Permission::AuditRead,
         };
         Need {
             scope,
@@ -540,7 +546,8 @@ impl Platform {
     }
 
     /// The same decision for tenant-wide permissions (users, policy, …), which only signed-in
-    /// users can hold: API tokens carry data scopes only.
+    /// users can hold: API tokens carry data scopes only (and `audit:read`, which routes that
+    /// only read the trail check with [`Platform::authorize`]).
     pub(crate) async fn authorize_user(
         &self,
         principal: &TokenPrincipal,

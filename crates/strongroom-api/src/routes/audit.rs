@@ -1,5 +1,5 @@
-//! Reading and checking the audit trail: a tenant's own trail for its users with `audit:read`,
-//! every chain and the verification for operators.
+//! Reading and checking the audit trail: a tenant's own trail for its users with `audit:read`
+//! (and API tokens with that scope), every chain and the verification for operators.
 
 use crate::AppState;
 use crate::extract::{OperatorCaller, PathParams, QueryPairs, TenantCaller};

@@ -217,6 +217,7 @@ async fn every_request_is_recorded_with_actor_address_action_and_outcome_and_no_
         .public(Request::get("/v1/tenants/acme/audit").token(&token))
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.body["code"], "missing_scope", "{}", refused.body);
 
     // No secret in any event, and nothing personal or of the content in plaintext on disk.
     let everything = trail(&harness, &owner, "?limit=1000").await;
@@ -587,6 +588,91 @@ async fn a_trail_cut_back_with_its_checkpoints_falls_short_of_the_head_in_the_da
     assert!(
         problem.contains("daily files") && problem.contains("cut"),
         "{cut}"
+    );
+}
+
+/// A log collector's API token with the `audit:read` scope reads the trail, its checkpoints and
+/// the public key, and nothing else; only an admin who holds `audit:read` can create one.
+#[tokio::test]
+async fn an_audit_read_token_reads_the_trail_and_nothing_else() {
+    let harness = Harness::new().await;
+    harness.tenant_with_token("acme", &["records:read"]).await;
+    let owner = first_owner_of_acme(&harness).await;
+    let admin =
+        crate::users::session_with_role(&harness, &owner, "adam@example.com", "admin").await;
+    let mint = |session: &str| {
+        harness.public(
+            Request::post("/v1/tenants/acme/tokens")
+                .token(session)
+                .json(json!({"name": "siem", "scopes": ["audit:read"]})),
+        )
+    };
+    let by_admin = mint(&admin).await;
+    assert_eq!(by_admin.status, StatusCode::FORBIDDEN, "{}", by_admin.body);
+    assert_eq!(by_admin.body["code"], "missing_permission");
+    let minted = mint(&owner).await;
+    assert_eq!(minted.status, StatusCode::CREATED, "{}", minted.body);
+    assert_eq!(minted.body["scopes"], json!(["audit:read"]));
+    let collector = minted.body["token"].as_str().unwrap().to_owned();
+
+    let page = harness
+        .public(Request::get("/v1/tenants/acme/audit?limit=5").token(&collector))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(page.body["events"].as_array().unwrap().len(), 5);
+    harness.platform.sign_audit_checkpoints().await.unwrap();
+    let checkpoints = harness
+        .public(Request::get("/v1/tenants/acme/audit/checkpoints").token(&collector))
+        .await;
+    assert_eq!(checkpoints.status, StatusCode::OK, "{}", checkpoints.body);
+    assert!(
+        !checkpoints.body["checkpoints"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let key = harness
+        .public(Request::get("/v1/tenants/acme/audit/public-key").token(&collector))
+        .await;
+    assert_eq!(key.status, StatusCode::OK, "{}", key.body);
+
+    // Nothing else: not the retention (users only), not data, not the security policy.
+    for (request, code) in [
+        (
+            Request::put("/v1/tenants/acme/policy/audit-retention")
+                .token(&collector)
+                .json(json!({"days": 30})),
+            "missing_permission",
+        ),
+        (
+            Request::get("/v1/tenants/acme/policy/audit-retention").token(&collector),
+            "missing_permission",
+        ),
+        (
+            Request::get("/v1/tenants/acme/security-events").token(&collector),
+            "missing_permission",
+        ),
+        (
+            Request::get("/v1/tenants/acme/collections").token(&collector),
+            "missing_scope",
+        ),
+    ] {
+        let refused = harness.public(request).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+        assert_eq!(refused.body["code"], code, "{}", refused.body);
+    }
+    let retention = harness
+        .public(Request::get("/v1/tenants/acme/policy/audit-retention").token(&owner))
+        .await;
+    assert_eq!(retention.body["days"], 400, "unchanged");
+
+    // Its reads are in the trail under its own name, like any caller's.
+    let token_id = minted.body["id"].as_str().unwrap();
+    let own = trail(&harness, &owner, &format!("?actor={token_id}&limit=50")).await;
+    assert!(
+        own.iter()
+            .any(|event| event["event"]["action"] == "tenant_audit"),
+        "{own:?}"
     );
 }
 

@@ -235,6 +235,10 @@ async fn operators_enrol_with_totp_retire_the_bootstrap_token_and_reach_data_onl
             grant_request("ticket 4711: export fails", json!(["records:read"]), 1441),
             "duration_minutes",
         ),
+        (
+            grant_request("ticket 4711: export fails", json!(["audit:read"]), 60),
+            "scopes",
+        ),
     ] {
         let (status, body) = admin_json(&harness, request).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");

@@ -127,19 +127,8 @@ async fn admins_configure_providers_with_sealed_secrets_and_can_make_sso_mandato
 
     // An admin (not an owner) may not hand out rights they lack, nor let a provider sign in
     // as existing users.
-    let admin_user =
-        harness
-            .public(Request::post("/v1/tenants/acme/users").token(&owner).json(
-                json!({"email": "adam@example.com", "display_name": "Adam", "roles": ["admin"]}),
-            ))
-            .await;
-    let admin = crate::users::activated_session(
-        &harness,
-        "adam@example.com",
-        admin_user.body["one_time_password"].as_str().unwrap(),
-        "adam's fine long passphrase",
-    )
-    .await;
+    let admin =
+        crate::users::session_with_role(&harness, &owner, "adam@example.com", "admin").await;
     for (body, mentioned) in [
         (with("role", json!("auditor")), "audit:read"),
         (with("link_existing_users", json!(true)), "owner"),

@@ -48,6 +48,31 @@ pub(crate) async fn activated_session(
     session
 }
 
+/// A new user of acme with one built-in `role`, created by `owner`, signed in with its
+/// one-time password changed to "<role>'s long passphrase": their session token.
+pub(crate) async fn session_with_role(
+    harness: &Harness,
+    owner: &str,
+    email: &str,
+    role: &str,
+) -> String {
+    let created = harness
+        .public(
+            Request::post("/v1/tenants/acme/users")
+                .token(owner)
+                .json(json!({"email": email, "display_name": role, "roles": [role]})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    activated_session(
+        harness,
+        email,
+        created.body["one_time_password"].as_str().unwrap(),
+        &format!("{role}'s long passphrase"),
+    )
+    .await
+}
+
 /// Acme's first user, created by the operator (so an owner), with the one-time password
 /// changed to "a fine long passphrase": a fresh session token.
 pub(crate) async fn first_owner_of_acme(harness: &Harness) -> String {
@@ -1216,14 +1241,8 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
     .await;
     let mut sessions = vec![("owner", owner.clone())];
     for role in ["admin", "member", "viewer", "auditor"] {
-        let user = harness.public(Request::post("/v1/tenants/acme/users").token(&owner).json(json!({"email": format!("{role}@example.com"), "display_name": role, "roles": [role]}))).await;
-        let session = activated_session(
-            &harness,
-            &format!("{role}@example.com"),
-            user.body["one_time_password"].as_str().unwrap(),
-            &format!("{role}'s long passphrase"),
-        )
-        .await;
+        let session =
+            session_with_role(&harness, &owner, &format!("{role}@example.com"), role).await;
         sessions.push((role, session));
     }
     // (method, path, permission needed, body). "signed-in" routes need a session only; "public" none.
