@@ -344,7 +344,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::LoginFailed => {
                 ApiError::new(ErrorCode::Unauthenticated, error.to_string())
             }
-            ServiceError::MissingPermission(_) => {
+            ServiceError::MissingPermission(_) | ServiceError::SignedInUserNeeded(_) => {
                 ApiError::new(ErrorCode::MissingPermission, error.to_string())
             }
             ServiceError::PasswordChangeRequired => {

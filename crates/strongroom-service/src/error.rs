@@ -27,6 +27,13 @@ pub enum ServiceError {
     MissingScope(Scope),
     #[error("the {0} permission is needed for this")]
     MissingPermission(&'static str),
+    /// A tenant-wide action asked with an API token, which never carries it (even an
+    /// `audit:read` token only reads the trail).
+    #[error(
+        "only a signed-in user{} may do this; API tokens cannot",
+        .0.map(|permission| format!(" with the {permission} permission")).unwrap_or_default()
+    )]
+    SignedInUserNeeded(Option<&'static str>),
     #[error(
         "change your one-time or expired password first (POST /v1/tenants/{{slug}}/me/password)"
     )]

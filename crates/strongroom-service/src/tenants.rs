@@ -556,7 +556,7 @@ impl Platform {
     ) -> Result<(Arc<TenantRuntime>, SessionUser), ServiceError> {
         let Some(user) = principal.user.clone() else {
             self.tenant_for(principal, slug).await?;
-            return Err(ServiceError::MissingPermission(permission.as_str()));
+            return Err(ServiceError::SignedInUserNeeded(Some(permission.as_str())));
         };
         let runtime = self.tenant_for(principal, slug).await?;
         user.check_gates()?;

@@ -478,7 +478,7 @@ impl Platform {
         let user = principal
             .user
             .clone()
-            .ok_or(ServiceError::MissingPermission("a signed-in user"))?;
+            .ok_or(ServiceError::SignedInUserNeeded(None))?;
         Ok((self.tenant_for(principal, slug).await?, user))
     }
 }

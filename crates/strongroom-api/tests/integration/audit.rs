@@ -661,6 +661,21 @@ async fn an_audit_read_token_reads_the_trail_and_nothing_else() {
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
         assert_eq!(refused.body["code"], code, "{}", refused.body);
     }
+    let refused = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/audit-retention")
+                .token(&collector)
+                .json(json!({"days": 30})),
+        )
+        .await;
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only a signed-in user with the audit:read permission"),
+        "a token with the audit:read scope is told why it is not enough: {}",
+        refused.body
+    );
     let retention = harness
         .public(Request::get("/v1/tenants/acme/policy/audit-retention").token(&owner))
         .await;
