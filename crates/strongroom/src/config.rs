@@ -97,6 +97,10 @@ pub struct AuditConfig {
     /// Each chain's head is signed every minute, and also after this many events (of all
     /// chains together), so a busy trail does not go long unsigned.
     pub checkpoint_every_events: u64,
+    /// The server checks every chain (as `strongroom audit verify` does) when it starts and
+    /// then every this many hours, so tampering raises `audit_verify_failed` to the tenant's
+    /// alert channels without anyone asking; 0 checks only on demand.
+    pub verify_every_hours: u32,
     /// Where the daily JSON-lines files go (one directory per tenant and `control`); default
     /// `<data_dir>/audit-logs`. They hold no plaintext personal data.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -234,6 +238,7 @@ impl Default for AuditConfig {
         Self {
             retention_days: 400,
             checkpoint_every_events: 10_000,
+            verify_every_hours: 24,
             log_dir: None,
         }
     }
@@ -509,6 +514,9 @@ impl Config {
         if !(1..=1_000_000).contains(&self.audit.checkpoint_every_events) {
             bail!("audit.checkpoint_every_events must be from 1 to 1000000");
         }
+        if self.audit.verify_every_hours > 24 * 366 {
+            bail!("audit.verify_every_hours must be from 0 (only on demand) to 8784 (a year)");
+        }
         if self.limits.connections_max == 0 {
             bail!("limits.connections_max must be at least 1");
         }
@@ -586,6 +594,15 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("audit.checkpoint_every_events")
+        );
+        let mut rarely = Config::default();
+        rarely.audit.verify_every_hours = 24 * 367;
+        assert!(
+            rarely
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("audit.verify_every_hours")
         );
     }
 }

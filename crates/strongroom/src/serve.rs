@@ -199,6 +199,31 @@ pub async fn run_with_audit_store(
         }
     });
 
+    if config.audit.verify_every_hours > 0 {
+        let verifying = platform.clone();
+        let period = Duration::from_secs(u64::from(config.audit.verify_every_hours) * 3600);
+        tokio::spawn(async move {
+            // The first tick is at once: a trail changed while the server was down is found
+            // when it starts, not a day later.
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match verifying.verify_audit(None).await {
+                    Ok(reports) => {
+                        let broken = reports
+                            .iter()
+                            .filter(|report| report.broken_at.is_some())
+                            .count();
+                        // Each broken chain is already a security event of its tenant.
+                        tracing::info!(chains = reports.len(), broken, "audit chains verified");
+                    }
+                    Err(error) => tracing::error!(%error, "the audit chains could not be verified"),
+                }
+            }
+        });
+    }
+
     let (shutdown_sender, shutdown) = watch::channel(false);
     let public_task = tokio::spawn(serve_listener(
         Listening {
