@@ -403,26 +403,37 @@ async fn audit_request(state: AuditState, mut request: Request, next: Option<Nex
         };
     }
     match counted {
-        Some(record) => response.map(|body| {
-            // The length the answer's header promises: hyper stops at it without polling a
-            // streamed body to its end.
-            Body::new(crate::cut_short::CountedBody::new(
-                body,
-                bytes_sent,
-                record_cut_short(state.platform.clone(), record),
-            ))
-        }),
+        Some(record) => {
+            let download = response
+                .extensions()
+                .get::<strongroom_service::CountedDownload>()
+                .cloned();
+            response.map(|body| {
+                // The length the answer's header promises: hyper stops at it without polling a
+                // streamed body to its end.
+                Body::new(crate::cut_short::CountedBody::new(
+                    body,
+                    bytes_sent,
+                    record_cut_short(state.platform.clone(), record, download),
+                ))
+            })
+        }
         None => response,
     }
 }
 
 /// What records a body stopped before its end: a second event of its request, in the
-/// background, since the answer is already on its way.
+/// background, since the answer is already on its way; and for a download counted against
+/// the caller's thresholds, takes back the bytes it did not send.
 fn record_cut_short(
     platform: Arc<Platform>,
     outcome: AuditRecord,
+    download: Option<strongroom_service::CountedDownload>,
 ) -> Box<dyn FnOnce(u64, crate::cut_short::CutShort) + Send + Sync> {
     Box::new(move |sent, why| {
+        if let (Some(download), Some(length)) = (download, outcome.bytes_sent) {
+            platform.refund_download(download, length.saturating_sub(sent));
+        }
         platform.audit_in_background(AuditRecord {
             phase: "cut_short",
             outcome: match why {

@@ -769,17 +769,32 @@ impl Platform {
     /// download cut short). Counted with the security events' recordings, so the shutdown
     /// waits for it before the last checkpoints.
     pub fn audit_in_background(&self, record: AuditRecord) {
+        self.after_the_answer(
+            "an event recorded in the background",
+            move |platform| async move { platform.audit(record).await.map(|_| ()) },
+        );
+    }
+
+    /// Runs `work` for an answer already on its way, counted with the security events'
+    /// recordings so the shutdown waits for it; a failure is logged as `what`'s.
+    pub(crate) fn after_the_answer<Work>(
+        &self,
+        what: &'static str,
+        work: impl FnOnce(std::sync::Arc<Platform>) -> Work + Send + 'static,
+    ) where
+        Work: std::future::Future<Output = Result<(), ServiceError>> + Send,
+    {
         let platform = self.security.platform();
         let started = self.security.in_background(async move {
             let Some(platform) = platform.upgrade() else {
                 return;
             };
-            if let Err(error) = platform.audit(record).await {
-                tracing::warn!(%error, "an event recorded in the background could not be written");
+            if let Err(error) = work(platform).await {
+                tracing::warn!(%error, "{what} failed");
             }
         });
         if !started {
-            tracing::warn!("an event after the runtime stopped is not recorded");
+            tracing::warn!("{what} after the runtime stopped did not run");
         }
     }
 

@@ -15,6 +15,14 @@ use strongroom_domain::{BuiltinRole, Permission};
 use strongroom_storage::DownloadToCount;
 
 const SETTING: &str = "download-limits";
+
+/// A download counted against its caller's thresholds: where, to take back bytes never sent.
+#[derive(Debug, Clone)]
+pub struct CountedDownload {
+    tenant_id: String,
+    caller: String,
+    window_start: i64,
+}
 const WINDOW_MINUTES_MAX: u32 = 7 * 24 * 60;
 
 /// Limits for one kind of caller; `None` is no limit.
@@ -151,7 +159,8 @@ impl Platform {
 
     /// Counts a download of `bytes` of `content` (a document version's ETag) before it is
     /// sent, or refuses it with 429. A range of content the caller already downloaded in the
-    /// window counts its bytes but no further file.
+    /// window counts its bytes but no further file. Answers what was counted, when limits
+    /// apply, so bytes never sent can be taken back ([`Platform::refund_download`]).
     pub async fn count_download(
         &self,
         principal: &TokenPrincipal,
@@ -159,13 +168,13 @@ impl Platform {
         content: &str,
         ranged: bool,
         bytes: u64,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Option<CountedDownload>, ServiceError> {
         let runtime = self.tenant_for(principal, slug).await?;
         let context = TenantContext::of(&runtime);
         let limits = self.observe(&context, load(&context))?;
         let allowance = limits.allowance(principal.user.as_ref().map(|user| user.roles.as_str()));
         if allowance == Allowance::default() {
-            return Ok(());
+            return Ok(None);
         }
         let window_micros = i64::from(limits.window_minutes) * 60 * 1_000_000;
         let now = self.clock.now().unix_micros();
@@ -184,7 +193,11 @@ impl Platform {
             })
             .await?;
         if counted {
-            return Ok(());
+            return Ok(Some(CountedDownload {
+                tenant_id: context.tenant_id.clone(),
+                caller,
+                window_start,
+            }));
         }
         self.security.raise(
             SecurityEventKind::DownloadLimitReached,
@@ -197,6 +210,27 @@ impl Platform {
         Err(ServiceError::DownloadLimit {
             retry_after_seconds: (window_start + window_micros - now + 999_999) / 1_000_000,
         })
+    }
+
+    /// Takes back the `unsent` bytes of a counted download that stopped before its end (the
+    /// client went away, or reading failed half-way), so a caller on a poor connection who
+    /// resumes with a range is counted for what reached them. The file stays counted, and a
+    /// block stays until its window ends or an admin lifts it. In the background: the answer
+    /// is already gone; the shutdown waits for it.
+    pub fn refund_download(&self, counted: CountedDownload, unsent: u64) {
+        self.after_the_answer(
+            "taking back the unsent bytes of a download cut short",
+            move |platform| async move {
+                let Some(runtime) = platform.tenant_by_id(&counted.tenant_id).await? else {
+                    return Ok(());
+                };
+                runtime
+                    .store
+                    .uncount_download_bytes(&counted.caller, counted.window_start, unsent)
+                    .await?;
+                Ok(())
+            },
+        );
     }
 
     /// Lifts a user's or an API token's download block (users:manage).

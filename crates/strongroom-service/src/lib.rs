@@ -50,7 +50,7 @@ pub use audit::{
 pub use audit_retention::AuditRetention;
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use documents::{ContentStream, DocumentContent, DocumentLimits, PurgeReport};
-pub use download_limits::{Allowance, DownloadLimits};
+pub use download_limits::{Allowance, CountedDownload, DownloadLimits};
 pub use email::SmtpOptions;
 pub use error::ServiceError;
 pub use journal::JournalChange;

@@ -332,6 +332,15 @@ pub trait TenantStore: Send + Sync {
     fn count_download(&self, download: DownloadToCount) -> PendingWrite<(DownloadCount, bool)>;
     /// Forgets every count of `caller`; answers how many windows were dropped.
     fn reset_downloads(&self, caller: &str) -> PendingWrite<u64>;
+    /// Takes `bytes` back from `caller`'s count in the window starting at `window_start` (a
+    /// download that stopped before its end); never below zero, nothing for a window already
+    /// dropped, and the file and any block stay.
+    fn uncount_download_bytes(
+        &self,
+        caller: &str,
+        window_start: i64,
+        bytes: u64,
+    ) -> PendingWrite<()>;
     fn clear_login_failures(&self, user_id: &str) -> PendingWrite<()>;
     /// Tenant settings such as the security policy: sealed values by name, journaled.
     fn put_setting(&self, name: &str, sealed: Vec<u8>, journal: JournalSealer) -> PendingWrite<()>;

@@ -130,7 +130,7 @@ pub async fn get_document(
             .await?;
     }
     // Counted once, for what is sent; HEAD sends nothing.
-    if method != axum::http::Method::HEAD {
+    let counted = if method != axum::http::Method::HEAD {
         state
             .platform
             .count_download(
@@ -140,9 +140,16 @@ pub async fn get_document(
                 content.range.is_some(),
                 content.length,
             )
-            .await?;
-    }
+            .await?
+    } else {
+        None
+    };
     let mut response = Response::new(Body::from_stream(content.body));
+    // Bytes the body does not get to send are taken back from the count (the audit layer's
+    // counting body knows how far it got).
+    if let Some(counted) = counted {
+        response.extensions_mut().insert(counted);
+    }
     let response_headers = response.headers_mut();
     response_headers.insert(
         header::CONTENT_TYPE,

@@ -284,3 +284,60 @@ async fn ranges_of_one_document_count_as_one_file_and_their_bytes() {
         "past the limit the caller is blocked, even for more of what it had"
     );
 }
+
+/// A download that breaks off after its first chunk counts the bytes it sent, not its size: a
+/// caller whose download failed half-way is not blocked for bytes that never reached them.
+#[tokio::test]
+async fn a_download_cut_short_counts_only_the_bytes_it_sent() {
+    let harness = Harness::new().await;
+    let token = harness
+        .tenant_with_token("acme", &["documents:read", "documents:write"])
+        .await;
+    let owner = first_owner_of_acme(&harness).await;
+    let content: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
+    let stored = harness
+        .public(
+            Request::put("/v1/tenants/acme/documents/big.bin")
+                .token(&token)
+                .raw("application/octet-stream", content),
+        )
+        .await;
+    assert!(stored.status.is_success(), "{}", stored.body);
+    let set = harness
+        .public(
+            Request::put("/v1/tenants/acme/policy/downloads")
+                .token(&owner)
+                .json(json!({"window_minutes": 60, "default": {"bytes_max": 400_000}})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+
+    // The second chunk damaged: the answer has begun when the reader finds it.
+    let blob = crate::harness::files_under(&harness.tenant_dir("acme").await.join("blobs"))
+        .into_iter()
+        .next()
+        .expect("the document's blob");
+    let original = std::fs::read(&blob).unwrap();
+    let mut damaged = original.clone();
+    damaged[28 + 65_536 + 28 + 100] ^= 0xff;
+    std::fs::write(&blob, &damaged).unwrap();
+    let download =
+        || harness.public(Request::get("/v1/tenants/acme/documents/big.bin").token(&token));
+    let broken = download().await;
+    assert_eq!(broken.status, StatusCode::OK);
+    assert!(broken.body_failed.is_some(), "the body breaks off");
+    // The refund runs in the background, counted with the security events' recordings.
+    harness.platform.security.recorded().await;
+    std::fs::write(&blob, &original).unwrap();
+
+    // 65,536 bytes sent and 300,000 more fit in 400,000; the whole size twice would not.
+    let whole = download().await;
+    assert_eq!(whole.status, StatusCode::OK, "{}", whole.body);
+    assert!(whole.body_failed.is_none());
+    let refused = download().await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the limit still holds"
+    );
+}

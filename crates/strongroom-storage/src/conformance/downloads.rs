@@ -1,6 +1,6 @@
 //! Download counts in the tenant-store suite.
 
-use crate::DownloadToCount;
+use crate::{DownloadCount, DownloadToCount};
 
 /// A whole download of `content` by `caller`, with no limits.
 fn download(caller: &str, window_start: i64, content: &str, bytes: u64) -> DownloadToCount {
@@ -133,5 +133,43 @@ pub(super) fn download_counts(store: &dyn crate::TenantStore) {
         ranged("video", 200).0.files,
         1,
         "in a new window the content counts again"
+    );
+
+    // Bytes of a download that stopped early are taken back, in their window only, never
+    // below zero; the file stays counted.
+    let limited = |bytes: u64| DownloadToCount {
+        bytes_max: Some(100),
+        ..download("user:u4", 300, "big", bytes)
+    };
+    assert!(store.count_download(limited(80)).wait().expect("count").1);
+    store
+        .uncount_download_bytes("user:u4", 300, 50)
+        .wait()
+        .expect("uncount");
+    store
+        .uncount_download_bytes("user:u4", 200, 1_000)
+        .wait()
+        .expect("another window: nothing");
+    let (after, counted) = store.count_download(limited(60)).wait().expect("count");
+    assert!(
+        counted,
+        "30 bytes counted after the refund, 60 more fit in 100"
+    );
+    assert_eq!(
+        after,
+        DownloadCount {
+            files: 2,
+            bytes: 90
+        }
+    );
+    store
+        .uncount_download_bytes("user:u4", 300, 1_000)
+        .wait()
+        .expect("uncount");
+    let (after, _) = store.count_download(limited(0)).wait().expect("count");
+    assert_eq!(
+        after,
+        DownloadCount { files: 3, bytes: 0 },
+        "never below zero"
     );
 }

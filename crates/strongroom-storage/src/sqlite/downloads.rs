@@ -133,3 +133,23 @@ pub(super) fn reset_downloads(database: &SqliteDatabase, caller: &str) -> Pendin
             .execute([caller])? as u64)
     })
 }
+
+/// See [`crate::TenantStore::uncount_download_bytes`].
+pub(super) fn uncount_download_bytes(
+    database: &SqliteDatabase,
+    caller: &str,
+    window_start: i64,
+    bytes: u64,
+) -> PendingWrite<()> {
+    let caller = caller.to_owned();
+    let bytes = bytes.min(i64::MAX as u64) as i64;
+    database.write_one_statement(move |connection| {
+        connection
+            .prepare_cached(
+                "UPDATE download_counts SET bytes = max(0, bytes - ?3)
+                 WHERE caller = ?1 AND window_start = ?2",
+            )?
+            .execute(params![caller, window_start, bytes])?;
+        Ok(())
+    })
+}

@@ -554,6 +554,15 @@ impl TenantStore for SqliteTenantStore {
         super::downloads::reset_downloads(&self.database, caller)
     }
 
+    fn uncount_download_bytes(
+        &self,
+        caller: &str,
+        window_start: i64,
+        bytes: u64,
+    ) -> PendingWrite<()> {
+        super::downloads::uncount_download_bytes(&self.database, caller, window_start, bytes)
+    }
+
     fn clear_login_failures(&self, user_id: &str) -> PendingWrite<()> {
         users::clear_login_failures(&self.database, user_id)
     }
