@@ -231,6 +231,7 @@ fn checkpoints_in_files(
     log_dir: &std::path::Path,
     keys: &ChainKeys,
     chain_id: &str,
+    latest_day: &str,
     public: &[u8],
 ) -> Vec<AuditCheckpointRow> {
     let chain_name = keys.slug.as_deref().unwrap_or(CONTROL_CHAIN);
@@ -240,7 +241,13 @@ fn checkpoints_in_files(
             verify_signature(public, &message, &row.signature)
         })
     };
-    match crate::audit_log::recent_checkpoints(log_dir, chain_name, chain_id, signed_here) {
+    match crate::audit_log::recent_checkpoints(
+        log_dir,
+        chain_name,
+        chain_id,
+        latest_day,
+        signed_here,
+    ) {
         Ok(found) => found.iter().filter_map(|line| line.to_row()).collect(),
         Err(error) => {
             tracing::warn!(%error, chain = chain_name, "the daily audit files could not be read for their checkpoints");
@@ -742,13 +749,36 @@ impl Platform {
             Some(slug) if slug == CONTROL_CHAIN => vec![CONTROL_CHAIN.to_owned()],
             Some(slug) => vec![self.tenant(slug).await?.id.clone()],
             None => {
+                // Every tenant's chain, also one whose every row is gone from the audit
+                // database (its daily files may still hold its heads), and every chain stored.
                 let audit = self.audit_store.clone();
-                blocking(move || Ok(audit.chains()?)).await?
+                let control = self.control.clone();
+                blocking(move || {
+                    let mut chains: std::collections::BTreeSet<String> =
+                        audit.chains()?.into_iter().collect();
+                    chains.insert(CONTROL_CHAIN.to_owned());
+                    chains.extend(control.list_tenants()?.into_iter().map(|tenant| tenant.id));
+                    Ok(chains.into_iter().collect::<Vec<_>>())
+                })
+                .await?
             }
         };
+        let _expiry_waits = self.audit_maintenance.lock().await;
         let mut reports = Vec::new();
         for chain in chains {
-            let report = self.verify_chain(&chain, None).await?;
+            // A chain that cannot be checked at all (rows of a chain no tenant owns, a tenant
+            // whose keys do not open) is a broken one; the others are still checked.
+            let report = match self.verify_chain(&chain, None).await {
+                Ok(report) => report,
+                Err(error) => ChainReport {
+                    chain: chain.chars().take(64).collect(),
+                    events: 0,
+                    checkpoints: 0,
+                    broken_at: Some(0),
+                    problem: Some(format!("the chain could not be checked: {error}")),
+                    anchored_at: None,
+                },
+            };
             if let Some(problem) = &report.problem {
                 self.security.raise(
                     SecurityEventKind::AuditVerifyFailed,
@@ -815,6 +845,13 @@ impl Platform {
             .audit_log_dir
             .clone()
             .filter(|_| through.is_none());
+        // Daily files dated after tomorrow are none the server wrote.
+        let latest_day: String =
+            Timestamp::from_unix_micros(self.clock.now().unix_micros() + 24 * 3600 * 1_000_000)
+                .to_rfc3339()
+                .chars()
+                .take(10)
+                .collect();
         blocking(move || {
             let mut report = ChainReport {
                 chain: keys.slug.clone().unwrap_or_else(|| chain_id.clone()),
@@ -825,7 +862,9 @@ impl Platform {
                 anchored_at: None,
             };
             let from_files = match &log_dir {
-                Some(log_dir) => checkpoints_in_files(log_dir, &keys, &chain_id, &public),
+                Some(log_dir) => {
+                    checkpoints_in_files(log_dir, &keys, &chain_id, &latest_day, &public)
+                }
                 None => Vec::new(),
             };
             report.anchored_at = from_files.iter().map(|checkpoint| checkpoint.sequence).max();

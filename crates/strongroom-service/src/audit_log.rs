@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, BufWriter, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Sender, channel};
@@ -98,9 +98,10 @@ impl CheckpointLine {
             sequence: self.sequence,
             head: hex::decode(&self.head).ok()?,
             signature: hex::decode(&self.signature).ok()?,
+            // Not signed: a line whose time was changed still vouches for its head.
             at: strongroom_domain::Timestamp::parse_rfc3339(&self.at)
-                .ok()?
-                .unix_micros(),
+                .map(strongroom_domain::Timestamp::unix_micros)
+                .unwrap_or_default(),
             expiry: self.expiry,
         })
     }
@@ -261,55 +262,100 @@ impl AuditLogWriter {
 /// while the lines before it still hold the heads that were cut away.
 const CHECKPOINT_DAYS_READ: usize = 7;
 
-/// Every checkpoint of chain `chain_id` in its newest daily files under `dir/<chain_name>` that
-/// `verifies` (its signature), by sequence, each distinct one once. Lines of another chain (a
-/// slug used again after its tenant was erased), damaged lines and lines whose signature fails
-/// are passed over.
+/// Checkpoint lines are about 350 bytes; a longer line is some event's, skipped unread, so a
+/// huge line cannot exhaust memory.
+const LINE_BYTES_MAX: usize = 4096;
+
+/// Whether `name` is a daily file's: `YYYY-MM-DD.jsonl`.
+fn day_of(name: &str) -> Option<&str> {
+    let day = name.strip_suffix(".jsonl")?;
+    let shaped = day.len() == 10
+        && day.bytes().enumerate().all(|(index, byte)| match index {
+            4 | 7 => byte == b'-',
+            _ => byte.is_ascii_digit(),
+        });
+    shaped.then_some(day)
+}
+
+/// Every checkpoint of chain `chain_id` in its newest daily files under `dir/<chain_name>`
+/// (days up to `latest_day`: a file dated later is no day the server wrote) that `verifies`
+/// (its signature), by sequence, each distinct one once. Lines of another chain (a slug used
+/// again after its tenant was erased), damaged or overlong lines, lines whose signature fails
+/// and entries that are not regular files are passed over; a file that cannot be read is
+/// logged and skipped.
 pub(crate) fn recent_checkpoints(
     dir: &Path,
     chain_name: &str,
     chain_id: &str,
+    latest_day: &str,
     verifies: impl Fn(&CheckpointLine) -> bool,
 ) -> std::io::Result<Vec<CheckpointLine>> {
     let directory = dir.join(chain_name);
-    let mut days: Vec<PathBuf> = match std::fs::read_dir(&directory) {
+    let mut days: Vec<(String, PathBuf)> = match std::fs::read_dir(&directory) {
         Ok(entries) => entries
             .flatten()
-            .map(|entry| entry.path())
-            .filter(|path| {
-                path.file_name()
-                    .and_then(|name| name.to_str())
-                    .and_then(|name| name.strip_suffix(".jsonl"))
-                    .is_some_and(|day| day.len() == 10)
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let day = day_of(&name).filter(|day| *day <= latest_day)?.to_owned();
+                Some((day, entry.path()))
             })
             .collect(),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(error) => return Err(error),
     };
-    days.sort_unstable_by(|a, b| b.cmp(a));
+    days.sort_unstable_by(|a, b| b.0.cmp(&a.0));
     let mut found = Vec::new();
-    for day in days.into_iter().take(CHECKPOINT_DAYS_READ) {
-        let mut file = std::io::BufReader::new(File::open(&day)?);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            if file.read_until(b'\n', &mut line)? == 0 {
-                break;
-            }
-            if !line.starts_with(CHECKPOINT_LINE_START) {
-                continue;
-            }
-            if let Ok(parsed) = serde_json::from_slice::<CheckpointFileLine>(&line)
-                && parsed.checkpoint.chain_id == chain_id
-            {
-                found.push(parsed.checkpoint);
-            }
+    for (_, day) in days.into_iter().take(CHECKPOINT_DAYS_READ) {
+        if let Err(error) = checkpoint_lines_of(&day, chain_id, &mut found) {
+            tracing::warn!(%error, file = %day.display(), "a daily audit file could not be read for its checkpoints");
         }
     }
+    // Signatures first: a copy of a genuine line with a forged signature must not stand in
+    // for it when duplicates are dropped.
+    found.retain(|line| verifies(line));
     found.sort_by(|a, b| (a.sequence, &a.head).cmp(&(b.sequence, &b.head)));
     found.dedup_by(|a, b| (a.sequence, &a.head, a.expiry) == (b.sequence, &b.head, b.expiry));
-    found.retain(|line| verifies(line));
     Ok(found)
+}
+
+/// Adds the checkpoint lines of `chain_id` in one daily file to `found`. Only a regular file
+/// is read, opened without following a link and without blocking (a FIFO put in its place
+/// would otherwise hang the check).
+fn checkpoint_lines_of(
+    path: &Path,
+    chain_id: &str,
+    found: &mut Vec<CheckpointLine>,
+) -> std::io::Result<()> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = (&mut reader)
+            .take(LINE_BYTES_MAX as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok(());
+        }
+        if line.len() > LINE_BYTES_MAX {
+            reader.skip_until(b'\n')?;
+            continue;
+        }
+        if !line.starts_with(CHECKPOINT_LINE_START) {
+            continue;
+        }
+        if let Ok(parsed) = serde_json::from_slice::<CheckpointFileLine>(&line)
+            && parsed.checkpoint.chain_id == chain_id
+        {
+            found.push(parsed.checkpoint);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -317,13 +363,14 @@ mod tests {
     use super::*;
     use crate::audit::{AuditActor, AuditEvent};
 
-    fn checkpoint_line(chain_id: &str, sequence: u64) -> Vec<u8> {
+    /// A checkpoint line; the tests' check accepts a signature of zeros only.
+    fn signed_line(chain_id: &str, sequence: u64, signature: &str) -> Vec<u8> {
         let mut line = serde_json::to_vec(&CheckpointFileLine {
             checkpoint: CheckpointLine {
                 chain_id: chain_id.into(),
                 sequence,
                 head: "00".repeat(32),
-                signature: "00".repeat(64),
+                signature: signature.into(),
                 expiry: false,
                 at: "2026-11-26T02:00:00Z".into(),
             },
@@ -331,6 +378,20 @@ mod tests {
         .unwrap();
         line.push(b'\n');
         line
+    }
+
+    fn checkpoint_line(chain_id: &str, sequence: u64) -> Vec<u8> {
+        signed_line(chain_id, sequence, &"00".repeat(64))
+    }
+
+    fn found(directory: &Path, refused: u64) -> Vec<u64> {
+        recent_checkpoints(directory, "acme", "t1", "2026-11-27", |line| {
+            line.sequence != refused && line.signature == "00".repeat(64)
+        })
+        .unwrap()
+        .into_iter()
+        .map(|line| line.sequence)
+        .collect()
     }
 
     #[test]
@@ -346,7 +407,8 @@ mod tests {
             std::fs::write(chain_directory.join(format!("2026-11-{day}.jsonl")), lines).unwrap();
         }
         // The newest day: a checkpoint of a cut-back branch after higher ones, one written
-        // twice, one of another chain, one the check refuses and a line cut short.
+        // twice, one of another chain, one the check refuses, a line cut short, and an event
+        // line too long to keep in memory.
         let mut newest = Vec::new();
         for sequence in [40, 50, 50, 30] {
             newest.extend(checkpoint_line("t1", sequence));
@@ -354,20 +416,66 @@ mod tests {
         }
         newest.extend(checkpoint_line("t2", 60));
         newest.extend(checkpoint_line("t1", 99));
+        newest.extend(format!("{{\"event\":\"{}\"}}\n", "y".repeat(100_000)).as_bytes());
+        newest.extend(checkpoint_line("t1", 55));
         newest.extend(&checkpoint_line("t1", 70)[..50]);
         std::fs::write(chain_directory.join("2026-11-26.jsonl"), &newest).unwrap();
-        let sequences: Vec<u64> =
-            recent_checkpoints(directory.path(), "acme", "t1", |line| line.sequence != 99)
-                .unwrap()
-                .into_iter()
-                .map(|line| line.sequence)
-                .collect();
-        assert_eq!(sequences, [20, 21, 22, 23, 24, 25, 30, 40, 50]);
+        assert_eq!(
+            found(directory.path(), 99),
+            [20, 21, 22, 23, 24, 25, 30, 40, 50, 55]
+        );
         assert!(
-            recent_checkpoints(directory.path(), "globex", "t1", |_| true)
+            recent_checkpoints(directory.path(), "globex", "t1", "2026-11-27", |_| true)
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn forged_lines_and_files_that_are_no_days_hide_no_checkpoint() {
+        let directory = tempfile::tempdir().unwrap();
+        let chain_directory = directory.path().join("acme");
+        std::fs::create_dir(&chain_directory).unwrap();
+        std::fs::write(
+            chain_directory.join("2026-11-20.jsonl"),
+            checkpoint_line("t1", 8),
+        )
+        .unwrap();
+        // A copy of the genuine line with a forged signature, in a newer file: passed over,
+        // and the genuine line still counts.
+        std::fs::write(
+            chain_directory.join("2026-11-21.jsonl"),
+            signed_line("t1", 8, &"11".repeat(64)),
+        )
+        .unwrap();
+        // Names dated past tomorrow, or no date at all, are no files the server wrote: they
+        // push no real day out of the week read.
+        for name in [
+            "9999-12-31",
+            "2026-12-01",
+            "2030-01-01",
+            "zzzz-zz-zz",
+            "2026-11-2x",
+            "9999-12-30",
+            "9999-12-29",
+        ] {
+            std::fs::write(
+                chain_directory.join(format!("{name}.jsonl")),
+                checkpoint_line("t1", 1),
+            )
+            .unwrap();
+        }
+        // Entries that are not regular files are skipped without blocking: a FIFO (opening
+        // one for reading would wait for a writer), a directory, a link.
+        let fifo = chain_directory.join("2026-11-22.jsonl");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        std::fs::create_dir(chain_directory.join("2026-11-23.jsonl")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", chain_directory.join("2026-11-24.jsonl")).unwrap();
+        assert_eq!(found(directory.path(), 0), [8]);
     }
 
     #[tokio::test]

@@ -88,6 +88,8 @@ impl Platform {
     /// whose retention cannot be read, or a chain that cannot be expired, is logged and
     /// skipped: it holds back no other chain's expiry.
     pub async fn expire_audit(&self) -> Result<u64, ServiceError> {
+        // Not while a verification reads the events this would remove.
+        let _verification_waits = self.audit_maintenance.lock().await;
         let mut chains = vec![(
             CONTROL_CHAIN.to_owned(),
             CONTROL_CHAIN.to_owned(),

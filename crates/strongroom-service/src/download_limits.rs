@@ -22,6 +22,9 @@ pub struct CountedDownload {
     tenant_id: String,
     caller: String,
     window_start: i64,
+    /// The caller's files in the window once this one was counted: fewer later means an
+    /// admin reset the counts since.
+    files_counted: u64,
 }
 const WINDOW_MINUTES_MAX: u32 = 7 * 24 * 60;
 
@@ -197,6 +200,7 @@ impl Platform {
                 tenant_id: context.tenant_id.clone(),
                 caller,
                 window_start,
+                files_counted: count.files,
             }));
         }
         self.security.raise(
@@ -226,7 +230,12 @@ impl Platform {
                 };
                 runtime
                     .store
-                    .uncount_download_bytes(&counted.caller, counted.window_start, unsent)
+                    .uncount_download_bytes(
+                        &counted.caller,
+                        counted.window_start,
+                        counted.files_counted,
+                        unsent,
+                    )
                     .await?;
                 Ok(())
             },

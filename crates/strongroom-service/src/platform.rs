@@ -105,6 +105,9 @@ pub struct Platform {
     /// Woken when `audit_checkpoint_every_events` have been recorded: the server's signer
     /// waits on it and on the minute.
     pub audit_checkpoint_due: tokio::sync::Notify,
+    /// Held by a whole verification and by expiry: events expired while a verification reads
+    /// the oldest ones would look removed (a false `audit_verify_failed` for the tenant).
+    pub(crate) audit_maintenance: tokio::sync::Mutex<()>,
     /// Where the bootstrap token file is, removed when the first operator enrols.
     pub(crate) bootstrap_token_file: std::sync::OnceLock<PathBuf>,
 }
@@ -154,6 +157,7 @@ impl Platform {
             audit_log,
             audit_events_unsigned: Default::default(),
             audit_checkpoint_due: Default::default(),
+            audit_maintenance: Default::default(),
             control_keyring,
             bootstrap_token_file: std::sync::OnceLock::new(),
             hashing_slots: Arc::new(tokio::sync::Semaphore::new(

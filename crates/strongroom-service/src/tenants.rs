@@ -310,6 +310,17 @@ impl Platform {
                 "this tenant has users: its admins create API tokens (POST /v1/tenants/{slug}/tokens); operators reach tenant data only through break-glass grants".into(),
             ));
         }
+        // Reading a tenant's trail is for its owners and auditors, and for operators on the
+        // admin listener, where the reading is recorded as theirs: not a token they hand out.
+        if scopes
+            .iter()
+            .any(|scope| scope == Scope::AuditRead.as_str())
+        {
+            return Err(ServiceError::Invalid(DomainError::InvalidField {
+                field: "scopes".into(),
+                reason: "operators do not mint audit:read tokens; a tenant's owners do, and operators read a tenant's trail at GET /admin/v1/audit?tenant=".into(),
+            }));
+        }
         self.create_token(slug, name, scopes, expires_at).await
     }
 

@@ -333,12 +333,15 @@ pub trait TenantStore: Send + Sync {
     /// Forgets every count of `caller`; answers how many windows were dropped.
     fn reset_downloads(&self, caller: &str) -> PendingWrite<u64>;
     /// Takes `bytes` back from `caller`'s count in the window starting at `window_start` (a
-    /// download that stopped before its end); never below zero, nothing for a window already
-    /// dropped, and the file and any block stay.
+    /// download that stopped before its end), if the window still counts at least
+    /// `files_counted` files (the count right after that download: fewer means an admin reset
+    /// the caller since, and the bytes went with it); never below zero, nothing for a window
+    /// already dropped, and the file and any block stay.
     fn uncount_download_bytes(
         &self,
         caller: &str,
         window_start: i64,
+        files_counted: u64,
         bytes: u64,
     ) -> PendingWrite<()>;
     fn clear_login_failures(&self, user_id: &str) -> PendingWrite<()>;

@@ -98,8 +98,9 @@ pub struct AuditConfig {
     /// chains together), so a busy trail does not go long unsigned.
     pub checkpoint_every_events: u64,
     /// The server checks every chain (as `strongroom audit verify` does) when it starts and
-    /// then every this many hours, so tampering raises `audit_verify_failed` to the tenant's
-    /// alert channels without anyone asking; 0 checks only on demand.
+    /// then every this many hours (a week at most: the daily files' heads are read back a
+    /// week), so tampering raises `audit_verify_failed` to the tenant's alert channels without
+    /// anyone asking; 0 checks only on demand.
     pub verify_every_hours: u32,
     /// Where the daily JSON-lines files go (one directory per tenant and `control`); default
     /// `<data_dir>/audit-logs`. They hold no plaintext personal data.
@@ -514,8 +515,10 @@ impl Config {
         if !(1..=1_000_000).contains(&self.audit.checkpoint_every_events) {
             bail!("audit.checkpoint_every_events must be from 1 to 1000000");
         }
-        if self.audit.verify_every_hours > 24 * 366 {
-            bail!("audit.verify_every_hours must be from 0 (only on demand) to 8784 (a year)");
+        // A week at most: verification reads a week of daily files for the heads signed
+        // there, so a cut must be looked for before they age out of that week.
+        if self.audit.verify_every_hours > 24 * 7 {
+            bail!("audit.verify_every_hours must be from 0 (only on demand) to 168 (a week)");
         }
         if self.limits.connections_max == 0 {
             bail!("limits.connections_max must be at least 1");
@@ -596,7 +599,7 @@ mod tests {
                 .contains("audit.checkpoint_every_events")
         );
         let mut rarely = Config::default();
-        rarely.audit.verify_every_hours = 24 * 367;
+        rarely.audit.verify_every_hours = 24 * 7 + 1;
         assert!(
             rarely
                 .check()

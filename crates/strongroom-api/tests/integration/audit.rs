@@ -591,12 +591,202 @@ async fn a_trail_cut_back_with_its_checkpoints_falls_short_of_the_head_in_the_da
     );
 }
 
+/// A chain that cannot be checked at all (rows of a chain no tenant owns) is reported broken,
+/// and the others are still checked; a tenant whose every audit row is gone is checked too.
+#[tokio::test]
+async fn verification_goes_on_past_a_chain_it_cannot_check() {
+    let harness = Harness::new().await;
+    let token = harness.tenant_with_token("acme", &["records:read"]).await;
+    harness.tenant_with_token("globex", &["records:read"]).await;
+    harness
+        .public(Request::get("/v1/tenants/acme/collections").token(&token))
+        .await;
+    harness.platform.sign_audit_checkpoints().await.unwrap();
+    harness.platform.security.recorded().await;
+    assert!(
+        harness
+            .platform
+            .flush_audit_log(std::time::Duration::from_secs(5))
+            .await
+    );
+    let globex = harness
+        .admin(Request::get("/admin/v1/tenants/globex").token(&harness.operator))
+        .await;
+    let globex_chain = globex.body["id"].as_str().unwrap().to_owned();
+    let connection = rusqlite::Connection::open(harness.data_dir().join("audit.db")).unwrap();
+    connection
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    // A row of a chain no tenant owns, and every row of globex's chain gone.
+    connection
+        .execute_batch(&format!(
+            "INSERT INTO audit_checkpoints (chain, sequence, head, signature, at)
+               VALUES ('0', 1, zeroblob(32), zeroblob(64), 0);
+             DELETE FROM audit_events WHERE chain = '{globex_chain}';
+             DELETE FROM audit_checkpoints WHERE chain = '{globex_chain}';"
+        ))
+        .unwrap();
+    drop(connection);
+    let reports = harness.platform.verify_audit(None).await.unwrap();
+    let by_chain = |name: &str| {
+        reports
+            .iter()
+            .find(|report| report.chain == name)
+            .unwrap_or_else(|| panic!("no report of {name}"))
+    };
+    assert!(by_chain("0").broken_at.is_some(), "the chain of no tenant");
+    assert!(
+        by_chain("0")
+            .problem
+            .as_deref()
+            .unwrap()
+            .contains("could not be checked")
+    );
+    assert_eq!(by_chain("acme").broken_at, None);
+    assert!(by_chain("acme").events >= 3);
+    // Gone from the database, but its head is in its daily file.
+    let globex = by_chain("globex");
+    assert_eq!(
+        (globex.events, globex.broken_at),
+        (0, Some(2)),
+        "{globex:?}"
+    );
+    assert!(
+        globex.problem.as_deref().unwrap().contains("cut"),
+        "{globex:?}"
+    );
+    assert_eq!(by_chain("control").broken_at, None);
+}
+
+#[tokio::test]
+async fn verification_finds_edited_deleted_reordered_and_cut_events() {
+    let harness = Harness::new().await;
+    let token = harness.tenant_with_token("acme", &["records:read"]).await;
+    for _ in 0..6 {
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(&token))
+            .await;
+    }
+    assert!(harness.platform.sign_audit_checkpoints().await.unwrap() >= 1);
+    let intact = verify_after(&harness, "").await;
+    assert_eq!(intact["intact"], true, "{intact}");
+    // The operator's token creation (intent and outcome) is in the tenant's chain too.
+    assert_eq!(intact["events"], 8);
+    assert_eq!(intact["checkpoints"], 1);
+    let key = harness
+        .admin(Request::get("/admin/v1/audit/public-key").token(&harness.operator))
+        .await;
+    assert_eq!(key.body["public_key_hex"].as_str().unwrap().len(), 64);
+
+    let chain = "(SELECT chain FROM audit_events WHERE chain <> 'control' LIMIT 1)";
+    // A copy to put back after each kind of tampering. Events the server appends meanwhile
+    // (the security events of failed verifications) stay: the server goes on from the head it
+    // wrote, so removing them would itself be a break.
+    let backup = format!(
+        "DROP TABLE IF EXISTS saved; CREATE TABLE saved AS SELECT * FROM audit_events WHERE chain = {chain};"
+    );
+    let restore = "DELETE FROM audit_events WHERE chain = (SELECT chain FROM saved LIMIT 1)
+           AND sequence <= (SELECT max(sequence) FROM saved);
+         INSERT INTO audit_events SELECT * FROM saved;";
+    for (tamper, at, said) in [
+        (
+            format!("UPDATE audit_events SET sealed = zeroblob(length(sealed)) WHERE chain = {chain} AND sequence = 3;"),
+            3,
+            "does not open",
+        ),
+        (
+            format!("DELETE FROM audit_events WHERE chain = {chain} AND sequence = 4;"),
+            4,
+            "missing",
+        ),
+        (
+            format!(
+                "UPDATE audit_events SET sequence = -sequence WHERE chain = {chain} AND sequence IN (2, 5);
+                 UPDATE audit_events SET sequence = 5 WHERE chain = {chain} AND sequence = -2;
+                 UPDATE audit_events SET sequence = 2 WHERE chain = {chain} AND sequence = -5;"
+            ),
+            2,
+            "does not open",
+        ),
+        (
+            format!("DELETE FROM audit_events WHERE chain = {chain} AND sequence > 4;"),
+            8,
+            "cut",
+        ),
+        (
+            format!("UPDATE audit_checkpoints SET head = zeroblob(32) WHERE chain = {chain};"),
+            8,
+            "signature",
+        ),
+    ] {
+        verify_after(&harness, &backup).await;
+        let report = verify_after(&harness, &tamper).await;
+        assert_eq!(report["intact"], false, "{tamper}: {report}");
+        assert_eq!(report["broken_at"], at, "{tamper}: {report}");
+        assert!(report["problem"].as_str().unwrap().contains(said), "{tamper}: {report}");
+        let restored = verify_after(&harness, restore).await;
+        if !tamper.contains("audit_checkpoints") {
+            assert_eq!(restored["intact"], true, "restored after {tamper}: {restored}");
+        }
+    }
+    assert!(harness.security_count("audit_verify_failed") >= 5);
+
+    // Events removed from the start up to an ordinary signed checkpoint do not pass for
+    // expired ones: only expiry signs the mark a trail may start after.
+    assert!(harness.platform.sign_audit_checkpoints().await.unwrap() >= 1);
+    for _ in 0..2 {
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(&token))
+            .await;
+    }
+    let report = verify_after(
+        &harness,
+        &format!(
+            "DELETE FROM audit_events WHERE chain = {chain}
+               AND sequence <= (SELECT max(sequence) FROM audit_checkpoints WHERE chain = {chain});"
+        ),
+    )
+    .await;
+    assert_eq!(report["intact"], false, "{report}");
+    assert_eq!(report["broken_at"], 1, "{report}");
+    assert!(
+        report["problem"]
+            .as_str()
+            .unwrap()
+            .contains("marks no expiry"),
+        "{report}"
+    );
+}
+
 /// A log collector's API token with the `audit:read` scope reads the trail, its checkpoints and
 /// the public key, and nothing else; only an admin who holds `audit:read` can create one.
 #[tokio::test]
 async fn an_audit_read_token_reads_the_trail_and_nothing_else() {
     let harness = Harness::new().await;
     harness.tenant_with_token("acme", &["records:read"]).await;
+    // Not minted by operators, even before a tenant has users (they read trails on the admin
+    // listener, as themselves).
+    let by_operator = harness
+        .admin(
+            Request::post("/admin/v1/tenants/acme/tokens")
+                .token(&harness.operator)
+                .json(json!({"name": "siem", "scopes": ["audit:read"]})),
+        )
+        .await;
+    assert_eq!(
+        by_operator.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        by_operator.body
+    );
+    assert!(
+        by_operator.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("operators do not mint audit:read tokens"),
+        "{}",
+        by_operator.body
+    );
     let owner = first_owner_of_acme(&harness).await;
     let admin =
         crate::users::session_with_role(&harness, &owner, "adam@example.com", "admin").await;

@@ -139,17 +139,19 @@ pub(super) fn uncount_download_bytes(
     database: &SqliteDatabase,
     caller: &str,
     window_start: i64,
+    files_counted: u64,
     bytes: u64,
 ) -> PendingWrite<()> {
     let caller = caller.to_owned();
     let bytes = bytes.min(i64::MAX as u64) as i64;
+    let files_counted = files_counted.min(i64::MAX as u64) as i64;
     database.write_one_statement(move |connection| {
         connection
             .prepare_cached(
-                "UPDATE download_counts SET bytes = max(0, bytes - ?3)
-                 WHERE caller = ?1 AND window_start = ?2",
+                "UPDATE download_counts SET bytes = max(0, bytes - ?4)
+                 WHERE caller = ?1 AND window_start = ?2 AND files >= ?3",
             )?
-            .execute(params![caller, window_start, bytes])?;
+            .execute(params![caller, window_start, files_counted, bytes])?;
         Ok(())
     })
 }

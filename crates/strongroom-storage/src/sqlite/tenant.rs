@@ -558,9 +558,16 @@ impl TenantStore for SqliteTenantStore {
         &self,
         caller: &str,
         window_start: i64,
+        files_counted: u64,
         bytes: u64,
     ) -> PendingWrite<()> {
-        super::downloads::uncount_download_bytes(&self.database, caller, window_start, bytes)
+        super::downloads::uncount_download_bytes(
+            &self.database,
+            caller,
+            window_start,
+            files_counted,
+            bytes,
+        )
     }
 
     fn clear_login_failures(&self, user_id: &str) -> PendingWrite<()> {

@@ -120,9 +120,15 @@ async fn a_trail_cut_back_with_its_checkpoints_is_caught_by_the_heads_in_the_dai
     // The new branch's head is signed and written after the old heads.
     server.stop().await;
     let day_files = server.data_dir().join("audit-logs/acme");
-    let lines: String = std::fs::read_dir(&day_files)
+    // Oldest day first (a run across midnight UTC writes two files).
+    let mut days: Vec<_> = std::fs::read_dir(&day_files)
         .unwrap()
-        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    days.sort();
+    let lines: String = days
+        .iter()
+        .map(|day| std::fs::read_to_string(day).unwrap())
         .collect();
     let signed_sequences: Vec<u64> = lines
         .lines()
