@@ -231,7 +231,7 @@ fn checkpoints_in_files(
     log_dir: &std::path::Path,
     keys: &ChainKeys,
     chain_id: &str,
-    latest_day: &str,
+    today: Timestamp,
     public: &[u8],
 ) -> Vec<AuditCheckpointRow> {
     let chain_name = keys.slug.as_deref().unwrap_or(CONTROL_CHAIN);
@@ -241,13 +241,7 @@ fn checkpoints_in_files(
             verify_signature(public, &message, &row.signature)
         })
     };
-    match crate::audit_log::recent_checkpoints(
-        log_dir,
-        chain_name,
-        chain_id,
-        latest_day,
-        signed_here,
-    ) {
+    match crate::audit_log::recent_checkpoints(log_dir, chain_name, chain_id, today, signed_here) {
         Ok(found) => found.iter().filter_map(|line| line.to_row()).collect(),
         Err(error) => {
             tracing::warn!(%error, chain = chain_name, "the daily audit files could not be read for their checkpoints");
@@ -763,21 +757,41 @@ impl Platform {
                 .await?
             }
         };
-        let _expiry_waits = self.audit_maintenance.lock().await;
         let mut reports = Vec::new();
         for chain in chains {
-            // A chain that cannot be checked at all (rows of a chain no tenant owns, a tenant
-            // whose keys do not open) is a broken one; the others are still checked.
-            let report = match self.verify_chain(&chain, None).await {
+            // One chain at a time with expiry, so a long check holds back no expiry (and the
+            // document purges on its loop) for longer than one chain takes.
+            let expiry_waits = self.audit_maintenance.lock().await;
+            let checked = self.verify_chain(&chain, None).await;
+            drop(expiry_waits);
+            let report = match checked {
                 Ok(report) => report,
-                Err(error) => ChainReport {
-                    chain: chain.chars().take(64).collect(),
-                    events: 0,
-                    checkpoints: 0,
-                    broken_at: Some(0),
-                    problem: Some(format!("the chain could not be checked: {error}")),
-                    anchored_at: None,
-                },
+                // A chain that cannot be checked at all (rows of a chain no tenant owns, a
+                // store that cannot be read) is reported broken, to operators: the control
+                // plane's chain and the log, not a tenant's alert channels (a passing storage
+                // error is no tampering, and its text is not the tenant's). The others are
+                // still checked.
+                Err(error) => {
+                    tracing::error!(%error, chain = %chain, "an audit chain could not be checked");
+                    let report = ChainReport {
+                        chain: chain.chars().take(64).collect(),
+                        events: 0,
+                        checkpoints: 0,
+                        broken_at: Some(0),
+                        problem: Some("the chain could not be checked (see the server log)".into()),
+                        anchored_at: None,
+                    };
+                    self.security.raise(
+                        SecurityEventKind::AuditVerifyFailed,
+                        None,
+                        &format!(
+                            "the audit chain {} could not be checked (see the server log)",
+                            report.chain
+                        ),
+                    );
+                    reports.push(report);
+                    continue;
+                }
             };
             if let Some(problem) = &report.problem {
                 self.security.raise(
@@ -845,13 +859,7 @@ impl Platform {
             .audit_log_dir
             .clone()
             .filter(|_| through.is_none());
-        // Daily files dated after tomorrow are none the server wrote.
-        let latest_day: String =
-            Timestamp::from_unix_micros(self.clock.now().unix_micros() + 24 * 3600 * 1_000_000)
-                .to_rfc3339()
-                .chars()
-                .take(10)
-                .collect();
+        let today = self.clock.now();
         blocking(move || {
             let mut report = ChainReport {
                 chain: keys.slug.clone().unwrap_or_else(|| chain_id.clone()),
@@ -862,9 +870,7 @@ impl Platform {
                 anchored_at: None,
             };
             let from_files = match &log_dir {
-                Some(log_dir) => {
-                    checkpoints_in_files(log_dir, &keys, &chain_id, &latest_day, &public)
-                }
+                Some(log_dir) => checkpoints_in_files(log_dir, &keys, &chain_id, today, &public),
                 None => Vec::new(),
             };
             report.anchored_at = from_files.iter().map(|checkpoint| checkpoint.sequence).max();

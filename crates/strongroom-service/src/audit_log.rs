@@ -256,11 +256,13 @@ impl AuditLogWriter {
     }
 }
 
-/// How many of a chain's newest daily files verification reads for checkpoints: a week. Every
-/// checkpoint line there is checked, not only the newest: after a cut the server goes on
-/// from the cut and signs its new heads, so the newest line may vouch for the new branch
-/// while the lines before it still hold the heads that were cut away.
-const CHECKPOINT_DAYS_READ: usize = 7;
+/// How many days of a chain's daily files verification reads for checkpoints: the eight days
+/// up to today (the server checks at least weekly), and the newest file before them, which
+/// holds a quiet chain's last head. Every checkpoint line there is checked, not only the
+/// newest: after a cut the server goes on from the cut and signs its new heads, so the newest
+/// line may vouch for the new branch while the lines before it still hold the heads that were
+/// cut away.
+const CHECKPOINT_DAYS_READ: i64 = 8;
 
 /// Checkpoint lines are about 350 bytes; a longer line is some event's, skipped unread, so a
 /// huge line cannot exhaust memory.
@@ -277,26 +279,38 @@ fn day_of(name: &str) -> Option<&str> {
     shaped.then_some(day)
 }
 
-/// Every checkpoint of chain `chain_id` in its newest daily files under `dir/<chain_name>`
-/// (days up to `latest_day`: a file dated later is no day the server wrote) that `verifies`
-/// (its signature), by sequence, each distinct one once. Lines of another chain (a slug used
-/// again after its tenant was erased), damaged or overlong lines, lines whose signature fails
-/// and entries that are not regular files are passed over; a file that cannot be read is
-/// logged and skipped.
+/// Every checkpoint of chain `chain_id` in its recent daily files under `dir/<chain_name>`
+/// (see [`CHECKPOINT_DAYS_READ`]; `today` is the server's, and a file dated after tomorrow is
+/// no day the server wrote) that `verifies` (its signature), by sequence, each distinct one
+/// once. Lines of another chain (a slug used again after its tenant was erased), damaged or
+/// overlong lines, lines whose signature fails and entries that are not regular files are
+/// passed over; a file that cannot be read is logged and skipped.
 pub(crate) fn recent_checkpoints(
     dir: &Path,
     chain_name: &str,
     chain_id: &str,
-    latest_day: &str,
+    today: strongroom_domain::Timestamp,
     verifies: impl Fn(&CheckpointLine) -> bool,
 ) -> std::io::Result<Vec<CheckpointLine>> {
+    let day_of_time = |days_later: i64| -> String {
+        strongroom_domain::Timestamp::from_unix_micros(
+            today.unix_micros() + days_later * 24 * 3600 * 1_000_000,
+        )
+        .to_rfc3339()
+        .chars()
+        .take(10)
+        .collect()
+    };
+    let (first_day, latest_day) = (day_of_time(1 - CHECKPOINT_DAYS_READ), day_of_time(1));
     let directory = dir.join(chain_name);
     let mut days: Vec<(String, PathBuf)> = match std::fs::read_dir(&directory) {
         Ok(entries) => entries
             .flatten()
             .filter_map(|entry| {
                 let name = entry.file_name().into_string().ok()?;
-                let day = day_of(&name).filter(|day| *day <= latest_day)?.to_owned();
+                let day = day_of(&name)
+                    .filter(|day| *day <= latest_day.as_str())?
+                    .to_owned();
                 Some((day, entry.path()))
             })
             .collect(),
@@ -304,8 +318,9 @@ pub(crate) fn recent_checkpoints(
         Err(error) => return Err(error),
     };
     days.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    let recent = days.iter().take_while(|(day, _)| *day >= first_day).count();
     let mut found = Vec::new();
-    for (_, day) in days.into_iter().take(CHECKPOINT_DAYS_READ) {
+    for (_, day) in days.into_iter().take(recent + 1) {
         if let Err(error) = checkpoint_lines_of(&day, chain_id, &mut found) {
             tracing::warn!(%error, file = %day.display(), "a daily audit file could not be read for its checkpoints");
         }
@@ -344,7 +359,10 @@ fn checkpoint_lines_of(
             return Ok(());
         }
         if line.len() > LINE_BYTES_MAX {
-            reader.skip_until(b'\n')?;
+            // Only the rest of a line cut at the limit; a line of exactly the limit ended.
+            if line.last() != Some(&b'\n') {
+                reader.skip_until(b'\n')?;
+            }
             continue;
         }
         if !line.starts_with(CHECKPOINT_LINE_START) {
@@ -384,8 +402,12 @@ mod tests {
         signed_line(chain_id, sequence, &"00".repeat(64))
     }
 
+    fn today() -> strongroom_domain::Timestamp {
+        strongroom_domain::Timestamp::parse_rfc3339("2026-11-26T12:00:00Z").unwrap()
+    }
+
     fn found(directory: &Path, refused: u64) -> Vec<u64> {
-        recent_checkpoints(directory, "acme", "t1", "2026-11-27", |line| {
+        recent_checkpoints(directory, "acme", "t1", today(), |line| {
             line.sequence != refused && line.signature == "00".repeat(64)
         })
         .unwrap()
@@ -400,8 +422,9 @@ mod tests {
         let chain_directory = directory.path().join("acme");
         std::fs::create_dir(&chain_directory).unwrap();
         let filler = format!("{{\"sequence\":1,\"event\":\"{}\"}}\n", "x".repeat(1000));
-        // Eight days, a checkpoint on each: the oldest is past the week read.
-        for day in 18..=25 {
+        // A checkpoint a day since the 10th: the eight days up to today are read (19th to
+        // 26th), and the newest file before them (18th); older ones are not.
+        for day in 10..=25 {
             let mut lines = filler.repeat(3).into_bytes();
             lines.extend(checkpoint_line("t1", day));
             std::fs::write(chain_directory.join(format!("2026-11-{day}.jsonl")), lines).unwrap();
@@ -418,17 +441,32 @@ mod tests {
         newest.extend(checkpoint_line("t1", 99));
         newest.extend(format!("{{\"event\":\"{}\"}}\n", "y".repeat(100_000)).as_bytes());
         newest.extend(checkpoint_line("t1", 55));
+        // A line of exactly the limit (its line break is the byte past it) hides no next line.
+        newest
+            .extend(format!("{{\"event\":\"{}\"}}\n", "z".repeat(LINE_BYTES_MAX - 12)).as_bytes());
+        newest.extend(checkpoint_line("t1", 57));
         newest.extend(&checkpoint_line("t1", 70)[..50]);
         std::fs::write(chain_directory.join("2026-11-26.jsonl"), &newest).unwrap();
         assert_eq!(
             found(directory.path(), 99),
-            [20, 21, 22, 23, 24, 25, 30, 40, 50, 55]
+            [18, 19, 20, 21, 22, 23, 24, 25, 30, 40, 50, 55, 57]
         );
         assert!(
-            recent_checkpoints(directory.path(), "globex", "t1", "2026-11-27", |_| true)
+            recent_checkpoints(directory.path(), "globex", "t1", today(), |_| true)
                 .unwrap()
                 .is_empty()
         );
+        // A chain quiet for months: its newest file, however old, holds its last head.
+        let quiet = tempfile::tempdir().unwrap();
+        std::fs::create_dir(quiet.path().join("acme")).unwrap();
+        for (day, sequence) in [("2026-06-01", 4), ("2026-07-01", 5)] {
+            std::fs::write(
+                quiet.path().join(format!("acme/{day}.jsonl")),
+                checkpoint_line("t1", sequence),
+            )
+            .unwrap();
+        }
+        assert_eq!(found(quiet.path(), 0), [5]);
     }
 
     #[test]

@@ -88,8 +88,6 @@ impl Platform {
     /// whose retention cannot be read, or a chain that cannot be expired, is logged and
     /// skipped: it holds back no other chain's expiry.
     pub async fn expire_audit(&self) -> Result<u64, ServiceError> {
-        // Not while a verification reads the events this would remove.
-        let _verification_waits = self.audit_maintenance.lock().await;
         let mut chains = vec![(
             CONTROL_CHAIN.to_owned(),
             CONTROL_CHAIN.to_owned(),
@@ -114,7 +112,11 @@ impl Platform {
         let now = self.clock.now().unix_micros();
         let mut removed = 0;
         for (chain, name, days) in chains {
-            match self.expire_chain(&chain, &name, days, now).await {
+            // Not while a verification reads the events this would remove.
+            let verification_waits = self.audit_maintenance.lock().await;
+            let expired = self.expire_chain(&chain, &name, days, now).await;
+            drop(verification_waits);
+            match expired {
                 Ok(count) => removed += count,
                 Err(error) => tracing::error!(
                     %error,

@@ -21,10 +21,8 @@ const SETTING: &str = "download-limits";
 pub struct CountedDownload {
     tenant_id: String,
     caller: String,
-    window_start: i64,
-    /// The caller's files in the window once this one was counted: fewer later means an
-    /// admin reset the counts since.
-    files_counted: u64,
+    /// The counts it was counted in (new ones after an admin's reset).
+    window_id: i64,
 }
 const WINDOW_MINUTES_MAX: u32 = 7 * 24 * 60;
 
@@ -183,7 +181,7 @@ impl Platform {
         let now = self.clock.now().unix_micros();
         let window_start = now - now.rem_euclid(window_micros);
         let caller = caller_key(principal);
-        let (count, counted) = context
+        let decision = context
             .store
             .count_download(DownloadToCount {
                 caller: caller.clone(),
@@ -195,12 +193,12 @@ impl Platform {
                 bytes_max: allowance.bytes_max,
             })
             .await?;
-        if counted {
+        let count = decision.count;
+        if decision.counted {
             return Ok(Some(CountedDownload {
                 tenant_id: context.tenant_id.clone(),
                 caller,
-                window_start,
-                files_counted: count.files,
+                window_id: decision.window_id,
             }));
         }
         self.security.raise(
@@ -230,12 +228,7 @@ impl Platform {
                 };
                 runtime
                     .store
-                    .uncount_download_bytes(
-                        &counted.caller,
-                        counted.window_start,
-                        counted.files_counted,
-                        unsent,
-                    )
+                    .uncount_download_bytes(&counted.caller, counted.window_id, unsent)
                     .await?;
                 Ok(())
             },

@@ -329,21 +329,13 @@ pub trait TenantStore: Send + Sync {
     fn login_failures(&self, user_id: &str) -> Result<LoginFailures, StorageError>;
     /// Counts one download unless it would pass either limit; answers the counts and whether
     /// it was counted.
-    fn count_download(&self, download: DownloadToCount) -> PendingWrite<(DownloadCount, bool)>;
+    fn count_download(&self, download: DownloadToCount) -> PendingWrite<DownloadDecision>;
     /// Forgets every count of `caller`; answers how many windows were dropped.
     fn reset_downloads(&self, caller: &str) -> PendingWrite<u64>;
-    /// Takes `bytes` back from `caller`'s count in the window starting at `window_start` (a
-    /// download that stopped before its end), if the window still counts at least
-    /// `files_counted` files (the count right after that download: fewer means an admin reset
-    /// the caller since, and the bytes went with it); never below zero, nothing for a window
-    /// already dropped, and the file and any block stay.
-    fn uncount_download_bytes(
-        &self,
-        caller: &str,
-        window_start: i64,
-        files_counted: u64,
-        bytes: u64,
-    ) -> PendingWrite<()>;
+    /// Takes `bytes` back from `caller`'s counts `window_id` (a download that stopped before
+    /// its end), if they are still the ones it was counted in (not reset by an admin since,
+    /// not dropped for a newer window); never below zero, and the file and any block stay.
+    fn uncount_download_bytes(&self, caller: &str, window_id: i64, bytes: u64) -> PendingWrite<()>;
     fn clear_login_failures(&self, user_id: &str) -> PendingWrite<()>;
     /// Tenant settings such as the security policy: sealed values by name, journaled.
     fn put_setting(&self, name: &str, sealed: Vec<u8>, journal: JournalSealer) -> PendingWrite<()>;

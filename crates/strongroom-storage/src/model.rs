@@ -390,6 +390,17 @@ pub struct DownloadCount {
     pub bytes: u64,
 }
 
+/// What counting a download decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadDecision {
+    /// The counts after the call.
+    pub count: DownloadCount,
+    pub counted: bool,
+    /// The window's counts, made anew each time they start (after an admin reset too): a
+    /// refund names it, so bytes of a download counted before a reset come off nothing.
+    pub window_id: i64,
+}
+
 /// One stored audit event: the sealed event and its chain hash, with the few plaintext
 /// columns queries filter on (blind-index tokens where the value is personal).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -170,6 +170,8 @@ pub async fn run_with_audit_store(
     let purge_interval = Duration::from_secs(config.documents.purge_interval_seconds.max(60));
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(purge_interval);
+        // A round that ran long (a verification held expiry back) is not made up in a burst.
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
             purging.purge_all_documents().await;

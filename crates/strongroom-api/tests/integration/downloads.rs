@@ -129,7 +129,7 @@ async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_ad
         let now = strongroom_service::Clock::now(&harness.clock).unix_micros();
         now - now.rem_euclid(3600 * 1_000_000)
     };
-    let (count, counted) = tokio::task::spawn_blocking(move || {
+    let decision = tokio::task::spawn_blocking(move || {
         store
             .count_download(strongroom_storage::DownloadToCount {
                 caller: format!("user:{viewer_id}"),
@@ -146,7 +146,7 @@ async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_ad
     .unwrap()
     .unwrap();
     assert_eq!(
-        (count.files, counted),
+        (decision.count.files, decision.counted),
         (2, false),
         "the block survives a restart"
     );

@@ -25,6 +25,7 @@ pub(super) fn download_counts(store: &dyn crate::TenantStore) {
                 ..download("user:u1", window, "etag-1", bytes)
             })
             .wait()
+            .map(|decision| (decision.count, decision.counted))
             .expect("count")
     };
     let counted = |files: u64, bytes: u64| (crate::DownloadCount { files, bytes }, true);
@@ -57,7 +58,7 @@ pub(super) fn download_counts(store: &dyn crate::TenantStore) {
             })
             .wait()
             .expect("count")
-            .1,
+            .counted,
         "per caller"
     );
     assert_eq!(
@@ -76,7 +77,7 @@ pub(super) fn download_counts(store: &dyn crate::TenantStore) {
             .count_download(download("token:t", 100, "etag-1", u64::MAX))
             .wait()
             .expect("count")
-            .1,
+            .counted,
         "no limits, no refusal"
     );
 
@@ -89,6 +90,7 @@ pub(super) fn download_counts(store: &dyn crate::TenantStore) {
                 ..download("user:u3", window, content, 10)
             })
             .wait()
+            .map(|decision| (decision.count, decision.counted))
             .expect("count")
     };
     assert_eq!(ranged("video", 100).0.files, 1, "its first range is a file");
@@ -125,7 +127,7 @@ pub(super) fn download_counts(store: &dyn crate::TenantStore) {
             .wait()
             .expect("count");
         assert_eq!(
-            whole.0.files, expected_files,
+            whole.count.files, expected_files,
             "a whole download is always a file"
         );
     }
@@ -135,48 +137,56 @@ pub(super) fn download_counts(store: &dyn crate::TenantStore) {
         "in a new window the content counts again"
     );
 
-    // Bytes of a download that stopped early are taken back, in their window only, never
-    // below zero, not after an admin reset the caller since; the file stays counted.
-    let limited = |bytes: u64| DownloadToCount {
-        bytes_max: Some(100),
-        ..download("user:u4", 300, "big", bytes)
-    };
-    let (first, counted) = store.count_download(limited(80)).wait().expect("count");
-    assert!(counted);
-    let uncount = |window: i64, files: u64, bytes: u64| {
+    // Bytes of a download that stopped early are taken back from the counts they were
+    // counted in only, never below zero, not after an admin reset the caller since (however
+    // many downloads came after it); the file stays counted.
+    let limited = |bytes: u64| {
         store
-            .uncount_download_bytes("user:u4", window, files, bytes)
+            .count_download(DownloadToCount {
+                bytes_max: Some(100),
+                ..download("user:u4", 300, "big", bytes)
+            })
+            .wait()
+            .expect("count")
+    };
+    let uncount = |window_id: i64, bytes: u64| {
+        store
+            .uncount_download_bytes("user:u4", window_id, bytes)
             .wait()
             .expect("uncount")
     };
-    uncount(300, first.files, 50);
-    uncount(200, first.files, 1_000);
-    let (after, counted) = store.count_download(limited(60)).wait().expect("count");
+    let first = limited(80);
+    assert!(first.counted);
+    uncount(first.window_id, 50);
+    uncount(first.window_id.wrapping_add(1), 1_000);
+    let after = limited(60);
     assert!(
-        counted,
+        after.counted,
         "30 bytes counted after the refund, 60 more fit in 100"
     );
     assert_eq!(
-        after,
+        after.count,
         DownloadCount {
             files: 2,
             bytes: 90
         }
     );
-    uncount(300, after.files, 1_000);
-    let (after, _) = store.count_download(limited(0)).wait().expect("count");
+    assert_eq!(after.window_id, first.window_id, "the same counts");
+    uncount(after.window_id, 1_000);
+    let after = limited(0);
     assert_eq!(
-        after,
+        after.count,
         DownloadCount { files: 3, bytes: 0 },
         "never below zero"
     );
 
     store.reset_downloads("user:u4").wait().expect("reset");
-    let (fresh, _) = store.count_download(limited(90)).wait().expect("count");
-    uncount(300, after.files, 90);
-    let (_, counted) = store.count_download(limited(20)).wait().expect("count");
+    for _ in 0..3 {
+        assert!(limited(30).counted);
+    }
+    uncount(first.window_id, 90);
     assert!(
-        !counted,
-        "a refund of a download counted before the reset takes nothing from the new count ({fresh:?})"
+        !limited(20).counted,
+        "a refund of a download counted before the reset takes nothing from the new counts"
     );
 }

@@ -2,7 +2,7 @@
 //! opaque keys such as `user:<id>`; counts survive a restart.
 
 use super::SqliteDatabase;
-use crate::{DownloadCount, DownloadToCount, PendingWrite};
+use crate::{DownloadCount, DownloadDecision, DownloadToCount, PendingWrite};
 use rusqlite::{OptionalExtension, params};
 
 pub(super) const MIGRATION: &str = "
@@ -28,13 +28,19 @@ pub(super) const CONTENT_MIGRATION: &str = "
     ) WITHOUT ROWID;
 ";
 
+/// Each window's counts get a random id when they start, so a refund of bytes counted in
+/// them cannot come off counts made after an admin's reset.
+pub(super) const WINDOW_ID_MIGRATION: &str = "
+    ALTER TABLE download_counts ADD COLUMN window_id INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Counts one download unless the caller is blocked in the window or the download would pass
 /// `files_max` or `bytes_max`, which blocks the caller; answers the counts after the call and
 /// whether it was counted. Older windows of the caller are dropped on the way.
 pub(super) fn count_download(
     database: &SqliteDatabase,
     download: DownloadToCount,
-) -> PendingWrite<(DownloadCount, bool)> {
+) -> PendingWrite<DownloadDecision> {
     database.write(move |connection| {
         let DownloadToCount {
             caller,
@@ -47,7 +53,7 @@ pub(super) fn count_download(
         } = download;
         let current = connection
             .prepare_cached(
-                "SELECT files, bytes, blocked FROM download_counts
+                "SELECT files, bytes, blocked, window_id FROM download_counts
                  WHERE caller = ?1 AND window_start = ?2",
             )?
             .query_row(params![caller, window_start], |row| {
@@ -55,11 +61,11 @@ pub(super) fn count_download(
                     files: row.get::<_, i64>(0)? as u64,
                     bytes: row.get::<_, i64>(1)? as u64,
                 };
-                Ok((count, row.get::<_, bool>(2)?))
+                Ok((count, row.get::<_, bool>(2)?, row.get::<_, i64>(3)?))
             })
             .optional()?;
         // The first download of a window drops the caller's older windows.
-        let (current, blocked) = match current {
+        let (current, blocked, window_id) = match current {
             Some(found) => found,
             None => {
                 for delete in [
@@ -70,11 +76,19 @@ pub(super) fn count_download(
                         .prepare_cached(delete)?
                         .execute(params![caller, window_start])?;
                 }
-                Default::default()
+                let window_id: i64 = connection
+                    .prepare_cached("SELECT random()")?
+                    .query_row([], |row| row.get(0))?;
+                (DownloadCount::default(), false, window_id)
             }
         };
+        let decision = |count: DownloadCount, counted: bool| DownloadDecision {
+            count,
+            counted,
+            window_id,
+        };
         if blocked {
-            return Ok((current, false));
+            return Ok(decision(current, false));
         }
         let seen = ranged
             && connection
@@ -89,17 +103,18 @@ pub(super) fn count_download(
         if refused {
             connection
                 .prepare_cached(
-                    "INSERT INTO download_counts (caller, window_start, files, bytes, blocked)
-                     VALUES (?1, ?2, ?3, ?4, 1)
+                    "INSERT INTO download_counts (caller, window_start, files, bytes, blocked, window_id)
+                     VALUES (?1, ?2, ?3, ?4, 1, ?5)
                      ON CONFLICT (caller, window_start) DO UPDATE SET blocked = 1",
                 )?
                 .execute(params![
                     caller,
                     window_start,
                     current.files as i64,
-                    current.bytes.min(i64::MAX as u64) as i64
+                    current.bytes.min(i64::MAX as u64) as i64,
+                    window_id
                 ])?;
-            return Ok((current, false));
+            return Ok(decision(current, false));
         }
         let after = DownloadCount {
             files: current.files + files,
@@ -107,17 +122,17 @@ pub(super) fn count_download(
         };
         connection
             .prepare_cached(
-                "INSERT INTO download_counts (caller, window_start, files, bytes) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO download_counts (caller, window_start, files, bytes, window_id) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (caller, window_start) DO UPDATE SET files = excluded.files, bytes = excluded.bytes",
             )?
-            .execute(params![caller, window_start, after.files as i64, after.bytes.min(i64::MAX as u64) as i64])?;
+            .execute(params![caller, window_start, after.files as i64, after.bytes.min(i64::MAX as u64) as i64, window_id])?;
         connection
             .prepare_cached(
                 "INSERT OR IGNORE INTO download_contents (caller, window_start, content)
                  VALUES (?1, ?2, ?3)",
             )?
             .execute(params![caller, window_start, content])?;
-        Ok((after, true))
+        Ok(decision(after, true))
     })
 }
 
@@ -138,20 +153,18 @@ pub(super) fn reset_downloads(database: &SqliteDatabase, caller: &str) -> Pendin
 pub(super) fn uncount_download_bytes(
     database: &SqliteDatabase,
     caller: &str,
-    window_start: i64,
-    files_counted: u64,
+    window_id: i64,
     bytes: u64,
 ) -> PendingWrite<()> {
     let caller = caller.to_owned();
     let bytes = bytes.min(i64::MAX as u64) as i64;
-    let files_counted = files_counted.min(i64::MAX as u64) as i64;
     database.write_one_statement(move |connection| {
         connection
             .prepare_cached(
-                "UPDATE download_counts SET bytes = max(0, bytes - ?4)
-                 WHERE caller = ?1 AND window_start = ?2 AND files >= ?3",
+                "UPDATE download_counts SET bytes = max(0, bytes - ?3)
+                 WHERE caller = ?1 AND window_id = ?2",
             )?
-            .execute(params![caller, window_start, files_counted, bytes])?;
+            .execute(params![caller, window_id, bytes])?;
         Ok(())
     })
 }

@@ -1,6 +1,6 @@
 use super::{SqliteDatabase, documents, users};
 use crate::{
-    DocumentQuery, DocumentRelocation, DownloadCount, DownloadToCount, IndexEntry, JournalRow,
+    DocumentQuery, DocumentRelocation, DownloadDecision, DownloadToCount, IndexEntry, JournalRow,
     JournalSealer, LoginFailures, NewDocumentVersion, PendingWrite, PurgePlan, RecordOrder,
     RecordQuery, SessionSelection, StorageError, StoredChallenge, StoredCollection, StoredDocument,
     StoredDocumentVersion, StoredMfa, StoredRecord, StoredSession, StoredUser, TenantStore,
@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     super::users::SETTINGS_MIGRATION,
     super::downloads::MIGRATION,
     super::downloads::CONTENT_MIGRATION,
+    super::downloads::WINDOW_ID_MIGRATION,
 ];
 
 /// One tenant's SQLite file.
@@ -546,7 +547,7 @@ impl TenantStore for SqliteTenantStore {
         users::login_failures(&self.database, user_id)
     }
 
-    fn count_download(&self, download: DownloadToCount) -> PendingWrite<(DownloadCount, bool)> {
+    fn count_download(&self, download: DownloadToCount) -> PendingWrite<DownloadDecision> {
         super::downloads::count_download(&self.database, download)
     }
 
@@ -554,20 +555,8 @@ impl TenantStore for SqliteTenantStore {
         super::downloads::reset_downloads(&self.database, caller)
     }
 
-    fn uncount_download_bytes(
-        &self,
-        caller: &str,
-        window_start: i64,
-        files_counted: u64,
-        bytes: u64,
-    ) -> PendingWrite<()> {
-        super::downloads::uncount_download_bytes(
-            &self.database,
-            caller,
-            window_start,
-            files_counted,
-            bytes,
-        )
+    fn uncount_download_bytes(&self, caller: &str, window_id: i64, bytes: u64) -> PendingWrite<()> {
+        super::downloads::uncount_download_bytes(&self.database, caller, window_id, bytes)
     }
 
     fn clear_login_failures(&self, user_id: &str) -> PendingWrite<()> {
