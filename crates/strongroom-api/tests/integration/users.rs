@@ -1647,6 +1647,34 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
         "the permission table covers every documented route"
     );
 
+    let request_for = |method: &str, path: &str, body: &Value, role: &str, token: &str| {
+        let concrete = path
+            .replace("{slug}", "acme")
+            .replace("{name}", "things")
+            .replace("{id}", "0123456789abcdef")
+            .replace(
+                "{path}",
+                if method == "post" {
+                    "docs/a.txt/restore?version=1"
+                } else {
+                    "docs/a.txt"
+                },
+            );
+        let request = Request::new(method, &concrete).token(token);
+        match body {
+            Value::Null => request,
+            Value::String(text) => request.raw("text/plain", text.as_bytes().to_vec()),
+            other => request
+                .json(serde_json::from_str(&other.to_string().replace("{role}", role)).unwrap()),
+        }
+    };
+    let denied = |response: &crate::harness::Response| {
+        response.status == StatusCode::FORBIDDEN
+            && matches!(
+                response.body["code"].as_str(),
+                Some("missing_scope" | "missing_permission")
+            )
+    };
     for (role, session) in &sessions {
         let permissions: Vec<&str> = strongroom_domain::BuiltinRole::ALL
             .into_iter()
@@ -1660,39 +1688,49 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
             if *needed == "public" || (*method == "post" && path.ends_with("/logout")) {
                 continue;
             }
-            let concrete = path
-                .replace("{slug}", "acme")
-                .replace("{name}", "things")
-                .replace("{id}", "0123456789abcdef")
-                .replace(
-                    "{path}",
-                    if *method == "post" {
-                        "docs/a.txt/restore?version=1"
-                    } else {
-                        "docs/a.txt"
-                    },
-                );
-            let mut request = Request::new(method, &concrete).token(session);
-            request = match body {
-                Value::Null => request,
-                Value::String(text) => request.raw("text/plain", text.as_bytes().to_vec()),
-                other => request.json(
-                    serde_json::from_str(&other.to_string().replace("{role}", role)).unwrap(),
-                ),
-            };
-            let response = harness.public(request).await;
-            let denied = response.status == StatusCode::FORBIDDEN
-                && matches!(
-                    response.body["code"].as_str(),
-                    Some("missing_scope" | "missing_permission")
-                );
+            let response = harness
+                .public(request_for(method, path, body, role, session))
+                .await;
             let allowed = *needed == "signed-in" || permissions.contains(needed);
             assert_eq!(
-                !denied, allowed,
+                !denied(&response),
+                allowed,
                 "{role} {method} {path}: {} {}",
-                response.status, response.body
+                response.status,
+                response.body
             );
         }
+    }
+
+    // A log collector's API token (audit:read alone) reads the trail, its checkpoints and
+    // public key; every other route refuses it (retention too, though it needs audit:read).
+    let minted = harness
+        .public(
+            Request::post("/v1/tenants/acme/tokens")
+                .token(&owner)
+                .json(json!({"name": "siem", "scopes": ["audit:read"]})),
+        )
+        .await;
+    let collector = minted.body["token"].as_str().unwrap().to_owned();
+    let trail_reads = [
+        "/v1/tenants/{slug}/audit",
+        "/v1/tenants/{slug}/audit/public-key",
+        "/v1/tenants/{slug}/audit/checkpoints",
+    ];
+    for (method, path, needed, body) in &table {
+        if *needed == "public" {
+            continue;
+        }
+        let response = harness
+            .public(request_for(method, path, body, "collector", &collector))
+            .await;
+        let refused = denied(&response) || response.status == StatusCode::UNAUTHORIZED;
+        let allowed = *method == "get" && trail_reads.contains(path);
+        assert_eq!(
+            !refused, allowed,
+            "audit:read token {method} {path}: {} {}",
+            response.status, response.body
+        );
     }
 }
 
