@@ -215,15 +215,6 @@ fn indexed_columns_match(row: &AuditRow, plaintext: &[u8]) -> bool {
     })
 }
 
-/// A stored 32-byte hash; a shorter (damaged) one is padded with zeros, so verification goes
-/// on and reports the mismatch instead of stopping.
-fn head_bytes(stored: &[u8]) -> [u8; 32] {
-    let mut head = [0u8; 32];
-    let length = stored.len().min(32);
-    head[..length].copy_from_slice(&stored[..length]);
-    head
-}
-
 /// The checkpoints of a chain in its recent daily files whose signature verifies, by
 /// sequence; a directory that cannot be read is logged and checked without (the trail stays
 /// the record).
@@ -235,14 +226,12 @@ fn checkpoints_in_files(
     public: &[u8],
 ) -> Vec<AuditCheckpointRow> {
     let chain_name = keys.slug.as_deref().unwrap_or(CONTROL_CHAIN);
-    let signed_here = |line: &crate::audit_log::CheckpointLine| {
-        line.to_row().is_some_and(|row| {
-            let message = checkpoint_message(chain_id, row.sequence, &row.head, row.expiry);
-            verify_signature(public, &message, &row.signature)
-        })
+    let signed_here = |row: &AuditCheckpointRow| {
+        let message = checkpoint_message(chain_id, row.sequence, &row.head, row.expiry);
+        verify_signature(public, &message, &row.signature)
     };
     match crate::audit_log::recent_checkpoints(log_dir, chain_name, chain_id, today, signed_here) {
-        Ok(found) => found.iter().filter_map(|line| line.to_row()).collect(),
+        Ok(found) => found,
         Err(error) => {
             tracing::warn!(%error, chain = chain_name, "the daily audit files could not be read for their checkpoints");
             Vec::new()
@@ -764,13 +753,12 @@ impl Platform {
             let expiry_waits = self.audit_maintenance.lock().await;
             let checked = self.verify_chain(&chain, None).await;
             drop(expiry_waits);
-            let report = match checked {
-                Ok(report) => report,
-                // A chain that cannot be checked at all (rows of a chain no tenant owns, a
-                // store that cannot be read) is reported broken, to operators: the control
-                // plane's chain and the log, not a tenant's alert channels (a passing storage
-                // error is no tampering, and its text is not the tenant's). The others are
-                // still checked.
+            // A chain that cannot be checked at all (rows of a chain no tenant owns, a store
+            // that cannot be read) is reported broken to operators only: the control plane's
+            // chain and the log, not the tenant's alert channels (a passing storage error is no
+            // tampering, and its text is not the tenant's). The others are still checked.
+            let (report, concerns) = match checked {
+                Ok(report) => (report, (chain != CONTROL_CHAIN).then_some(chain.as_str())),
                 Err(error) => {
                     tracing::error!(%error, chain = %chain, "an audit chain could not be checked");
                     let report = ChainReport {
@@ -781,22 +769,13 @@ impl Platform {
                         problem: Some("the chain could not be checked (see the server log)".into()),
                         anchored_at: None,
                     };
-                    self.security.raise(
-                        SecurityEventKind::AuditVerifyFailed,
-                        None,
-                        &format!(
-                            "the audit chain {} could not be checked (see the server log)",
-                            report.chain
-                        ),
-                    );
-                    reports.push(report);
-                    continue;
+                    (report, None)
                 }
             };
             if let Some(problem) = &report.problem {
                 self.security.raise(
                     SecurityEventKind::AuditVerifyFailed,
-                    (chain != CONTROL_CHAIN).then_some(chain.as_str()),
+                    concerns,
                     &format!(
                         "the audit chain {} is broken at {}: {problem}",
                         report.chain,
@@ -901,7 +880,7 @@ impl Platform {
                         format!("events before {first} are gone but the checkpoint at {} marks no expiry: the trail was cut", first - 1),
                     ),
                     Some(checkpoint) => {
-                        previous = head_bytes(&checkpoint.head);
+                        previous = strongroom_storage::stored_head(&checkpoint.head);
                         expected = first;
                         after = first - 1;
                         anchor = Some(first - 1);
@@ -996,7 +975,7 @@ impl Platform {
                         broken(&mut report, row.sequence, format!("event {} does not match its hash or the one before", row.sequence));
                     }
                     // Go on from the stored hash, so one damaged event is reported once.
-                    previous = head_bytes(&row.hash);
+                    previous = strongroom_storage::stored_head(&row.hash);
                     check_through(&mut report, row.sequence, Some(&hash))?;
                     expected = row.sequence + 1;
                 }
@@ -1033,6 +1012,7 @@ impl Platform {
         let runtime = self.authorize(principal, slug, Need::audit_read()).await?;
         let audit = self.audit_store.clone();
         let chain = runtime.id.clone();
+        let limit = limit.clamp(1, PAGE_MAX);
         let rows = blocking(move || Ok(audit.checkpoints_after(&chain, after, limit)?)).await?;
         Ok(rows
             .into_iter()

@@ -16,6 +16,7 @@ use std::io::{BufRead, BufWriter, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Sender, channel};
+use strongroom_storage::AuditCheckpointRow;
 
 /// How long the writer lets lines gather before writing them: the files are not fsynced and
 /// trail the durable record anyway, and waking the thread for every event cost more CPU than
@@ -80,7 +81,7 @@ pub(crate) struct CheckpointLine {
 }
 
 impl CheckpointLine {
-    pub fn of(checkpoint: &strongroom_storage::AuditCheckpointRow) -> Self {
+    pub fn of(checkpoint: &AuditCheckpointRow) -> Self {
         Self {
             chain_id: checkpoint.chain.clone(),
             sequence: checkpoint.sequence,
@@ -92,8 +93,8 @@ impl CheckpointLine {
     }
 
     /// The checkpoint as its store row (the signing time is not needed to check it).
-    pub fn to_row(&self) -> Option<strongroom_storage::AuditCheckpointRow> {
-        Some(strongroom_storage::AuditCheckpointRow {
+    pub fn to_row(&self) -> Option<AuditCheckpointRow> {
+        Some(AuditCheckpointRow {
             chain: self.chain_id.clone(),
             sequence: self.sequence,
             head: hex::decode(&self.head).ok()?,
@@ -268,8 +269,8 @@ const CHECKPOINT_DAYS_READ: i64 = 8;
 /// huge line cannot exhaust memory.
 const LINE_BYTES_MAX: usize = 4096;
 
-/// Whether `name` is a daily file's: `YYYY-MM-DD.jsonl`.
-fn day_of(name: &str) -> Option<&str> {
+/// The day of a daily file's name (`YYYY-MM-DD.jsonl`); none for any other name.
+pub(crate) fn day_of(name: &str) -> Option<&str> {
     let day = name.strip_suffix(".jsonl")?;
     let shaped = day.len() == 10
         && day.bytes().enumerate().all(|(index, byte)| match index {
@@ -290,18 +291,14 @@ pub(crate) fn recent_checkpoints(
     chain_name: &str,
     chain_id: &str,
     today: strongroom_domain::Timestamp,
-    verifies: impl Fn(&CheckpointLine) -> bool,
-) -> std::io::Result<Vec<CheckpointLine>> {
-    let day_of_time = |days_later: i64| -> String {
-        strongroom_domain::Timestamp::from_unix_micros(
-            today.unix_micros() + days_later * 24 * 3600 * 1_000_000,
-        )
-        .to_rfc3339()
-        .chars()
-        .take(10)
-        .collect()
+    verifies: impl Fn(&AuditCheckpointRow) -> bool,
+) -> std::io::Result<Vec<AuditCheckpointRow>> {
+    let days_later = |days: i64| {
+        day_of_time(strongroom_domain::Timestamp::from_unix_micros(
+            today.unix_micros() + days * DAY_MICROS,
+        ))
     };
-    let (first_day, latest_day) = (day_of_time(1 - CHECKPOINT_DAYS_READ), day_of_time(1));
+    let (first_day, latest_day) = (days_later(1 - CHECKPOINT_DAYS_READ), days_later(1));
     let directory = dir.join(chain_name);
     let mut days: Vec<(String, PathBuf)> = match std::fs::read_dir(&directory) {
         Ok(entries) => entries
@@ -327,10 +324,21 @@ pub(crate) fn recent_checkpoints(
     }
     // Signatures first: a copy of a genuine line with a forged signature must not stand in
     // for it when duplicates are dropped.
-    found.retain(|line| verifies(line));
+    let mut found: Vec<AuditCheckpointRow> = found
+        .iter()
+        .filter_map(CheckpointLine::to_row)
+        .filter(|row| verifies(row))
+        .collect();
     found.sort_by(|a, b| (a.sequence, &a.head).cmp(&(b.sequence, &b.head)));
     found.dedup_by(|a, b| (a.sequence, &a.head, a.expiry) == (b.sequence, &b.head, b.expiry));
     Ok(found)
+}
+
+const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
+
+/// The UTC day of `time`, as daily files are named (`YYYY-MM-DD`).
+pub(crate) fn day_of_time(time: strongroom_domain::Timestamp) -> String {
+    time.to_rfc3339().chars().take(10).collect()
 }
 
 /// Adds the checkpoint lines of `chain_id` in one daily file to `found`. Only a regular file
@@ -407,8 +415,8 @@ mod tests {
     }
 
     fn found(directory: &Path, refused: u64) -> Vec<u64> {
-        recent_checkpoints(directory, "acme", "t1", today(), |line| {
-            line.sequence != refused && line.signature == "00".repeat(64)
+        recent_checkpoints(directory, "acme", "t1", today(), |row| {
+            row.sequence != refused && row.signature == [0u8; 64]
         })
         .unwrap()
         .into_iter()

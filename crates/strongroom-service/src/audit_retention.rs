@@ -186,11 +186,9 @@ impl Platform {
             self.log_checkpoint(&mark).await;
         }
         if let Some(directory) = &self.options.audit_log_dir {
-            let oldest_kept = strongroom_domain::Timestamp::from_unix_micros(cutoff)
-                .to_rfc3339()
-                .chars()
-                .take(10)
-                .collect::<String>();
+            let oldest_kept = crate::audit_log::day_of_time(
+                strongroom_domain::Timestamp::from_unix_micros(cutoff),
+            );
             remove_files_before(&directory.join(name), &oldest_kept);
         }
         Ok(removed)
@@ -204,10 +202,7 @@ fn remove_files_before(directory: &std::path::Path, oldest_kept: &str) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(day) = name.strip_suffix(".jsonl")
-            && day.len() == 10
-            && day < oldest_kept
-        {
+        if crate::audit_log::day_of(&name).is_some_and(|day| day < oldest_kept) {
             let _ = std::fs::remove_file(entry.path());
         }
     }

@@ -15,6 +15,7 @@ use strongroom_domain::{BuiltinRole, Permission};
 use strongroom_storage::DownloadToCount;
 
 const SETTING: &str = "download-limits";
+const WINDOW_MINUTES_MAX: u32 = 7 * 24 * 60;
 
 /// A download counted against its caller's thresholds: where, to take back bytes never sent.
 #[derive(Debug, Clone)]
@@ -24,7 +25,6 @@ pub struct CountedDownload {
     /// The counts it was counted in (new ones after an admin's reset).
     window_id: i64,
 }
-const WINDOW_MINUTES_MAX: u32 = 7 * 24 * 60;
 
 /// Limits for one kind of caller; `None` is no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -315,8 +315,21 @@ impl Platform {
         context: &TenantContext,
         token_hash: &[u8],
     ) -> Result<Option<String>, ServiceError> {
+        Ok(match self.read_session(context, token_hash)? {
+            SessionRead::Live { user, .. } => Some(user.id),
+            _ => None,
+        })
+    }
+
+    /// The session behind `token_hash` as it stands now, read only: whether it exists, has
+    /// ended under the tenant's policy, or belongs to a user who is gone or disabled.
+    fn read_session(
+        &self,
+        context: &TenantContext,
+        token_hash: &[u8],
+    ) -> Result<SessionRead, ServiceError> {
         let Some(session) = context.store.session(token_hash)? else {
-            return Ok(None);
+            return Ok(SessionRead::Unknown);
         };
         let now = self.clock.now().unix_micros();
         let policy = self.observe(context, crate::security_policy::load(context))?;
@@ -324,13 +337,25 @@ impl Platform {
             .sessions
             .has_ended(session.created_at, session.last_seen_at, now)
         {
-            return Ok(None);
+            return Ok(SessionRead::Ended {
+                user_id: session.user_id,
+            });
         }
-        let enabled = context
-            .store
-            .user(&session.user_id)?
-            .is_some_and(|user| !user.disabled);
-        Ok(enabled.then_some(session.user_id))
+        Ok(
+            match context
+                .store
+                .user(&session.user_id)?
+                .filter(|user| !user.disabled)
+            {
+                Some(user) => SessionRead::Live {
+                    session,
+                    user,
+                    policy,
+                    now,
+                },
+                None => SessionRead::UserGone,
+            },
+        )
     }
 
     async fn load_session(
@@ -344,30 +369,23 @@ impl Platform {
             .map_err(|_| ServiceError::Unauthenticated)?;
         let context = TenantContext::of(&runtime);
         let token_hash = hash_token(token).to_vec();
-        let session = context
-            .store
-            .session(&token_hash)?
-            .ok_or(ServiceError::Unauthenticated)?;
-        let now = self.clock.now().unix_micros();
-        let policy = self.observe(&context, crate::security_policy::load(&context))?;
-        if policy
-            .sessions
-            .has_ended(session.created_at, session.last_seen_at, now)
-        {
-            let _ = self
-                .end_sessions(
-                    &context,
-                    &session.user_id,
-                    SessionSelection::One(token_hash),
-                )
-                .await;
-            return Err(ServiceError::Unauthenticated);
-        }
-        let user = context
-            .store
-            .user(&session.user_id)?
-            .filter(|user| !user.disabled)
-            .ok_or(ServiceError::Unauthenticated)?;
+        let (session, user, policy, now) = match self.read_session(&context, &token_hash)? {
+            SessionRead::Live {
+                session,
+                user,
+                policy,
+                now,
+            } => (session, user, policy, now),
+            SessionRead::Ended { user_id } => {
+                let _ = self
+                    .end_sessions(&context, &user_id, SessionSelection::One(token_hash))
+                    .await;
+                return Err(ServiceError::Unauthenticated);
+            }
+            SessionRead::Unknown | SessionRead::UserGone => {
+                return Err(ServiceError::Unauthenticated);
+            }
+        };
         if now - session.last_seen_at > SESSION_TOUCH_MICROS {
             context.store.touch_session(&token_hash, now).await?;
         }
@@ -409,6 +427,27 @@ impl Platform {
         .await?;
         Ok(())
     }
+}
+
+/// A session as [`Platform::read_session`] found it.
+// Made once per session lookup and taken apart at once: boxing the live one would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
+enum SessionRead {
+    Unknown,
+    /// Past the tenant's idle or absolute timeout.
+    Ended {
+        user_id: String,
+    },
+    /// Its user was removed or disabled.
+    UserGone,
+    Live {
+        session: strongroom_storage::StoredSession,
+        user: strongroom_storage::StoredUser,
+        policy: crate::security_policy::SecurityPolicy,
+        /// The time it was judged live at.
+        now: i64,
+    },
 }
 
 /// The tenant id a session token names (`srs_<tenant id>_<secret>`); none for tokens issued

@@ -116,14 +116,7 @@ impl Platform {
                 "name the data scopes needed, such as records:read".into(),
             ));
         }
-        if scopes.contains(strongroom_domain::Scope::AuditRead) {
-            // Operators read a tenant's trail on the admin listener, where the reading is
-            // recorded as theirs: a grant is for data.
-            return Err(invalid(
-                "scopes",
-                "a grant carries data scopes; operators read a tenant's trail at GET /admin/v1/audit?tenant=".into(),
-            ));
-        }
+        crate::tenants::refuse_audit_read_from_operators(&scopes)?;
         if !(1..=DURATION_MINUTES_MAX).contains(&duration_minutes) {
             return Err(invalid(
                 "duration_minutes",

@@ -310,17 +310,7 @@ impl Platform {
                 "this tenant has users: its admins create API tokens (POST /v1/tenants/{slug}/tokens); operators reach tenant data only through break-glass grants".into(),
             ));
         }
-        // Reading a tenant's trail is for its owners and auditors, and for operators on the
-        // admin listener, where the reading is recorded as theirs: not a token they hand out.
-        if scopes
-            .iter()
-            .any(|scope| scope == Scope::AuditRead.as_str())
-        {
-            return Err(ServiceError::Invalid(DomainError::InvalidField {
-                field: "scopes".into(),
-                reason: "operators do not mint audit:read tokens; a tenant's owners do, and operators read a tenant's trail at GET /admin/v1/audit?tenant=".into(),
-            }));
-        }
+        refuse_audit_read_from_operators(&ScopeSet::parse(scopes)?)?;
         self.create_token(slug, name, scopes, expires_at).await
     }
 
@@ -607,5 +597,18 @@ fn tenant_view(tenant: TenantRow, keys: &[WrappedKeyRow], master_key_id: &str) -
         region: tenant.region,
         created_at: Timestamp::from_unix_micros(tenant.created_at),
         status_changed_at: Timestamp::from_unix_micros(tenant.status_changed_at),
+    }
+}
+
+/// Operators hand out data scopes only (tokens before a tenant has users, break-glass
+/// grants): reading a tenant's trail is for its owners and auditors, and for operators on
+/// the admin listener, where the reading is recorded as theirs.
+pub(crate) fn refuse_audit_read_from_operators(scopes: &ScopeSet) -> Result<(), ServiceError> {
+    match scopes.contains(Scope::AuditRead) {
+        false => Ok(()),
+        true => Err(ServiceError::Invalid(DomainError::InvalidField {
+            field: "scopes".into(),
+            reason: "operators do not mint audit:read tokens or grants; a tenant's owners mint them, and operators read a tenant's trail at GET /admin/v1/audit?tenant=".into(),
+        })),
     }
 }

@@ -401,6 +401,15 @@ pub struct DownloadDecision {
     pub window_id: i64,
 }
 
+/// A stored 32-byte chain hash; a shorter (damaged) one is padded with zeros, so appends and
+/// verification go on from it and verification reports the damage instead of stopping.
+pub fn stored_head(stored: &[u8]) -> [u8; 32] {
+    let mut head = [0u8; 32];
+    let length = stored.len().min(32);
+    head[..length].copy_from_slice(&stored[..length]);
+    head
+}
+
 /// One stored audit event: the sealed event and its chain hash, with the few plaintext
 /// columns queries filter on (blind-index tokens where the value is personal).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,19 +11,22 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use strongroom_service::AuditFilter;
 
-fn filter(pairs: &[(String, String)]) -> Result<AuditFilter, ApiError> {
-    let number = |name: &str| -> Result<Option<u64>, ApiError> {
-        query_value(pairs, name)
-            .map(|value| {
-                value.parse::<u64>().map_err(|_| {
-                    ApiError::new(
-                        ErrorCode::InvalidQuery,
-                        format!("{name} must be a whole number"),
-                    )
-                })
+/// The whole number a query parameter holds, if it is given.
+fn whole_number(pairs: &[(String, String)], name: &str) -> Result<Option<u64>, ApiError> {
+    query_value(pairs, name)
+        .map(|value| {
+            value.parse::<u64>().map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidQuery,
+                    format!("{name} must be a whole number"),
+                )
             })
-            .transpose()
-    };
+        })
+        .transpose()
+}
+
+fn filter(pairs: &[(String, String)]) -> Result<AuditFilter, ApiError> {
+    let number = |name: &str| whole_number(pairs, name);
     Ok(AuditFilter {
         actor: query_value(pairs, "actor"),
         action: query_value(pairs, "action"),
@@ -348,12 +351,7 @@ pub async fn tenant_checkpoints(
     PathParams(slug): PathParams<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
-    let after = match query_value(&pairs, "cursor") {
-        None => 0,
-        Some(cursor) => cursor
-            .parse::<u64>()
-            .map_err(|_| ApiError::new(ErrorCode::InvalidQuery, "cursor must be a whole number"))?,
-    };
+    let after = whole_number(&pairs, "cursor")?.unwrap_or(0);
     let limit = limit_parameter(&pairs)?;
     let checkpoints = state
         .platform

@@ -137,13 +137,8 @@ impl HeadCache {
             .query_row([chain], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
         Ok(match stored {
-            Some((sequence, hash)) => {
-                // A damaged stored hash still links: verification reports the damage.
-                let mut previous = [0u8; 32];
-                let length = hash.len().min(32);
-                previous[..length].copy_from_slice(&hash[..length]);
-                (sequence as u64, previous)
-            }
+            // A damaged stored hash still links: verification reports the damage.
+            Some((sequence, hash)) => (sequence as u64, crate::stored_head(&hash)),
             None => (0, [0u8; 32]),
         })
     }

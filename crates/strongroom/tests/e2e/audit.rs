@@ -77,19 +77,25 @@ async fn the_cli_verifies_the_trail_and_finds_an_event_changed_on_disk() {
     );
 }
 
+/// A server with tenant acme whose API token listed its collections `reads` times.
+async fn acme_after_reads(reads: usize) -> (TestServer, String) {
+    let server = TestServer::start();
+    let token = server.tenant_with_token("acme");
+    let collections = server.public_url("/v1/tenants/acme/collections");
+    for _ in 0..reads {
+        let listed = server.get_json(&collections, &token).await;
+        assert!(listed["collections"].is_array(), "{listed}");
+    }
+    (server, token)
+}
+
 /// A trail cut back on disk together with the checkpoints that signed its end: the server,
 /// restarted, goes on from the cut and signs its new heads, so the database alone looks whole;
 /// the heads signed before the cut are still in the daily files, and `audit verify` finds the
 /// trail falls short of them.
 #[tokio::test]
 async fn a_trail_cut_back_with_its_checkpoints_is_caught_by_the_heads_in_the_daily_files() {
-    let mut server = TestServer::start();
-    let token = server.tenant_with_token("acme");
-    let collections = server.public_url("/v1/tenants/acme/collections");
-    for _ in 0..6 {
-        let listed = server.get_json(&collections, &token).await;
-        assert!(listed["collections"].is_array(), "{listed}");
-    }
+    let (mut server, token) = acme_after_reads(6).await;
     // The stop signs every head that moved and writes it to the daily files.
     server.stop().await;
     let connection = rusqlite::Connection::open(server.data_dir().join("audit.db")).unwrap();
@@ -115,6 +121,7 @@ async fn a_trail_cut_back_with_its_checkpoints_is_caught_by_the_heads_in_the_dai
     drop(connection);
 
     server.spawn().unwrap();
+    let collections = server.public_url("/v1/tenants/acme/collections");
     let listed = server.get_json(&collections, &token).await;
     assert!(listed["collections"].is_array(), "{listed}");
     // The new branch's head is signed and written after the old heads.
@@ -167,13 +174,7 @@ async fn a_trail_cut_back_with_its_checkpoints_is_caught_by_the_heads_in_the_dai
 /// anyone running `audit verify`.
 #[tokio::test]
 async fn a_trail_changed_while_the_server_was_down_is_reported_when_it_starts() {
-    let mut server = TestServer::start();
-    let token = server.tenant_with_token("acme");
-    let collections = server.public_url("/v1/tenants/acme/collections");
-    for _ in 0..3 {
-        let listed = server.get_json(&collections, &token).await;
-        assert!(listed["collections"].is_array(), "{listed}");
-    }
+    let (mut server, token) = acme_after_reads(3).await;
     server.stop().await;
     let connection = rusqlite::Connection::open(server.data_dir().join("audit.db")).unwrap();
     connection
