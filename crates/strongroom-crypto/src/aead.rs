@@ -4,7 +4,6 @@
 
 use crate::{CryptoError, DataKey};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
 use std::collections::BTreeMap;
 
 pub const SEALED_FORMAT_VERSION: u8 = 1;
@@ -77,23 +76,22 @@ pub(crate) fn seal_with(
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
     let mut nonce = [0u8; NONCE_LEN];
-    SystemRandom::new()
-        .fill(&mut nonce)
-        .map_err(|_| CryptoError::Random)?;
+    crate::random::fill_nonce(&mut nonce)?;
     let mut sealed = Vec::with_capacity(HEADER_LENGTH + plaintext.len() + TAG_LENGTH);
     sealed.push(SEALED_FORMAT_VERSION);
     sealed.extend_from_slice(&key_version.to_be_bytes());
     sealed.extend_from_slice(&nonce);
     let aad = full_associated_data(&sealed[..HEADER_LENGTH], associated_data);
-    let mut body = plaintext.to_vec();
-    aead_key(key)
-        .seal_in_place_append_tag(
+    // Sealed in place after the header: one copy of the plaintext, not two.
+    sealed.extend_from_slice(plaintext);
+    let tag = aead_key(key)
+        .seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(aad),
-            &mut body,
+            &mut sealed[HEADER_LENGTH..],
         )
         .map_err(|_| CryptoError::Integrity)?;
-    sealed.extend_from_slice(&body);
+    sealed.extend_from_slice(tag.as_ref());
     Ok(sealed)
 }
 

@@ -2,6 +2,49 @@ use crate::CryptoError;
 use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 
+/// Bytes of the operating system's randomness fetched at a time for nonces.
+const NONCE_POOL_LENGTH: usize = 4096;
+
+/// A thread's unread share of one fetch of the operating system's randomness.
+struct NoncePool {
+    bytes: [u8; NONCE_POOL_LENGTH],
+    used: usize,
+}
+
+thread_local! {
+    static NONCE_POOL: std::cell::RefCell<NoncePool> = const {
+        std::cell::RefCell::new(NoncePool { bytes: [0; NONCE_POOL_LENGTH], used: NONCE_POOL_LENGTH })
+    };
+}
+
+/// Fills `nonce` with random bytes no other call is handed. Nonces are public and need only
+/// never repeat under a key, so one `getrandom` call serves hundreds of them: a system call
+/// per sealed value was a tenth of the audit writer's time. Each byte is handed out once and
+/// the pool is per thread, so no two callers share bytes; the process never forks without
+/// exec, which would copy a pool.
+pub(crate) fn fill_nonce(nonce: &mut [u8]) -> Result<(), CryptoError> {
+    NONCE_POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if nonce.len() > NONCE_POOL_LENGTH {
+            return SystemRandom::new()
+                .fill(nonce)
+                .map_err(|_| CryptoError::Random);
+        }
+        if pool.used + nonce.len() > NONCE_POOL_LENGTH {
+            SystemRandom::new()
+                .fill(&mut pool.bytes)
+                .map_err(|_| CryptoError::Random)?;
+            pool.used = 0;
+        }
+        let start = pool.used;
+        nonce.copy_from_slice(&pool.bytes[start..start + nonce.len()]);
+        // Handed out bytes are wiped, so the pool holds only what is still to come.
+        pool.bytes[start..start + nonce.len()].fill(0);
+        pool.used += nonce.len();
+        Ok(())
+    })
+}
+
 pub fn random_bytes_32() -> Result<[u8; 32], CryptoError> {
     let mut bytes = [0u8; 32];
     SystemRandom::new()
@@ -65,6 +108,28 @@ impl Sha256Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nonces_never_repeat_across_refills_and_threads() {
+        let draw = || {
+            (0..1000)
+                .map(|_| {
+                    let mut nonce = [0u8; 12];
+                    fill_nonce(&mut nonce).unwrap();
+                    nonce
+                })
+                .collect::<Vec<_>>()
+        };
+        // 1000 nonces of 12 bytes span three refills of the 4 KiB pool.
+        let mut all = draw();
+        all.extend(std::thread::spawn(draw).join().unwrap());
+        let distinct: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), 2000);
+        assert!(all.iter().all(|nonce| nonce != &[0u8; 12]));
+        let mut long = [0u8; NONCE_POOL_LENGTH + 1];
+        fill_nonce(&mut long).unwrap();
+        assert!(long.iter().any(|byte| *byte != 0));
+    }
 
     #[test]
     fn tokens_are_unique_and_long() {
