@@ -138,6 +138,29 @@ mod tests {
         Keyring::new(versions.iter().map(|v| (*v, DataKey::generate().unwrap()))).unwrap()
     }
 
+    /// The stored layout, `[format][key version, big-endian][nonce][ciphertext][tag]` with the
+    /// header ahead of the caller's associated data, checked by opening with ring directly.
+    #[test]
+    fn sealed_values_keep_the_stored_layout() {
+        let key = [7u8; 32];
+        let sealed = seal_with(&key, 3, b"record:1", b"hello layout").unwrap();
+        assert_eq!(sealed.len(), HEADER_LENGTH + 12 + TAG_LENGTH);
+        assert_eq!(sealed[0], SEALED_FORMAT_VERSION);
+        assert_eq!(&sealed[1..5], &3u32.to_be_bytes());
+        let nonce: [u8; NONCE_LEN] = sealed[5..HEADER_LENGTH].try_into().unwrap();
+        let mut aad = sealed[..HEADER_LENGTH].to_vec();
+        aad.extend_from_slice(b"record:1");
+        let mut body = sealed[HEADER_LENGTH..].to_vec();
+        let opened = aead_key(&key)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
+            .unwrap();
+        assert_eq!(opened, b"hello layout");
+    }
+
     #[test]
     fn seals_and_opens_with_the_newest_version() {
         let ring = keyring(&[1, 2]);
