@@ -174,7 +174,7 @@ async fn a_trail_cut_back_with_its_checkpoints_is_caught_by_the_heads_in_the_dai
 /// anyone running `audit verify`.
 #[tokio::test]
 async fn a_trail_changed_while_the_server_was_down_is_reported_when_it_starts() {
-    let (mut server, token) = acme_after_reads(3).await;
+    let (mut server, _token) = acme_after_reads(3).await;
     server.stop().await;
     let connection = rusqlite::Connection::open(server.data_dir().join("audit.db")).unwrap();
     connection
