@@ -124,7 +124,7 @@ fn full_associated_data(header: &[u8], associated_data: &[u8]) -> Vec<u8> {
     aad
 }
 
-fn aead_key(key: &[u8; 32]) -> LessSafeKey {
+pub(crate) fn aead_key(key: &[u8; 32]) -> LessSafeKey {
     LessSafeKey::new(
         UnboundKey::new(&AES_256_GCM, key).expect("AES-256-GCM accepts every 32-byte key"),
     )

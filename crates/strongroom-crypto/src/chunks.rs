@@ -6,8 +6,7 @@
 //! Sealed chunk layout (do not change): `[nonce: 12][ciphertext][tag: 16]`.
 
 use crate::{CryptoError, DataKey, Keyring};
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce};
 
 /// Bytes a sealed chunk adds to its plaintext.
 pub const CHUNK_OVERHEAD: usize = NONCE_LEN + 16;
@@ -17,7 +16,6 @@ pub struct ChunkSealer {
     key: LessSafeKey,
     key_version: u32,
     context: Vec<u8>,
-    random: SystemRandom,
 }
 
 /// Opens the chunks of one stream.
@@ -27,9 +25,7 @@ pub struct ChunkOpener {
 }
 
 fn chunk_key(key: &DataKey) -> LessSafeKey {
-    LessSafeKey::new(
-        UnboundKey::new(&AES_256_GCM, key.bytes()).expect("AES-256-GCM accepts every 32-byte key"),
-    )
+    crate::aead::aead_key(key.bytes())
 }
 
 fn chunk_aad(context: &[u8], index: u64, last: bool) -> Vec<u8> {
@@ -52,7 +48,6 @@ impl Keyring {
             ),
             key_version,
             context: context.to_vec(),
-            random: SystemRandom::new(),
         }
     }
 
@@ -79,9 +74,7 @@ impl ChunkSealer {
     /// Seals chunk `index`; `last` marks the stream's final chunk.
     pub fn seal(&self, index: u64, last: bool, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mut nonce = [0u8; NONCE_LEN];
-        self.random
-            .fill(&mut nonce)
-            .map_err(|_| CryptoError::Random)?;
+        crate::random::fill_nonce(&mut nonce)?;
         let mut sealed = Vec::with_capacity(plaintext.len() + CHUNK_OVERHEAD);
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(plaintext);
