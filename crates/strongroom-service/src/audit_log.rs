@@ -54,7 +54,7 @@ impl AuditLogLine {
         // Details are free text that can name addresses (a security event's sentence): they
         // stay in the sealed trail only.
         event.details = None;
-        let day = event.at.chars().take(10).collect();
+        let day = day_of_rfc3339(&event.at);
         let line = serde_json::to_vec(&Line {
             sequence: self.sequence,
             event: &event,
@@ -200,7 +200,7 @@ impl AuditLogWriter {
                                 report(result, &mut failing);
                             }
                             LogMessage::Checkpoint { chain_name, line } => {
-                                let date = line.at.chars().take(10).collect();
+                                let date = day_of_rfc3339(&line.at);
                                 let result = serde_json::to_vec(&CheckpointFileLine {
                                     checkpoint: line,
                                 })
@@ -329,8 +329,12 @@ pub(crate) fn recent_checkpoints(
         .filter_map(CheckpointLine::to_row)
         .filter(|row| verifies(row))
         .collect();
-    found.sort_by(|a, b| (a.sequence, &a.head).cmp(&(b.sequence, &b.head)));
-    found.dedup_by(|a, b| (a.sequence, &a.head, a.expiry) == (b.sequence, &b.head, b.expiry));
+    // Sorted by what makes a checkpoint distinct, so every copy of one sits next to another.
+    fn distinct(row: &AuditCheckpointRow) -> (u64, &[u8], bool) {
+        (row.sequence, &row.head, row.expiry)
+    }
+    found.sort_by(|a, b| distinct(a).cmp(&distinct(b)));
+    found.dedup_by(|a, b| distinct(a) == distinct(b));
     Ok(found)
 }
 
@@ -338,7 +342,12 @@ const DAY_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 /// The UTC day of `time`, as daily files are named (`YYYY-MM-DD`).
 pub(crate) fn day_of_time(time: strongroom_domain::Timestamp) -> String {
-    time.to_rfc3339().chars().take(10).collect()
+    day_of_rfc3339(&time.to_rfc3339())
+}
+
+/// The day of an RFC 3339 UTC time, as daily files are named: its first ten characters.
+fn day_of_rfc3339(at: &str) -> String {
+    at.chars().take(10).collect()
 }
 
 /// Adds the checkpoint lines of `chain_id` in one daily file to `found`. Only a regular file

@@ -353,7 +353,7 @@ impl Platform {
                     policy,
                     now,
                 },
-                None => SessionRead::UserGone,
+                None => SessionRead::Unknown,
             },
         )
     }
@@ -382,7 +382,7 @@ impl Platform {
                     .await;
                 return Err(ServiceError::Unauthenticated);
             }
-            SessionRead::Unknown | SessionRead::UserGone => {
+            SessionRead::Unknown => {
                 return Err(ServiceError::Unauthenticated);
             }
         };
@@ -434,13 +434,10 @@ impl Platform {
 // allocation.
 #[allow(clippy::large_enum_variant)]
 enum SessionRead {
+    /// No such session, or its user was removed or disabled.
     Unknown,
     /// Past the tenant's idle or absolute timeout.
-    Ended {
-        user_id: String,
-    },
-    /// Its user was removed or disabled.
-    UserGone,
+    Ended { user_id: String },
     Live {
         session: strongroom_storage::StoredSession,
         user: strongroom_storage::StoredUser,

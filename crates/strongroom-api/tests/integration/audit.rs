@@ -480,8 +480,8 @@ async fn when_the_trail_cannot_be_written_nothing_happens_and_every_request_is_r
     assert_eq!(listed.body["records"].as_array().unwrap().len(), 2);
 }
 
-/// Runs `tamper` on the audit database and answers what verification says of acme's chain.
-async fn verify_after(harness: &Harness, tamper: &str) -> Value {
+/// Runs `sql` on the audit database, as someone with access to the disk could.
+async fn tamper(harness: &Harness, sql: &str) {
     // Security events of earlier verifications are appended in the background: they land
     // before the tampering, not in the middle of it.
     harness.platform.security.recorded().await;
@@ -489,8 +489,12 @@ async fn verify_after(harness: &Harness, tamper: &str) -> Value {
     connection
         .busy_timeout(std::time::Duration::from_secs(5))
         .unwrap();
-    connection.execute_batch(tamper).unwrap();
-    drop(connection);
+    connection.execute_batch(sql).unwrap();
+}
+
+/// Runs `sql` on the audit database and answers what verification says of acme's chain.
+async fn verify_after(harness: &Harness, sql: &str) -> Value {
+    tamper(harness, sql).await;
     // The platform's own verification: the route's would add its own events to acme's chain
     // (an operator's reading of it), moving the places these tests tamper with.
     let report = harness
@@ -540,13 +544,11 @@ async fn a_trail_cut_back_with_its_checkpoints_falls_short_of_the_head_in_the_da
     assert_eq!(intact["checkpoints"], 2, "{intact}");
     // Token creation (intent, outcome) and six reads: the second checkpoint signed 8.
     assert_eq!(intact["anchored_at"], 8, "{intact}");
-    let directory = harness.data_dir().parent().unwrap().join("audit-logs/acme");
-    let day = std::fs::read_dir(&directory)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    // The fake clock stays on its first day.
+    let day = harness
+        .directory
+        .path()
+        .join("audit-logs/acme/2026-01-01.jsonl");
     let lines = std::fs::read_to_string(&day).unwrap();
     let checkpoint_lines: Vec<Value> = lines
         .lines()
@@ -613,20 +615,17 @@ async fn verification_goes_on_past_a_chain_it_cannot_check() {
         .admin(Request::get("/admin/v1/tenants/globex").token(&harness.operator))
         .await;
     let globex_chain = globex.body["id"].as_str().unwrap().to_owned();
-    let connection = rusqlite::Connection::open(harness.data_dir().join("audit.db")).unwrap();
-    connection
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
     // A row of a chain no tenant owns, and every row of globex's chain gone.
-    connection
-        .execute_batch(&format!(
+    tamper(
+        &harness,
+        &format!(
             "INSERT INTO audit_checkpoints (chain, sequence, head, signature, at)
                VALUES ('0', 1, zeroblob(32), zeroblob(64), 0);
              DELETE FROM audit_events WHERE chain = '{globex_chain}';
              DELETE FROM audit_checkpoints WHERE chain = '{globex_chain}';"
-        ))
-        .unwrap();
-    drop(connection);
+        ),
+    )
+    .await;
     let reports = harness.platform.verify_audit(None).await.unwrap();
     let by_chain = |name: &str| {
         reports
@@ -827,45 +826,42 @@ async fn an_audit_read_token_reads_the_trail_and_nothing_else() {
     assert_eq!(key.status, StatusCode::OK, "{}", key.body);
 
     // Nothing else: not the retention (users only), not data, not the security policy.
-    for (request, code) in [
+    // The retention change also says why a token with the audit:read scope is not enough.
+    for (request, code, detail) in [
         (
             Request::put("/v1/tenants/acme/policy/audit-retention")
                 .token(&collector)
                 .json(json!({"days": 30})),
             "missing_permission",
+            Some("only a signed-in user with the audit:read permission"),
         ),
         (
             Request::get("/v1/tenants/acme/policy/audit-retention").token(&collector),
             "missing_permission",
+            None,
         ),
         (
             Request::get("/v1/tenants/acme/security-events").token(&collector),
             "missing_permission",
+            None,
         ),
         (
             Request::get("/v1/tenants/acme/collections").token(&collector),
             "missing_scope",
+            None,
         ),
     ] {
         let refused = harness.public(request).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
         assert_eq!(refused.body["code"], code, "{}", refused.body);
+        if let Some(detail) = detail {
+            assert!(
+                refused.body["detail"].as_str().unwrap().contains(detail),
+                "a token with the audit:read scope is told why it is not enough: {}",
+                refused.body
+            );
+        }
     }
-    let refused = harness
-        .public(
-            Request::put("/v1/tenants/acme/policy/audit-retention")
-                .token(&collector)
-                .json(json!({"days": 30})),
-        )
-        .await;
-    assert!(
-        refused.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("only a signed-in user with the audit:read permission"),
-        "a token with the audit:read scope is told why it is not enough: {}",
-        refused.body
-    );
     let retention = harness
         .public(Request::get("/v1/tenants/acme/policy/audit-retention").token(&owner))
         .await;
@@ -892,10 +888,10 @@ async fn intents_name_the_caller_as_outcomes_do() {
         .await;
     let owner = first_owner_of_acme(&harness).await;
     let made = harness
-        .public(
-            Request::post("/v1/tenants/acme/tokens")
-                .token(&owner)
-                .json(json!({"name": "ci", "scopes": ["records:read"]})),
+        .mint_token(
+            "acme",
+            &owner,
+            json!({"name": "ci", "scopes": ["records:read"]}),
         )
         .await;
     assert!(made.status.is_success(), "{}", made.body);
@@ -926,13 +922,7 @@ async fn intents_name_the_caller_as_outcomes_do() {
         "{}",
         cross_site.body
     );
-    let expiring = harness
-        .public(
-            Request::post("/v1/tenants/acme/tokens")
-                .token(&owner)
-                .json(json!({"name": "brief", "scopes": ["records:write"], "expires_at": harness.clock_in_seconds(60)})),
-        )
-        .await;
+    let expiring = harness.mint_token("acme", &owner, json!({"name": "brief", "scopes": ["records:write"], "expires_at": harness.clock_in_seconds(60)})).await;
     let expiring = expiring.body["token"].as_str().unwrap().to_owned();
     let write_with = |token: String| {
         harness.public(

@@ -14,7 +14,7 @@ fn content(seed: u8, length: usize) -> Vec<u8> {
         .collect()
 }
 
-async fn setup() -> (Harness, String) {
+pub(crate) async fn setup() -> (Harness, String) {
     let harness = Harness::new().await;
     let token = harness
         .tenant_with_token("acme", &["documents:read", "documents:write"])

@@ -7,13 +7,16 @@ use axum::http::StatusCode;
 use serde_json::json;
 use strongroom_storage::TenantStore;
 
+/// Tenant acme with a documents token, and its first owner's session.
+async fn acme_with_owner() -> (Harness, String, String) {
+    let (harness, token) = crate::documents::setup().await;
+    let owner = first_owner_of_acme(&harness).await;
+    (harness, token, owner)
+}
+
 #[tokio::test]
 async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_admin_lifts() {
-    let harness = Harness::new().await;
-    let api_token = harness
-        .tenant_with_token("acme", &["documents:read", "documents:write"])
-        .await;
-    let owner = first_owner_of_acme(&harness).await;
+    let (harness, api_token, owner) = acme_with_owner().await;
     let viewer_created =
         harness
             .public(Request::post("/v1/tenants/acme/users").token(&owner).json(
@@ -206,11 +209,7 @@ async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_ad
 /// it was sent.
 #[tokio::test]
 async fn ranges_of_one_document_count_as_one_file_and_their_bytes() {
-    let harness = Harness::new().await;
-    let token = harness
-        .tenant_with_token("acme", &["documents:read", "documents:write"])
-        .await;
-    let owner = first_owner_of_acme(&harness).await;
+    let (harness, token, owner) = acme_with_owner().await;
     for (path, size) in [("video.bin", 1000), ("a.txt", 10), ("b.txt", 10)] {
         let put = harness
             .public(
@@ -289,11 +288,7 @@ async fn ranges_of_one_document_count_as_one_file_and_their_bytes() {
 /// caller whose download failed half-way is not blocked for bytes that never reached them.
 #[tokio::test]
 async fn a_download_cut_short_counts_only_the_bytes_it_sent() {
-    let harness = Harness::new().await;
-    let token = harness
-        .tenant_with_token("acme", &["documents:read", "documents:write"])
-        .await;
-    let owner = first_owner_of_acme(&harness).await;
+    let (harness, token, owner) = acme_with_owner().await;
     let content: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
     let stored = harness
         .public(

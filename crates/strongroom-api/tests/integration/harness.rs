@@ -297,6 +297,17 @@ impl Harness {
         assert!(answer.status.is_success(), "{}", answer.body);
     }
 
+    /// A signed-in user's request for an API token of `slug` (`body`: name, scopes, …); the
+    /// answer is the caller's to check.
+    pub async fn mint_token(&self, slug: &str, session: &str, body: serde_json::Value) -> Response {
+        self.public(
+            Request::post(&format!("/v1/tenants/{slug}/tokens"))
+                .token(session)
+                .json(body),
+        )
+        .await
+    }
+
     pub async fn tenant_with_token(&self, slug: &str, scopes: &[&str]) -> String {
         let created = self
             .admin(

@@ -1705,10 +1705,10 @@ async fn every_route_checks_permissions_for_every_built_in_role() {
     // A log collector's API token (audit:read alone) reads the trail, its checkpoints and
     // public key; every other route refuses it (retention too, though it needs audit:read).
     let minted = harness
-        .public(
-            Request::post("/v1/tenants/acme/tokens")
-                .token(&owner)
-                .json(json!({"name": "siem", "scopes": ["audit:read"]})),
+        .mint_token(
+            "acme",
+            &owner,
+            json!({"name": "siem", "scopes": ["audit:read"]}),
         )
         .await;
     let collector = minted.body["token"].as_str().unwrap().to_owned();
@@ -1797,10 +1797,10 @@ async fn tenant_admins_create_api_tokens_within_their_own_rights() {
     harness.tenant_with_token("acme", &["records:read"]).await;
     let owner = first_owner_of_acme(&harness).await;
     let token = harness
-        .public(
-            Request::post("/v1/tenants/acme/tokens")
-                .token(&owner)
-                .json(json!({"name": "app", "scopes": ["records:read", "records:write"]})),
+        .mint_token(
+            "acme",
+            &owner,
+            json!({"name": "app", "scopes": ["records:read", "records:write"]}),
         )
         .await;
     assert_eq!(token.status, StatusCode::CREATED, "{}", token.body);
@@ -1817,7 +1817,7 @@ async fn tenant_admins_create_api_tokens_within_their_own_rights() {
         StatusCode::CREATED,
         "the token works"
     );
-    let expired = harness.public(Request::post("/v1/tenants/acme/tokens").token(&owner).json(json!({"name": "old", "scopes": ["records:read"], "expires_at": "2020-01-01T00:00:00Z"}))).await;
+    let expired = harness.mint_token("acme", &owner, json!({"name": "old", "scopes": ["records:read"], "expires_at": "2020-01-01T00:00:00Z"})).await;
     assert_eq!(
         expired.status,
         StatusCode::BAD_REQUEST,
