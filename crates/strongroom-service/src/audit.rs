@@ -17,6 +17,7 @@ use strongroom_crypto::{AuditSigningKey, Keyring, chain_hash, verify_signature};
 use strongroom_domain::Permission;
 use strongroom_storage::{
     AuditCheckpointRow, AuditEntry, AuditQuery, AuditRow, AuditStore, StorageError,
+    StoredSigningKey,
 };
 
 /// The control plane's chain.
@@ -368,7 +369,7 @@ pub(crate) fn open_signing_key(
     let integrity = || ServiceError::Integrity {
         what: "the audit signing key".into(),
     };
-    let (sealed, _public) = match audit.signing_key()? {
+    let stored = match audit.signing_key()? {
         Some(stored) => stored,
         None => {
             let pkcs8 = AuditSigningKey::generate()?;
@@ -376,13 +377,14 @@ pub(crate) fn open_signing_key(
             let sealed = control_keyring.seal(SIGNING_KEY_CONTEXT, &pkcs8)?;
             // The platform opens before it serves, possibly on an async worker: the one write
             // of a first start waits for its commit on a thread of its own.
-            std::thread::scope(|scope| scope.spawn(|| audit.set_signing_key(sealed, public)).join())
+            let key = StoredSigningKey { sealed, public };
+            std::thread::scope(|scope| scope.spawn(|| audit.set_signing_key(key)).join())
                 .map_err(|_| ServiceError::Internal("storing the audit key panicked".into()))??
         }
     };
     let pkcs8 = zeroize::Zeroizing::new(
         control_keyring
-            .open(SIGNING_KEY_CONTEXT, &sealed)
+            .open(SIGNING_KEY_CONTEXT, &stored.sealed)
             .map_err(|_| integrity())?,
     );
     AuditSigningKey::from_pkcs8(&pkcs8).map_err(|_| integrity())

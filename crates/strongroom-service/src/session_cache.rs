@@ -15,16 +15,24 @@ const ENTRIES_MAX: usize = 50_000;
 #[derive(Default)]
 pub(crate) struct SessionCache {
     generation: AtomicU64,
-    entries: RwLock<HashMap<[u8; 32], (Arc<TokenPrincipal>, i64, u64)>>,
+    entries: RwLock<HashMap<[u8; 32], CachedCaller>>,
+}
+
+struct CachedCaller {
+    principal: Arc<TokenPrincipal>,
+    cached_at: i64,
+    /// The cache's generation when the caller was loaded; a later one means it may be stale.
+    generation: u64,
 }
 
 impl SessionCache {
     pub fn get(&self, key: &[u8; 32], now: i64) -> Option<Arc<TokenPrincipal>> {
         let generation = self.generation.load(Ordering::SeqCst);
         let entries = self.entries.read().ok()?;
-        let (principal, cached_at, entry_generation) = entries.get(key)?;
-        (*entry_generation == generation && now - cached_at < CACHE_MICROS && now >= *cached_at)
-            .then(|| principal.clone())
+        let cached = entries.get(key)?;
+        let age = now - cached.cached_at;
+        (cached.generation == generation && (0..CACHE_MICROS).contains(&age))
+            .then(|| cached.principal.clone())
     }
 
     /// The generation to pass to `insert`: read it before loading what will be cached.
@@ -42,7 +50,14 @@ impl SessionCache {
             if entries.len() >= ENTRIES_MAX {
                 entries.clear();
             }
-            entries.insert(key, (principal, now, generation));
+            entries.insert(
+                key,
+                CachedCaller {
+                    principal,
+                    cached_at: now,
+                    generation,
+                },
+            );
         }
     }
 

@@ -68,14 +68,9 @@ pub trait AuditStore: Send + Sync {
         after_sequence: u64,
         limit: u32,
     ) -> Result<Vec<AuditCheckpointRow>, StorageError>;
-    /// The signing key, sealed by the caller, and its public key.
-    fn signing_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn signing_key(&self) -> Result<Option<StoredSigningKey>, StorageError>;
     /// Stores the signing key unless one exists; answers the one that is stored.
-    fn set_signing_key(
-        &self,
-        sealed: Vec<u8>,
-        public: Vec<u8>,
-    ) -> Result<(Vec<u8>, Vec<u8>), StorageError>;
+    fn set_signing_key(&self, key: StoredSigningKey) -> Result<StoredSigningKey, StorageError>;
 }
 
 /// Operators, their sessions, break-glass grants and the control plane's own key.

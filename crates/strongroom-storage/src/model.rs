@@ -426,6 +426,13 @@ pub struct AuditRow {
 }
 
 /// A signed chain head.
+/// The audit signing key, sealed by the caller, beside its public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub sealed: Vec<u8>,
+    pub public: Vec<u8>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditCheckpointRow {
     pub chain: String,

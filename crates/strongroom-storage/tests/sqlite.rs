@@ -85,8 +85,10 @@ fn an_expired_audit_chain_resumes_from_its_signed_head_after_a_restart() {
         actor_token: None,
         address_token: None,
     };
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sealer = |seen: std::sync::Arc<std::sync::Mutex<Vec<(u64, [u8; 32])>>>| -> strongroom_storage::AuditSealer {
+    // Each sealing's sequence and the previous head it was handed.
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(u64, [u8; 32])>>>;
+    let seen = Seen::default();
+    let sealer = |seen: Seen| -> strongroom_storage::AuditSealer {
         Box::new(move |sequence, previous| {
             seen.lock().unwrap().push((sequence, *previous));
             Ok((b"event".to_vec(), [sequence as u8; 32]))

@@ -26,7 +26,7 @@ use strongroom_service::{
 use strongroom_storage::sqlite::{SqliteAuditStore, SqliteControlStore};
 use strongroom_storage::{
     AuditCheckpointRow, AuditEntry, AuditQuery, AuditRow, AuditSealer, AuditStore, PendingWrite,
-    StorageError,
+    StorageError, StoredSigningKey,
 };
 use tower::ServiceExt;
 
@@ -44,7 +44,7 @@ fn callers() -> usize {
 #[derive(Default)]
 struct NoAudit {
     sequence: AtomicU64,
-    key: std::sync::Mutex<Option<(Vec<u8>, Vec<u8>)>>,
+    key: std::sync::Mutex<Option<StoredSigningKey>>,
 }
 
 impl AuditStore for NoAudit {
@@ -85,16 +85,12 @@ impl AuditStore for NoAudit {
     fn remove_events_through(&self, _: &str, _: u64) -> Result<u64, StorageError> {
         Ok(0)
     }
-    fn signing_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn signing_key(&self) -> Result<Option<StoredSigningKey>, StorageError> {
         Ok(self.key.lock().unwrap().clone())
     }
-    fn set_signing_key(
-        &self,
-        sealed: Vec<u8>,
-        public: Vec<u8>,
-    ) -> Result<(Vec<u8>, Vec<u8>), StorageError> {
-        let mut key = self.key.lock().unwrap();
-        Ok(key.get_or_insert((sealed, public)).clone())
+    fn set_signing_key(&self, key: StoredSigningKey) -> Result<StoredSigningKey, StorageError> {
+        let mut stored = self.key.lock().unwrap();
+        Ok(stored.get_or_insert(key).clone())
     }
 }
 

@@ -559,14 +559,16 @@ impl strongroom_storage::AuditStore for BreakableAudit {
     ) -> Result<u64, strongroom_storage::StorageError> {
         self.inner.remove_events_through(chain, sequence)
     }
-    fn signing_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, strongroom_storage::StorageError> {
+    fn signing_key(
+        &self,
+    ) -> Result<Option<strongroom_storage::StoredSigningKey>, strongroom_storage::StorageError>
+    {
         self.inner.signing_key()
     }
     fn set_signing_key(
         &self,
-        sealed: Vec<u8>,
-        public: Vec<u8>,
-    ) -> Result<(Vec<u8>, Vec<u8>), strongroom_storage::StorageError> {
-        self.inner.set_signing_key(sealed, public)
+        key: strongroom_storage::StoredSigningKey,
+    ) -> Result<strongroom_storage::StoredSigningKey, strongroom_storage::StorageError> {
+        self.inner.set_signing_key(key)
     }
 }

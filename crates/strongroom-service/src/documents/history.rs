@@ -55,6 +55,12 @@ fn page_query(
 /// Granted directories a listing queries by name at most (each is one SQL parameter).
 const LISTED_PREFIXES_MAX: usize = 512;
 
+/// One page of the documents a caller may see, each with its path, and the cursor to the next.
+struct VisiblePage {
+    documents: Vec<(StoredDocument, String)>,
+    next_cursor: Option<String>,
+}
+
 fn cursor_after(document: &StoredDocument) -> String {
     Cursor {
         order: ListOrder::Updated,
@@ -78,7 +84,7 @@ impl Platform {
         trashed: bool,
         limit: u32,
         cursor: Option<&str>,
-    ) -> Result<(Vec<(StoredDocument, String)>, Option<String>), ServiceError> {
+    ) -> Result<VisiblePage, ServiceError> {
         let limit = limit.clamp(1, PAGE_LIMIT_MAX) as usize;
         let prefixes =
             match principal.document_prefixes_within(Permission::DocumentsRead, prefix.as_str()) {
@@ -110,11 +116,14 @@ impl Platform {
                 break;
             }
         }
-        let next = (visible.len() > limit).then(|| {
+        let next_cursor = (visible.len() > limit).then(|| {
             visible.truncate(limit);
             cursor_after(&visible[limit - 1].0)
         });
-        Ok((visible, next))
+        Ok(VisiblePage {
+            documents: visible,
+            next_cursor,
+        })
     }
 
     /// Current documents under a directory prefix, oldest change first.
@@ -130,8 +139,10 @@ impl Platform {
         let context = self
             .tenant_context(principal, slug, Need::somewhere(Scope::DocumentsRead))
             .await?;
-        let (found, next_cursor) =
-            self.visible_page(&context, principal, &prefix, false, limit, cursor)?;
+        let VisiblePage {
+            documents: found,
+            next_cursor,
+        } = self.visible_page(&context, principal, &prefix, false, limit, cursor)?;
         let mut documents = Vec::new();
         for (document, path) in &found {
             let versions = context.store.document_versions(&document.id)?;
@@ -290,7 +301,10 @@ impl Platform {
         let context = self
             .tenant_context(principal, slug, Need::somewhere(Scope::DocumentsRead))
             .await?;
-        let (found, next) = self.visible_page(
+        let VisiblePage {
+            documents: found,
+            next_cursor,
+        } = self.visible_page(
             &context,
             principal,
             &DocumentPrefix::parse("")?,
@@ -308,7 +322,7 @@ impl Platform {
                 document.trashed_at.unwrap_or_default(),
             ));
         }
-        Ok((entries, next))
+        Ok((entries, next_cursor))
     }
 
     /// Brings a trashed document back at its path, or at `as_path`; 409 when that is taken.

@@ -1,6 +1,6 @@
 //! The audit-store suite: chains, links, queries, checkpoints and the signing key.
 
-use crate::{AuditCheckpointRow, AuditEntry, AuditQuery, AuditStore};
+use crate::{AuditCheckpointRow, AuditEntry, AuditQuery, AuditStore, StoredSigningKey};
 
 fn entry(chain: &str, at: i64, action: &str, actor: &[u8]) -> AuditEntry {
     AuditEntry {
@@ -266,12 +266,16 @@ pub fn audit_store_suite(open: &dyn Fn() -> Box<dyn AuditStore>) {
     );
 
     assert_eq!(store.signing_key().expect("key"), None);
+    let key = |sealed: &[u8], public: &[u8]| StoredSigningKey {
+        sealed: sealed.to_vec(),
+        public: public.to_vec(),
+    };
     let stored = store
-        .set_signing_key(b"sealed".to_vec(), b"public".to_vec())
+        .set_signing_key(key(b"sealed", b"public"))
         .expect("set");
     assert_eq!(
         store
-            .set_signing_key(b"other".to_vec(), b"other".to_vec())
+            .set_signing_key(key(b"other", b"other"))
             .expect("set again"),
         stored,
         "the first key stays"

@@ -4,7 +4,7 @@
 use super::SqliteDatabase;
 use crate::{
     AuditCheckpointRow, AuditEntry, AuditQuery, AuditRow, AuditSealer, AuditStore, PendingWrite,
-    StorageError,
+    StorageError, StoredSigningKey,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::collections::HashMap;
@@ -379,30 +379,31 @@ impl AuditStore for SqliteAuditStore {
         })
     }
 
-    fn signing_key(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn signing_key(&self) -> Result<Option<StoredSigningKey>, StorageError> {
         self.database.read(|connection| {
             Ok(connection
-                .prepare_cached("SELECT sealed, public FROM audit_signing_key WHERE id = 1")?
-                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .prepare_cached(SELECT_SIGNING_KEY)?
+                .query_row([], signing_key_from_row)
                 .optional()?)
         })
     }
 
-    fn set_signing_key(
-        &self,
-        sealed: Vec<u8>,
-        public: Vec<u8>,
-    ) -> Result<(Vec<u8>, Vec<u8>), StorageError> {
+    fn set_signing_key(&self, key: StoredSigningKey) -> Result<StoredSigningKey, StorageError> {
         self.database.write_and_wait(move |connection| {
             connection.execute(
                 "INSERT INTO audit_signing_key (id, sealed, public) VALUES (1, ?1, ?2) ON CONFLICT (id) DO NOTHING",
-                params![sealed, public],
+                params![key.sealed, key.public],
             )?;
-            Ok(connection.query_row(
-                "SELECT sealed, public FROM audit_signing_key WHERE id = 1",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )?)
+            Ok(connection.query_row(SELECT_SIGNING_KEY, [], signing_key_from_row)?)
         })
     }
+}
+
+const SELECT_SIGNING_KEY: &str = "SELECT sealed, public FROM audit_signing_key WHERE id = 1";
+
+fn signing_key_from_row(row: &Row<'_>) -> rusqlite::Result<StoredSigningKey> {
+    Ok(StoredSigningKey {
+        sealed: row.get(0)?,
+        public: row.get(1)?,
+    })
 }
