@@ -66,7 +66,6 @@ async fn the_cli_verifies_the_trail_and_finds_an_event_changed_on_disk() {
     );
 }
 
-/// A server with tenant acme whose API token listed its collections `reads` times.
 /// Zeroes the sealed body of acme's event `sequence` in `audit.db`, as someone with access to
 /// the disk could.
 fn zero_event(server: &TestServer, sequence: i64) {
@@ -83,6 +82,7 @@ fn zero_event(server: &TestServer, sequence: i64) {
         .unwrap();
 }
 
+/// A server with tenant acme whose API token listed its collections `reads` times.
 async fn acme_after_reads(reads: usize) -> (TestServer, String) {
     let server = TestServer::start();
     let token = server.tenant_with_token("acme");

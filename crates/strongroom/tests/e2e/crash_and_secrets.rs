@@ -1,7 +1,16 @@
 use crate::server::{TestServer, files_containing};
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+/// A record, and the request id its answer carried.
+struct Acknowledged {
+    id: String,
+    request_id: String,
+}
+
+/// Acknowledged creates survive SIGKILL, and so does each one's audit outcome (an event is
+/// durable before its answer leaves), in a chain that still verifies.
 #[tokio::test]
 async fn acknowledged_creates_survive_kill_9() {
     let mut server = TestServer::start();
@@ -15,7 +24,7 @@ async fn acknowledged_creates_survive_kill_9() {
         .send()
         .await
         .unwrap();
-    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let acknowledged: Arc<Mutex<Vec<Acknowledged>>> = Arc::default();
     let records = format!("{collection}/records");
     let writers: Vec<_> = (0..16)
         .map(|writer| {
@@ -39,13 +48,17 @@ async fn acknowledged_creates_survive_kill_9() {
                     if response.status() != 201 {
                         return;
                     }
+                    let request_id = response.headers()["x-request-id"]
+                        .to_str()
+                        .unwrap()
+                        .to_owned();
                     let Ok(body) = response.json::<Value>().await else {
                         return;
                     };
-                    acknowledged
-                        .lock()
-                        .unwrap()
-                        .push(body["id"].as_str().unwrap().to_owned());
+                    acknowledged.lock().unwrap().push(Acknowledged {
+                        id: body["id"].as_str().unwrap().to_owned(),
+                        request_id,
+                    });
                 }
             })
         })
@@ -57,7 +70,7 @@ async fn acknowledged_creates_survive_kill_9() {
     for writer in writers {
         writer.await.unwrap();
     }
-    let acknowledged = acknowledged.lock().unwrap().clone();
+    let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
 
     let tenant_dir = std::fs::read_dir(server.data_dir().join("tenants"))
         .unwrap()
@@ -74,7 +87,7 @@ async fn acknowledged_creates_survive_kill_9() {
 
     server.spawn().unwrap();
     let client = server.client();
-    for id in &acknowledged {
+    for Acknowledged { id, .. } in &acknowledged {
         let response = client
             .get(format!("{records}/{id}"))
             .bearer_auth(&secret)
@@ -82,6 +95,43 @@ async fn acknowledged_creates_survive_kill_9() {
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "acknowledged record {id} was lost");
+    }
+
+    let recorded = recorded_creates(&server).await;
+    for Acknowledged { id, request_id } in &acknowledged {
+        assert!(
+            recorded.contains(request_id),
+            "the create of {id} (request {request_id}) was answered, but its outcome is not in the trail"
+        );
+    }
+    let verified = server.cli_json(&["audit", "verify", "--tenant", "acme"]);
+    assert_eq!(verified["intact"], true, "{verified}");
+}
+
+/// The request ids of acme's create outcomes answered 201, read through the operator API.
+async fn recorded_creates(server: &TestServer) -> HashSet<String> {
+    let bootstrap = server.bootstrap_token();
+    let mut recorded = HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let page = server
+            .get_json(
+                &server.admin_url(&format!(
+                    "/admin/v1/audit?tenant=acme&action=create_record&limit=1000{cursor}"
+                )),
+                &bootstrap,
+            )
+            .await;
+        for entry in page["events"].as_array().unwrap() {
+            let event = &entry["event"];
+            if event["phase"] == "outcome" && event["status"] == 201 {
+                recorded.insert(event["request_id"].as_str().unwrap().to_owned());
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return recorded,
+        }
     }
 }
 
