@@ -289,6 +289,32 @@ async fn operators_enrol_with_totp_retire_the_bootstrap_token_and_reach_data_onl
         )
         .await;
     assert_eq!(owner_from_there.body["code"], "firewall_denied");
+    // A grant opens the support pass of its own tenant only: not another tenant's sign-in,
+    // whose firewall admits support too.
+    let globex_rules = |rules: Value| {
+        harness.public(
+            Request::put("/v1/tenants/globex/policy/firewall")
+                .token(&other_owner)
+                .json(rules),
+        )
+    };
+    let set = globex_rules(json!({"allow": ["127.0.0.0/8"], "deny": [], "allow_support": true}));
+    assert_eq!(set.await.status, StatusCode::OK);
+    let crossing = harness
+        .public(
+            Request::post("/v1/tenants/globex/auth/login")
+                .sent_from("192.0.2.7:5000")
+                .header("authorization", &format!("Bearer {grant_token}"))
+                .json(json!({"email": "gus@example.com", "password": "a wrong guess"})),
+        )
+        .await;
+    assert_eq!(
+        crossing.body["code"], "firewall_denied",
+        "acme's grant does not pass globex's firewall: {}",
+        crossing.body
+    );
+    let cleared = globex_rules(json!({"allow": [], "deny": [], "allow_support": false}));
+    assert_eq!(cleared.await.status, StatusCode::OK);
     let cleared = firewall(json!({"allow": [], "deny": [], "allow_support": false})).await;
     assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
     let write = harness
