@@ -203,6 +203,19 @@ async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_ad
         StatusCode::TOO_MANY_REQUESTS,
         "a third file, and 1,100 bytes, would pass both limits"
     );
+    let within = harness
+        .public(
+            Request::get("/v1/tenants/acme/documents/report.txt")
+                .token(&api_token)
+                .header("range", "bytes=0-9"),
+        )
+        .await;
+    assert_eq!(
+        within.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "blocked for the rest of the window, even for 10 more bytes of a file already counted, \
+         which would fit both limits"
+    );
 }
 
 /// A player or a resumed download reads one document in many ranges: one file, the bytes
