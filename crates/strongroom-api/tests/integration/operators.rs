@@ -565,3 +565,103 @@ async fn operators_enrol_with_totp_retire_the_bootstrap_token_and_reach_data_onl
         "a cancelled invitation stops working"
     );
 }
+
+/// Operator `name`, invited with the bootstrap token and enrolled with `password`; answers
+/// the TOTP secret.
+async fn enrolled_operator(harness: &Harness, name: &str, password: &str) -> String {
+    let (_, invited) = admin_json(
+        harness,
+        Request::post("/admin/v1/operators")
+            .token(&harness.operator)
+            .json(json!({"name": name})),
+    )
+    .await;
+    let enrolment_token = invited["enrolment_token"].as_str().unwrap().to_owned();
+    let (_, enrolment) = admin_json(
+        harness,
+        Request::post("/admin/v1/operators/enrol")
+            .json(json!({"enrolment_token": enrolment_token, "password": password})),
+    )
+    .await;
+    let secret = secret_of(enrolment["otpauth_uri"].as_str().unwrap());
+    let code = oathtool_code(&secret, unix_seconds(&harness.clock));
+    let (status, confirmed) = admin_json(
+        harness,
+        Request::post("/admin/v1/operators/enrol/confirm")
+            .json(json!({"enrolment_token": enrolment_token, "code": code})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    secret
+}
+
+/// Operators' sign-ins are throttled like users': an operator whose sign-ins keep failing
+/// is locked, an address that sprays names is blocked, and each is a security event.
+#[tokio::test]
+async fn failing_operator_sign_ins_lock_the_operator_and_block_the_address() {
+    let harness = Harness::new().await;
+    let secret = enrolled_operator(&harness, "olga", "olga's long passphrase").await;
+    let sign_in = |address: &str, name: &str, password: &str, code: &str| {
+        Request::post("/admin/v1/auth/login")
+            .sent_from(address)
+            .json(json!({"name": name, "password": password, "code": code}))
+    };
+    let fresh_code = |harness: &Harness| oathtool_code(&secret, unix_seconds(&harness.clock));
+
+    // Spraying names from one address blocks the address, even for the right credentials.
+    for index in 0..20 {
+        let (status, _) = admin_json(
+            &harness,
+            sign_in(
+                "203.0.113.9:4000",
+                &format!("op{index}"),
+                "Summer2026!",
+                "123456",
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    harness.clock.advance_micros(30 * 1_000_000);
+    let (status, blocked) = admin_json(
+        &harness,
+        sign_in(
+            "203.0.113.9:4001",
+            "olga",
+            "olga's long passphrase",
+            &fresh_code(&harness),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{blocked}");
+    assert_eq!(harness.security_count("address_blocked"), 1);
+
+    // Failures of one operator, each after its delay, lock the operator.
+    let lock_after = strongroom_domain::brute_force::ACCOUNT_LOCK_AFTER;
+    for _ in 0..lock_after {
+        harness.clock.advance_micros(901_000_000);
+        let (status, failed) = admin_json(
+            &harness,
+            sign_in("198.51.100.7:4000", "olga", "not her passphrase", "123456"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{failed}");
+    }
+    harness.clock.advance_micros(901_000_000);
+    let (status, locked) = admin_json(
+        &harness,
+        sign_in(
+            "198.51.100.7:4000",
+            "olga",
+            "olga's long passphrase",
+            &fresh_code(&harness),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, locked["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("account_locked")),
+        "{locked}"
+    );
+    assert_eq!(harness.security_count("account_locked"), 1);
+}

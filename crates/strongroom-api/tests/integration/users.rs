@@ -990,6 +990,11 @@ async fn failed_sign_ins_slow_down_lock_accounts_and_block_spraying_addresses() 
         "{}",
         slowed.body["detail"]
     );
+    assert_eq!(
+        harness.security_count("login_throttled"),
+        1,
+        "a burst of failed sign-ins is a security event"
+    );
     harness.clock.advance_micros(1_000_000);
     assert_eq!(
         login(&harness, "bob@example.com", &bob_one_time)
