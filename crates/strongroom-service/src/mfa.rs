@@ -321,7 +321,7 @@ impl Platform {
                 })
                 .await?;
             self.security.raise(
-                crate::SecurityEventKind::ScopeDenied,
+                crate::SecurityEventKind::SecondFactorFailed,
                 Some(&context.tenant_id),
                 &format!("a wrong second-factor code for user {}", user.id),
             );

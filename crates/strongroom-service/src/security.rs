@@ -25,6 +25,9 @@ pub enum SecurityEventKind {
     SsoRejected,
     /// An operator was given break-glass access to a tenant's data.
     SupportAccessGranted,
+    /// A wrong second-factor code after the right password: the password may be known to
+    /// someone else.
+    SecondFactorFailed,
     /// A locked-out user signed in with password and a recovery code.
     AccountRecovered,
     /// A request was refused by a tenant's firewall.
@@ -49,6 +52,7 @@ impl SecurityEventKind {
             SecurityEventKind::AddressBlocked => "address_blocked",
             SecurityEventKind::SsoRejected => "sso_rejected",
             SecurityEventKind::SupportAccessGranted => "support_access_granted",
+            SecurityEventKind::SecondFactorFailed => "second_factor_failed",
             SecurityEventKind::AccountRecovered => "account_recovered",
             SecurityEventKind::FirewallDenied => "firewall_denied",
             SecurityEventKind::FirewallChanged => "firewall_changed",

@@ -213,11 +213,17 @@ async fn every_request_is_recorded_with_actor_address_action_and_outcome_and_no_
     );
 
     // Reading the trail needs audit:read; the API token has only data scopes.
+    let denials_before = harness.security_count("scope_denied");
     let refused = harness
         .public(Request::get("/v1/tenants/acme/audit").token(&token))
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(refused.body["code"], "missing_scope", "{}", refused.body);
+    assert_eq!(
+        harness.security_count("scope_denied"),
+        denials_before + 1,
+        "a refusal for a missing scope is a security event"
+    );
 
     // No secret in any event, and nothing personal or of the content in plaintext on disk.
     let everything = trail(&harness, &owner, "?limit=1000").await;

@@ -260,6 +260,7 @@ async fn owners_sign_in_change_their_one_time_password_and_manage_users() {
         1,
         "viewers read"
     );
+    let denials_before = harness.security_count("scope_denied");
     let write = harness
         .public(
             Request::post("/v1/tenants/acme/collections/notes/records")
@@ -282,6 +283,11 @@ async fn owners_sign_in_change_their_one_time_password_and_manage_users() {
     assert_eq!(
         (manage.status, manage.body["code"].clone()),
         (StatusCode::FORBIDDEN, json!("missing_permission"))
+    );
+    assert_eq!(
+        harness.security_count("scope_denied"),
+        denials_before + 2,
+        "each refusal for a missing permission is a security event, on data or on the tenant"
     );
     let nobody = harness
         .public(
@@ -619,6 +625,16 @@ async fn totp_second_factor_with_single_use_codes_throttling_and_recovery_codes(
         StatusCode::TOO_MANY_REQUESTS,
         "wrong codes count against the account like wrong passwords: {}",
         throttled.body
+    );
+    assert_eq!(
+        harness.security_count("second_factor_failed"),
+        3,
+        "each wrong code after the right password (the spent one too) is a security event"
+    );
+    assert_eq!(
+        harness.security_count("scope_denied"),
+        0,
+        "and not a scope denial"
     );
     harness.clock.advance_micros(30_000_000);
     let signed_in = second(json!(oathtool_code(&secret, now()))).await;
