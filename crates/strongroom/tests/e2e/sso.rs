@@ -2,7 +2,7 @@
 //! `oidc-provider` on Node.js), and an HTTP client playing the browser.
 
 use crate::oidc_provider::OidcProvider;
-use crate::server::{TestServer, tls_client_config};
+use crate::server::{TestServer, eventually, tls_client_config};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -267,6 +267,16 @@ async fn users_sign_in_through_a_real_openid_connect_provider() {
             refused.body
         );
     }
+    // An address of a domain not allowed is a security event for the tenant's admins.
+    let rejections =
+        server.public_url("/v1/tenants/acme/security-events?action=security.sso_rejected");
+    let rejected = eventually(async || {
+        server.get_json(&rejections, &owner).await["events"]
+            .as_array()
+            .is_some_and(|events| events.len() == 1)
+    })
+    .await;
+    assert!(rejected, "the refused domain is one sso_rejected event");
 
     // A code carried to another browser (without the binding cookie) is refused.
     let browser_b = browser(&server);
