@@ -144,6 +144,7 @@ async fn operators_enrol_with_totp_retire_the_bootstrap_token_and_reach_data_onl
     assert!(olga.starts_with("sra_"));
 
     // The bootstrap token stops working; the operator's session works.
+    let unknown_before = harness.security_count("unknown_token");
     let (status, _) = admin_json(
         &harness,
         Request::get("/admin/v1/tenants").token(&harness.operator),
@@ -154,6 +155,19 @@ async fn operators_enrol_with_totp_retire_the_bootstrap_token_and_reach_data_onl
         StatusCode::UNAUTHORIZED,
         "the bootstrap token is retired"
     );
+    // Credentials that match nothing are security events: a retired operator token, a
+    // made-up operator session, a made-up break-glass token on tenant data.
+    let (status, _) = admin_json(
+        &harness,
+        Request::get("/admin/v1/tenants").token("sra_made-up-session"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let made_up_grant = harness
+        .public(Request::get(&note).token("srg_made-up-grant"))
+        .await;
+    assert_eq!(made_up_grant.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(harness.security_count("unknown_token"), unknown_before + 3);
     let (status, _) = admin_json(&harness, Request::get("/admin/v1/tenants").token(&olga)).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = admin_json(
