@@ -134,6 +134,11 @@ mod tests {
             ip("10.0.0.2")
         );
         assert_eq!(
+            client_address(ip("10.0.0.2"), &["6.6.6.6, garbage, 10.0.0.3"], &proxies),
+            ip("10.0.0.3"),
+            "an unreadable hop ends the walk: what lies left of it, the client could write"
+        );
+        assert_eq!(
             client_address(ip("10.0.0.2"), &[], &proxies),
             ip("10.0.0.2")
         );
