@@ -1074,7 +1074,14 @@ async fn expiry_keeps_the_rest_of_the_chain_verifiable_from_a_signed_checkpoint(
     }
     assert!(old_file.exists());
 
-    harness.clock.advance_micros(31 * 24 * 3600 * 1_000_000);
+    // Reads on 2026-01-12 are 20 days old at expiry: inside the 30 days, so they stay.
+    harness.clock.advance_micros(11 * 24 * 3600 * 1_000_000);
+    for _ in 0..3 {
+        harness
+            .public(Request::get("/v1/tenants/acme/collections").token(&token))
+            .await;
+    }
+    harness.clock.advance_micros(20 * 24 * 3600 * 1_000_000);
     for _ in 0..3 {
         harness
             .public(Request::get("/v1/tenants/acme/collections").token(&token))
@@ -1091,6 +1098,17 @@ async fn expiry_keeps_the_rest_of_the_chain_verifiable_from_a_signed_checkpoint(
     assert!(!old_file.exists(), "the files of expired days go too");
     // A month on, the owner signs in again (sessions last 12 hours at most).
     let owner = session_token(&harness, "ann@example.com", "a fine long passphrase").await;
+    let kept = trail(&harness, &owner, "?action=list_collections&limit=1000").await;
+    let days: Vec<&str> = kept
+        .iter()
+        .map(|entry| &entry["event"]["at"].as_str().unwrap()[..10])
+        .collect();
+    assert_eq!(
+        days.iter().filter(|day| **day == "2026-01-12").count(),
+        3,
+        "events younger than the retention stay: {days:?}"
+    );
+    assert!(!days.contains(&"2026-01-01"), "{days:?}");
     let exported = tenant_side_check(&harness, &owner, |_| {}).await;
     assert_eq!(
         exported["intact"], true,
