@@ -5,7 +5,8 @@
 //!
 //! Sealed chunk layout (do not change): `[nonce: 12][ciphertext][tag: 16]`.
 
-use crate::{CryptoError, DataKey, Keyring};
+use crate::aead::aead_key;
+use crate::{CryptoError, Keyring};
 use ring::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce};
 
 /// Bytes a sealed chunk adds to its plaintext.
@@ -24,10 +25,6 @@ pub struct ChunkOpener {
     context: Vec<u8>,
 }
 
-fn chunk_key(key: &DataKey) -> LessSafeKey {
-    crate::aead::aead_key(key.bytes())
-}
-
 fn chunk_aad(context: &[u8], index: u64, last: bool) -> Vec<u8> {
     let mut aad = Vec::with_capacity(context.len() + 9);
     aad.extend_from_slice(context);
@@ -42,9 +39,10 @@ impl Keyring {
     pub fn chunk_sealer(&self, context: &[u8]) -> ChunkSealer {
         let key_version = self.current_version();
         ChunkSealer {
-            key: chunk_key(
+            key: aead_key(
                 self.key(key_version)
-                    .expect("the current version is in the keyring"),
+                    .expect("the current version is in the keyring")
+                    .bytes(),
             ),
             key_version,
             context: context.to_vec(),
@@ -60,7 +58,7 @@ impl Keyring {
             .key(key_version)
             .ok_or(CryptoError::UnknownKeyVersion(key_version))?;
         Ok(ChunkOpener {
-            key: chunk_key(key),
+            key: aead_key(key.bytes()),
             context: context.to_vec(),
         })
     }
@@ -120,7 +118,7 @@ mod tests {
     use super::*;
 
     fn keyring() -> Keyring {
-        Keyring::new([(1, DataKey::generate().unwrap())]).unwrap()
+        Keyring::new([(1, crate::DataKey::generate().unwrap())]).unwrap()
     }
 
     #[test]

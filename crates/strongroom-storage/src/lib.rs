@@ -68,6 +68,7 @@ pub trait AuditStore: Send + Sync {
         after_sequence: u64,
         limit: u32,
     ) -> Result<Vec<AuditCheckpointRow>, StorageError>;
+    /// The signing key, if a first start stored one.
     fn signing_key(&self) -> Result<Option<StoredSigningKey>, StorageError>;
     /// Stores the signing key unless one exists; answers the one that is stored.
     fn set_signing_key(&self, key: StoredSigningKey) -> Result<StoredSigningKey, StorageError>;

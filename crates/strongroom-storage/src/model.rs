@@ -425,7 +425,6 @@ pub struct AuditRow {
     pub hash: Vec<u8>,
 }
 
-/// A signed chain head.
 /// The audit signing key, sealed by the caller, beside its public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSigningKey {
@@ -433,6 +432,7 @@ pub struct StoredSigningKey {
     pub public: Vec<u8>,
 }
 
+/// A signed chain head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditCheckpointRow {
     pub chain: String,

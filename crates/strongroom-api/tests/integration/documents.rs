@@ -1,7 +1,7 @@
 //! The document archive through the public router: streaming, ranges, versions, trash,
 //! purge on a fake clock, limits, integrity and encryption at rest.
 
-use crate::harness::{Harness, Request, files_under};
+use crate::harness::{Harness, Request, Response, files_under};
 use axum::http::StatusCode;
 use serde_json::json;
 use std::path::PathBuf;
@@ -12,6 +12,17 @@ fn content(seed: u8, length: usize) -> Vec<u8> {
     (0..length)
         .map(|index| (index as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
+}
+
+/// A GET of `range` of acme's document `path` (a path, and `?version=` if wanted).
+pub(crate) async fn ranged(harness: &Harness, token: &str, path: &str, range: &str) -> Response {
+    harness
+        .public(
+            Request::get(&format!("/v1/tenants/acme/documents/{path}"))
+                .token(token)
+                .header("range", range),
+        )
+        .await
 }
 
 pub(crate) async fn setup() -> (Harness, String) {
@@ -63,13 +74,7 @@ async fn upload_download_ranges_and_versions() {
         ("bytes=199990-", 199_990, 199_999),
         ("bytes=-5", 199_995, 199_999),
     ] {
-        let part = harness
-            .public(
-                Request::get("/v1/tenants/acme/documents/reports/2026/q1.txt")
-                    .token(&token)
-                    .header("range", range),
-            )
-            .await;
+        let part = ranged(&harness, &token, "reports/2026/q1.txt", range).await;
         assert_eq!(part.status, StatusCode::PARTIAL_CONTENT, "{range}");
         assert_eq!(part.bytes, first[first_byte..=last_byte], "{range}");
         assert_eq!(
@@ -77,13 +82,7 @@ async fn upload_download_ranges_and_versions() {
             format!("bytes {first_byte}-{last_byte}/200000")
         );
     }
-    let beyond = harness
-        .public(
-            Request::get("/v1/tenants/acme/documents/reports/2026/q1.txt")
-                .token(&token)
-                .header("range", "bytes=300000-"),
-        )
-        .await;
+    let beyond = ranged(&harness, &token, "reports/2026/q1.txt", "bytes=300000-").await;
     assert_eq!(
         (beyond.status, beyond.body["code"].clone()),
         (
@@ -759,13 +758,7 @@ async fn validators_head_empty_files_and_whole_blob_swaps() {
         .await;
     assert_eq!(head.status, StatusCode::OK, "HEAD ignores Range");
     upload(&harness, &token, "empty", Vec::new()).await;
-    let empty = harness
-        .public(
-            Request::get("/v1/tenants/acme/documents/empty")
-                .token(&token)
-                .header("range", "bytes=0-9"),
-        )
-        .await;
+    let empty = ranged(&harness, &token, "empty", "bytes=0-9").await;
     assert_eq!((empty.status, empty.bytes.len()), (StatusCode::OK, 0));
     let recreated_etag = {
         harness
@@ -847,13 +840,13 @@ async fn a_tenant_key_rotation_reseals_documents_too() {
             .bytes,
         big
     );
-    let part = harness
-        .public(
-            Request::get("/v1/tenants/acme/documents/reports/big.bin?version=1")
-                .token(&token)
-                .header("range", "bytes=65530-65545"),
-        )
-        .await;
+    let part = ranged(
+        &harness,
+        &token,
+        "reports/big.bin?version=1",
+        "bytes=65530-65545",
+    )
+    .await;
     assert_eq!(part.bytes, big[65530..=65545]);
     assert_eq!(
         harness

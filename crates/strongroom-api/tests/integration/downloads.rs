@@ -1,6 +1,7 @@
 //! Download thresholds through the routers, on a fake clock: per caller and window, per role,
 //! HEAD not counted, a block an admin lifts, counts kept on disk.
 
+use crate::documents::ranged;
 use crate::harness::{Harness, Request};
 use crate::users::{activated_session, first_owner_of_acme, login, session_token};
 use axum::http::StatusCode;
@@ -185,14 +186,8 @@ async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_ad
     );
 
     // Bytes count too, and API tokens are callers of their own.
-    let ranged = harness
-        .public(
-            Request::get("/v1/tenants/acme/documents/report.txt")
-                .token(&api_token)
-                .header("range", "bytes=0-99"),
-        )
-        .await;
-    assert_eq!(ranged.status, StatusCode::PARTIAL_CONTENT);
+    let hundred_bytes = ranged(&harness, &api_token, "report.txt", "bytes=0-99").await;
+    assert_eq!(hundred_bytes.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(
         download(&api_token).await.status,
         StatusCode::OK,
@@ -203,13 +198,7 @@ async fn downloads_past_the_threshold_are_refused_until_the_window_ends_or_an_ad
         StatusCode::TOO_MANY_REQUESTS,
         "a third file, and 1,100 bytes, would pass both limits"
     );
-    let within = harness
-        .public(
-            Request::get("/v1/tenants/acme/documents/report.txt")
-                .token(&api_token)
-                .header("range", "bytes=0-9"),
-        )
-        .await;
+    let within = ranged(&harness, &api_token, "report.txt", "bytes=0-9").await;
     assert_eq!(
         within.status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -245,13 +234,13 @@ async fn ranges_of_one_document_count_as_one_file_and_their_bytes() {
         .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
     for first in (0..1000).step_by(250) {
-        let range = harness
-            .public(
-                Request::get("/v1/tenants/acme/documents/video.bin")
-                    .token(&token)
-                    .header("range", &format!("bytes={first}-{}", first + 249)),
-            )
-            .await;
+        let range = ranged(
+            &harness,
+            &token,
+            "video.bin",
+            &format!("bytes={first}-{}", first + 249),
+        )
+        .await;
         assert_eq!(range.status, StatusCode::PARTIAL_CONTENT, "{}", range.text);
         assert_eq!(range.bytes.len(), 250);
     }
@@ -259,13 +248,7 @@ async fn ranges_of_one_document_count_as_one_file_and_their_bytes() {
         harness.public(Request::get(&format!("/v1/tenants/acme/documents/{path}")).token(&token))
     };
     assert_eq!(get("a.txt").await.status, StatusCode::OK, "a second file");
-    let range = harness
-        .public(
-            Request::get("/v1/tenants/acme/documents/video.bin")
-                .token(&token)
-                .header("range", "bytes=0-4"),
-        )
-        .await;
+    let range = ranged(&harness, &token, "video.bin", "bytes=0-4").await;
     assert_eq!(
         range.status,
         StatusCode::PARTIAL_CONTENT,
@@ -283,13 +266,7 @@ async fn ranges_of_one_document_count_as_one_file_and_their_bytes() {
     );
     let retry_after: u64 = refused.header("retry-after").parse().unwrap();
     assert!((1..=3600).contains(&retry_after), "{retry_after}");
-    let range = harness
-        .public(
-            Request::get("/v1/tenants/acme/documents/video.bin")
-                .token(&token)
-                .header("range", "bytes=0-0"),
-        )
-        .await;
+    let range = ranged(&harness, &token, "video.bin", "bytes=0-0").await;
     assert_eq!(
         range.status,
         StatusCode::TOO_MANY_REQUESTS,
